@@ -1,0 +1,200 @@
+using LayerSkip.Engine.Loading;
+using LayerSkip.Engine.Skipping;
+using TorchSharp;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace LayerSkip.Engine.Model;
+
+/// <summary>Sees each executed layer's input and output hidden states (used to calibrate layer importance).</summary>
+public delegate void LayerObserver(int layer, Tensor input, Tensor output);
+
+/// <summary>
+/// A LLaMA-family decoder (Llama, Mistral, Qwen2 biases, Qwen3 q/k norms) running on TorchSharp.
+/// One forward pass appends a chunk of tokens to every row of a <see cref="KvCache"/>, running either all
+/// layers or only those a <see cref="LayerPlan"/> keeps; skipped layers pass the hidden state through unchanged.
+/// Not thread-safe: the engine calls it from its one engine thread.
+/// </summary>
+public sealed class DecoderModel : IDisposable
+{
+    private readonly RotaryEmbedding _rope;
+    private readonly double _scale;
+
+    public ModelConfig Config { get; }
+    public ModelWeights Weights { get; }
+    public ScalarType DType { get; }
+    public Device Device { get; }
+    /// <summary>The longest sequence (prompt plus output) this instance accepts.</summary>
+    public int MaxSequenceLength { get; }
+
+    public DecoderModel(ModelConfig config, ModelWeights weights, ScalarType dtype, Device device, int maxSequenceLength)
+    {
+        Config = config; Weights = weights; DType = dtype; Device = device;
+        MaxSequenceLength = maxSequenceLength;
+        _rope = new RotaryEmbedding(config, maxSequenceLength, dtype, device);
+        _scale = 1.0 / Math.Sqrt(config.HeadDim);
+    }
+
+    /// <summary>Loads config and weights of a Hugging Face model folder.</summary>
+    public static DecoderModel Load(string folder, ScalarType dtype, Device device, int? maxSequenceLength = null)
+    {
+        var config = ModelConfig.Load(folder);
+        using var ckpt = Checkpoint.Open(folder);
+        using var _ = no_grad();
+        var weights = ModelWeights.Load(ckpt, config, dtype, device);
+        return new DecoderModel(config, weights, dtype, device, maxSequenceLength ?? config.MaxPositionEmbeddings);
+    }
+
+    public KvCache CreateCache(int batch, int capacity, LayerPlan? plan = null) =>
+        KvCache.Create(Config, batch, capacity, MaxSequenceLength, DType, Device, plan);
+
+    /// <summary>
+    /// Runs <paramref name="tokens"/> [batch, chunk] as the next positions of each cache row and returns
+    /// float32 logits [batch, chunk or 1, vocab]. Row b's tokens take positions cache.Lengths[b] onwards.
+    /// </summary>
+    public Tensor Forward(Tensor tokens, KvCache cache, LayerPlan? plan = null, bool lastPositionOnly = true, LayerObserver? observer = null)
+    {
+        var b = (int)tokens.shape[0];
+        var s = (int)tokens.shape[1];
+        if (b != cache.Batch) throw new ArgumentException($"tokens has {b} rows but the cache has {cache.Batch}.");
+        if (plan is not null && plan.LayerCount != Config.NumLayers)
+            throw new ArgumentException($"The plan is for {plan.LayerCount} layers but the model has {Config.NumLayers}.");
+        var starts = cache.Lengths.ToArray();
+        var end = starts.Max() + s;
+        cache.EnsureCapacity(end);
+
+        var positions = new long[b * s];
+        for (var r = 0; r < b; r++)
+            for (var j = 0; j < s; j++) positions[r * s + j] = starts[r] + j;
+        using var positionTensor = tensor(positions, [b, s], ScalarType.Int64, Device);
+        var (cos, sin) = _rope.ForPositions(positionTensor);
+        var writeIndex = CacheWriteIndex(starts, s, cache.Capacity);
+        var mask = AttentionMask(starts, s, end, out var causalOnly);
+
+        var x = Weights.Embedding.index_select(0, tokens.reshape(-1)).view(b, s, -1);
+        for (var l = 0; l < Config.NumLayers; l++)
+        {
+            if (plan is not null && !plan.Runs(l)) continue;
+            var input = x;
+            x = Layer(l, x, cos, sin, cache, writeIndex, mask, causalOnly, end);
+            observer?.Invoke(l, input, x);
+        }
+        cache.Advance(s);
+
+        if (lastPositionOnly && s > 1) x = x.narrow(1, s - 1, 1);
+        x = RmsNorm(x, Weights.FinalNorm);
+        var logits = F.linear(x, Weights.LmHead);
+        return logits.dtype == ScalarType.Float32 ? logits : logits.to(ScalarType.Float32);
+    }
+
+    private Tensor Layer(int l, Tensor x, Tensor cos, Tensor sin, KvCache cache, Tensor writeIndex, Tensor? mask, bool causalOnly, int end)
+    {
+        var w = Weights.Layers[l];
+        var c = Config;
+        long b = x.shape[0], s = x.shape[1];
+        long qDim = (long)c.NumHeads * c.HeadDim, kvDim = (long)c.NumKeyValueHeads * c.HeadDim;
+
+        var h = RmsNorm(x, w.InputNorm);
+        var qkv = F.linear(h, w.Qkv, w.QkvBias);
+        var q = qkv.narrow(-1, 0, qDim).view(b, s, c.NumHeads, c.HeadDim);
+        var k = qkv.narrow(-1, qDim, kvDim).view(b, s, c.NumKeyValueHeads, c.HeadDim);
+        var v = qkv.narrow(-1, qDim + kvDim, kvDim).view(b, s, c.NumKeyValueHeads, c.HeadDim);
+        if (w.QNorm is not null) q = RmsNorm(q, w.QNorm);
+        if (w.KNorm is not null) k = RmsNorm(k, w.KNorm);
+        q = RotaryEmbedding.Apply(q.transpose(1, 2), cos, sin);
+        k = RotaryEmbedding.Apply(k.transpose(1, 2), cos, sin);
+        v = v.transpose(1, 2);
+
+        // Write this chunk's keys and values into the cache rows, then attend over positions [0, end).
+        var keys = cache.Keys(l);
+        var values = cache.Values(l);
+        keys.view(-1, c.HeadDim).index_copy_(0, writeIndex, k.reshape(-1, c.HeadDim));
+        values.view(-1, c.HeadDim).index_copy_(0, writeIndex, v.reshape(-1, c.HeadDim));
+        var allK = keys.narrow(2, 0, end);
+        var allV = values.narrow(2, 0, end);
+
+        Tensor attended;
+        if (s == 1)
+            attended = DecodeAttention(q, allK, allV, mask!);
+        else
+        {
+            // scaled_dot_product_attention has no grouped-query support: expand the KV heads.
+            var groups = c.QueryGroups;
+            var ek = groups > 1 ? allK.repeat_interleave(groups, 1) : allK;
+            var ev = groups > 1 ? allV.repeat_interleave(groups, 1) : allV;
+            attended = causalOnly
+                ? F.scaled_dot_product_attention(q, ek, ev, null, 0.0, is_casual: true)
+                : F.scaled_dot_product_attention(q, ek, ev, mask, 0.0, is_casual: false);
+            attended = attended.transpose(1, 2).reshape(b, s, qDim);
+        }
+        x = x + F.linear(attended, w.Output);
+
+        var gateUp = F.linear(RmsNorm(x, w.PostAttentionNorm), w.GateUp);
+        var chunks = gateUp.chunk(2, -1);
+        return x + F.linear(F.silu(chunks[0]) * chunks[1], w.Down);
+    }
+
+    /// <summary>
+    /// One query per row: view the query heads as [kvHeads, groups] so each KV head is read once,
+    /// with no copy of the cache for grouped-query attention.
+    /// </summary>
+    private Tensor DecodeAttention(Tensor q, Tensor keys, Tensor values, Tensor blocked)
+    {
+        var c = Config;
+        var b = q.shape[0];
+        var grouped = q.reshape(b, c.NumKeyValueHeads, c.QueryGroups, c.HeadDim);
+        var scores = matmul(grouped, keys.transpose(2, 3)).mul_(_scale);   // [b, kvH, groups, T]
+        scores = scores.masked_fill(blocked, double.NegativeInfinity);
+        var probs = scores.softmax(-1, ScalarType.Float32).to(values.dtype);
+        return matmul(probs, values).reshape(b, 1, (long)c.NumHeads * c.HeadDim);
+    }
+
+    /// <summary>Flat row indices into a cache tensor viewed as [batch * kvHeads * capacity, headDim].</summary>
+    private Tensor CacheWriteIndex(int[] starts, int s, int capacity)
+    {
+        var kvHeads = Config.NumKeyValueHeads;
+        var index = new long[starts.Length * kvHeads * s];
+        var n = 0;
+        for (var r = 0; r < starts.Length; r++)
+            for (var h = 0; h < kvHeads; h++)
+                for (var j = 0; j < s; j++)
+                    index[n++] = ((long)r * kvHeads + h) * capacity + starts[r] + j;
+        return tensor(index, ScalarType.Int64, Device);
+    }
+
+    /// <summary>
+    /// For decoding: a [b, 1, 1, T] mask of blocked (future or padding) positions. For chunks: a [b, 1, s, T]
+    /// mask of allowed positions, or none when every row starts empty (plain causal attention).
+    /// </summary>
+    private Tensor? AttentionMask(int[] starts, int s, int end, out bool causalOnly)
+    {
+        causalOnly = starts.All(p => p == 0);
+        if (causalOnly && s > 1) return null;
+        var b = starts.Length;
+        if (s == 1)
+        {
+            var blocked = new bool[b * end];
+            for (var r = 0; r < b; r++)
+                for (var t = starts[r] + 1; t < end; t++) blocked[r * end + t] = true;
+            return tensor(blocked, [b, 1, 1, end], device: Device);
+        }
+        var allowed = new bool[b * s * end];
+        for (var r = 0; r < b; r++)
+            for (var j = 0; j < s; j++)
+                for (var t = 0; t <= starts[r] + j; t++) allowed[(r * s + j) * end + t] = true;
+        return tensor(allowed, [b, 1, s, end], device: Device);
+    }
+
+    private Tensor RmsNorm(Tensor x, Tensor weight)
+    {
+        var xf = x.dtype == ScalarType.Float32 ? x : x.to(ScalarType.Float32);
+        var normed = xf * rsqrt(xf.pow(2).mean([-1L], keepdim: true).add_(Config.RmsNormEps));
+        return (normed.dtype == x.dtype ? normed : normed.to(x.dtype)) * weight;
+    }
+
+    public void Dispose()
+    {
+        _rope.Dispose();
+        Weights.Dispose();
+    }
+}

@@ -1,0 +1,20 @@
+namespace LayerSkip.Engine.Skipping;
+public enum LayerPolicy { None, Unified, UnifiedEven, EarlyExit, SkipBottom, Random, Explicit, Calibrated }
+public sealed class LayerPlan : IEquatable<LayerPlan>
+{
+    private readonly bool[] _runs;
+    public LayerPlan(LayerPolicy p, double r, int l, IReadOnlyList<int> kept) { Policy = p; TargetSpeedup = r; LayerCount = l; KeptLayers = kept; _runs = new bool[l]; foreach (var k in kept) _runs[k] = true; }
+    public LayerPolicy Policy { get; } public double TargetSpeedup { get; } public int LayerCount { get; } public IReadOnlyList<int> KeptLayers { get; }
+    public bool IsFullDepth => KeptLayers.Count == LayerCount;
+    public bool Runs(int layer) => _runs[layer];
+    public static LayerPlan Full(int l) => new(LayerPolicy.None, 1, l, Enumerable.Range(0, l).ToArray());
+    public bool Equals(LayerPlan? o) => o != null && o.LayerCount == LayerCount && o.KeptLayers.SequenceEqual(KeptLayers);
+    public override bool Equals(object? o) => Equals(o as LayerPlan);
+    public override int GetHashCode() => KeptLayers.Aggregate(LayerCount, HashCode.Combine);
+}
+public static class LayerPlanner
+{
+    public static LayerPlan Create(LayerPolicy policy, double speedup, int layerCount, int seed = 0, IReadOnlyList<int>? explicitLayers = null, IReadOnlyList<double>? layerImportance = null)
+        => throw new NotImplementedException();
+    public static LayerPolicy ParsePolicy(string name) => Enum.Parse<LayerPolicy>(name, true);
+}
