@@ -1,0 +1,165 @@
+using System.Collections.Concurrent;
+using LayerSkip.Engine.Model;
+using LayerSkip.Engine.Skipping;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LayerSkip.Engine.Generation;
+
+/// <summary>
+/// Continuous batching on the engine thread: new requests are prefilled (all layers) and join the decode group
+/// of their plan between steps; each step decodes one token for every sequence of every group; finished and
+/// cancelled sequences leave at once and free their cache rows.
+/// </summary>
+internal sealed class BatchScheduler : IDisposable
+{
+    private readonly DecoderModel _model;
+    private readonly int _maxBatch;
+    private readonly int _validVocab;
+    private readonly ConcurrentQueue<SequenceState> _incoming = new();
+    private readonly Dictionary<LayerPlan, DecodeGroup> _groups = new();
+    private float[] _logits = [];
+
+    public BatchScheduler(DecoderModel model, int maxBatchSize, int validVocab)
+    {
+        _model = model;
+        _maxBatch = Math.Max(1, maxBatchSize);
+        _validVocab = Math.Min(validVocab, model.Config.VocabSize);
+    }
+
+    /// <summary>Sequences decoding now plus those waiting to join.</summary>
+    public int Pending => _incoming.Count + _groups.Values.Sum(g => g.Sequences.Count);
+    public int Waiting => _incoming.Count;
+
+    /// <summary>Observes each decode step: (plan, batch size, executed layers).</summary>
+    public Action<LayerPlan, int>? StepObserver { get; set; }
+
+    public void Enqueue(SequenceState sequence) => _incoming.Enqueue(sequence);
+
+    /// <summary>One scheduling round; returns false when there is nothing to do.</summary>
+    public bool Step()
+    {
+        Admit();
+        if (_groups.Count == 0) return _incoming.Count > 0;
+        foreach (var group in _groups.Values.ToList())
+        {
+            DecodeOne(group);
+            group.RemoveFinished();
+            if (group.Sequences.Count == 0)
+            {
+                group.Dispose();
+                _groups.Remove(group.Plan);
+            }
+        }
+        return true;
+    }
+
+    private void Admit()
+    {
+        var deferred = new List<SequenceState>();
+        while (_incoming.TryDequeue(out var seq))
+        {
+            if (seq.Cancellation.IsCancellationRequested) { seq.Finish(FinishReason.Cancelled); continue; }
+            var group = _groups.GetValueOrDefault(seq.Plan);
+            if (group is not null && group.Sequences.Count >= _maxBatch) { deferred.Add(seq); continue; }
+            try
+            {
+                Prefill(seq, group);
+            }
+            catch (Exception e)
+            {
+                seq.Finish(FinishReason.Error, e);
+            }
+        }
+        foreach (var seq in deferred) _incoming.Enqueue(seq);
+    }
+
+    private void Prefill(SequenceState seq, DecodeGroup? group)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        seq.StartPrefill();
+        var prompt = seq.Request.PromptTokens;
+        var cache = _model.CreateCache(1, Math.Min(_model.MaxSequenceLength, prompt.Count + Math.Min(seq.MaxNewTokens, 256)));
+        try
+        {
+            var ids = tensor(prompt.Select(t => (long)t).ToArray(), [1, prompt.Count], ScalarType.Int64, _model.Device);
+            var logits = _model.Forward(ids, cache);
+            seq.EndPrefill();
+            SampleInto(seq, logits.reshape(-1), cache.Lengths[0]);
+            if (seq.Finished) { cache.Dispose(); return; }
+            if (group is null) _groups[seq.Plan] = group = new DecodeGroup(seq.Plan);
+            group.Join(seq, cache);
+        }
+        catch
+        {
+            cache.Dispose();
+            throw;
+        }
+    }
+
+    private void DecodeOne(DecodeGroup group)
+    {
+        foreach (var s in group.Sequences)
+            if (s.Cancellation.IsCancellationRequested) s.Finish(FinishReason.Cancelled);
+        group.RemoveFinished();
+        if (group.Sequences.Count == 0) return;
+
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var b = group.Sequences.Count;
+        try
+        {
+            var next = tensor(group.Sequences.Select(s => (long)s.LastToken).ToArray(), [b, 1], ScalarType.Int64, _model.Device);
+            var logits = _model.Forward(next, group.Cache!, group.Plan.IsFullDepth ? null : group.Plan);
+            StepObserver?.Invoke(group.Plan, b);
+            var vocab = (int)logits.shape[^1];
+            CopyLogits(logits, b * vocab);
+            for (var r = 0; r < b; r++)
+            {
+                var row = _logits.AsSpan(r * vocab, vocab);
+                Choose(group.Sequences[r], row, group.Cache!.Lengths[r]);
+            }
+        }
+        catch (Exception e)
+        {
+            foreach (var s in group.Sequences) s.Finish(FinishReason.Error, e);
+        }
+    }
+
+    private void SampleInto(SequenceState seq, Tensor logitsRow, int length)
+    {
+        var vocab = (int)logitsRow.shape[0];
+        CopyLogits(logitsRow, vocab);
+        Choose(seq, _logits.AsSpan(0, vocab), length);
+    }
+
+    private void Choose(SequenceState seq, Span<float> row, int length)
+    {
+        if (_validVocab < row.Length) row[_validVocab..].Fill(float.NegativeInfinity);
+        seq.Request.LogitsProcessor?.Process(row);
+        var token = seq.Sampler.Sample(row);
+        seq.Accept(token, atMaxLength: length + 1 >= _model.MaxSequenceLength);
+    }
+
+    private void CopyLogits(Tensor logits, int count)
+    {
+        if (_logits.Length < count) _logits = new float[count];
+        var cpu = logits.device_type == DeviceType.CPU ? logits.contiguous() : logits.cpu();
+        System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(cpu.bytes)[..count].CopyTo(_logits);
+    }
+
+    /// <summary>Ends every sequence (engine shutdown).</summary>
+    public void CancelAll()
+    {
+        while (_incoming.TryDequeue(out var s)) s.Finish(FinishReason.Cancelled);
+        foreach (var g in _groups.Values)
+        {
+            foreach (var s in g.Sequences) s.Finish(FinishReason.Cancelled);
+            g.Dispose();
+        }
+        _groups.Clear();
+    }
+
+    public void Dispose() => CancelAll();
+}

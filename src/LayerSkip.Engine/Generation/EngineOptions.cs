@@ -1,0 +1,18 @@
+namespace LayerSkip.Engine.Generation;
+
+/// <summary>How to load and run a model.</summary>
+public sealed record EngineOptions
+{
+    /// <summary>A Hugging Face model folder: config.json, *.safetensors, tokenizer files.</summary>
+    public required string ModelPath { get; init; }
+    /// <summary><c>auto</c> (CUDA when available, else CPU), <c>cpu</c> or <c>cuda</c> (or <c>cuda:N</c>).</summary>
+    public string Device { get; init; } = "auto";
+    /// <summary><c>float32</c> (the CPU default), <c>bfloat16</c> or <c>float16</c>; null picks by device.</summary>
+    public string? ComputeDType { get; init; }
+    /// <summary>The most sequences decoded together per layer plan.</summary>
+    public int MaxBatchSize { get; init; } = 16;
+    /// <summary>The longest prompt plus output; null uses the model's max_position_embeddings (capped at 8192).</summary>
+    public int? MaxSequenceLength { get; init; }
+    /// <summary>Intra-op threads for libtorch on CPU; null uses every core.</summary>
+    public int? Threads { get; init; }
+}

@@ -1,0 +1,33 @@
+using LayerSkip.Engine.Skipping;
+
+namespace LayerSkip.Engine.Generation;
+
+/// <summary>Why a sequence stopped.</summary>
+public enum FinishReason { Stop, Length, Cancelled, Error }
+
+/// <summary>One sequence to generate: a tokenized prompt, how to sample, and which layers decode.</summary>
+public sealed record GenerationRequest
+{
+    public required IReadOnlyList<int> PromptTokens { get; init; }
+    public SamplingOptions Sampling { get; init; } = SamplingOptions.Greedy;
+    /// <summary>The most tokens to generate (the sequence may also stop at the maximum sequence length).</summary>
+    public int MaxNewTokens { get; init; } = 256;
+    /// <summary>Tokens that end the sequence; they are not part of the output. Defaults to the model's eos ids.</summary>
+    public IReadOnlyCollection<int>? StopTokenIds { get; init; }
+    /// <summary>Layers run for each decoded token; null runs all. Prefill always runs all layers.</summary>
+    public LayerPlan? Plan { get; init; }
+    public ILogitsProcessor? LogitsProcessor { get; init; }
+}
+
+/// <summary>How a sequence ended, with its counts and timings.</summary>
+public sealed record GenerationSummary(
+    FinishReason FinishReason,
+    int PromptTokens,
+    int GeneratedTokens,
+    TimeSpan PrefillTime,
+    TimeSpan DecodeTime,
+    LayerPlan Plan,
+    int ReusedPromptTokens = 0);
+
+/// <summary>A finished generation: the tokens and how it ended.</summary>
+public sealed record GenerationResult(IReadOnlyList<int> Tokens, GenerationSummary Summary);

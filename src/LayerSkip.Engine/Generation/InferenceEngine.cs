@@ -1,0 +1,167 @@
+using LayerSkip.Engine.Loading;
+using LayerSkip.Engine.Model;
+using LayerSkip.Engine.Skipping;
+using LayerSkip.Engine.Tokenization;
+using static TorchSharp.torch;
+
+namespace LayerSkip.Engine.Generation;
+
+/// <summary>
+/// A loaded model ready to generate: the decoder, its tokenizer, the engine thread and the batch scheduler.
+/// Thread-safe: any thread may submit requests; all tensor work happens on the engine thread, where
+/// concurrent requests are decoded together in batches (one batch per layer plan).
+/// </summary>
+public sealed class InferenceEngine : IDisposable
+{
+    private readonly EngineThread _thread;
+    private readonly BatchScheduler _scheduler;
+    private readonly TextTokenizer? _tokenizer;
+    private int _disposed;
+
+    public DecoderModel Model { get; }
+    public ModelConfig Config => Model.Config;
+    public string? ModelPath { get; }
+    public int MaxSequenceLength => Model.MaxSequenceLength;
+    public int MaxBatchSize { get; }
+    public string DeviceName => Model.Device.ToString();
+    public string DTypeName => ComputeDevice.Name(Model.DType);
+
+    /// <summary>The tokenizer of the model folder (absent for in-memory benchmark models).</summary>
+    public TextTokenizer Tokenizer => _tokenizer ?? throw new InvalidOperationException("This engine was built without a tokenizer.");
+    public bool HasTokenizer => _tokenizer is not null;
+
+    /// <summary>The model's end-of-sequence tokens (config, generation_config and tokenizer).</summary>
+    public IReadOnlyCollection<int> EosTokenIds { get; }
+
+    /// <summary>Raised on the engine thread after each decode step with the plan and the batch size.</summary>
+    public event Action<LayerPlan, int>? DecodeStep;
+
+    private InferenceEngine(Func<(DecoderModel, TextTokenizer?)> load, string? modelPath, int maxBatchSize, int? threads)
+    {
+        ModelPath = modelPath;
+        MaxBatchSize = Math.Max(1, maxBatchSize);
+        DecoderModel? model = null;
+        TextTokenizer? tokenizer = null;
+        BatchScheduler? scheduler = null;
+        _thread = new EngineThread("layerskip-engine", () => scheduler?.Step() ?? false, () =>
+        {
+            if (threads is > 0) set_num_threads(threads.Value);
+        });
+        try
+        {
+            (model, tokenizer) = _thread.Invoke(load);
+        }
+        catch
+        {
+            _thread.Dispose();
+            throw;
+        }
+        Model = model;
+        _tokenizer = tokenizer;
+        var eos = new HashSet<int>(model.Config.EosTokenIds);
+        if (tokenizer?.EosTokenId is int e) eos.Add(e);
+        EosTokenIds = eos;
+        _scheduler = new BatchScheduler(model, MaxBatchSize, tokenizer?.VocabSize ?? model.Config.VocabSize)
+        {
+            StepObserver = (plan, batch) => DecodeStep?.Invoke(plan, batch),
+        };
+        scheduler = _scheduler;
+    }
+
+    /// <summary>Loads a Hugging Face model folder (config, weights, tokenizer) onto the chosen device.</summary>
+    public static InferenceEngine Load(EngineOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (string.IsNullOrWhiteSpace(options.ModelPath)) throw new ArgumentException("ModelPath is required.", nameof(options));
+        var folder = Path.GetFullPath(options.ModelPath);
+        if (!Directory.Exists(folder)) throw new ModelLoadException("Model folder not found", folder);
+        return new InferenceEngine(() =>
+        {
+            var device = ComputeDevice.Resolve(options.Device);
+            var dtype = ComputeDevice.ResolveDType(options.ComputeDType, device);
+            var config = ModelConfig.Load(folder);
+            var tokenizer = TextTokenizer.Load(folder);
+            var maxLen = options.MaxSequenceLength ?? Math.Min(config.MaxPositionEmbeddings, 8192);
+            if (maxLen < 2) throw new ArgumentOutOfRangeException(nameof(options.MaxSequenceLength), maxLen, "MaxSequenceLength must be at least 2.");
+            var model = DecoderModel.Load(folder, dtype, device, maxLen);
+            return (model, (TextTokenizer?)tokenizer);
+        }, folder, options.MaxBatchSize, options.Threads);
+    }
+
+    /// <summary>Wraps a model built in memory (benchmarks, tests); the engine takes ownership of it.</summary>
+    public static InferenceEngine FromModel(Func<DecoderModel> build, TextTokenizer? tokenizer = null, int maxBatchSize = 16, int? threads = null) =>
+        new(() => (build(), tokenizer), null, maxBatchSize, threads);
+
+    /// <summary>Requests waiting or decoding.</summary>
+    public int PendingRequests => _scheduler.Pending;
+    public int QueuedRequests => _scheduler.Waiting;
+
+    /// <summary>Queues a request; tokens stream out of the result as they are decoded.</summary>
+    public GenerationStream Submit(GenerationRequest request, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        Validate(request);
+        var plan = request.Plan ?? LayerPlan.Full(Config.NumLayers);
+        var room = MaxSequenceLength - request.PromptTokens.Count;
+        var seq = new SequenceState(request, plan, request.StopTokenIds ?? EosTokenIds, Math.Min(request.MaxNewTokens, room), cancellationToken);
+        _scheduler.Enqueue(seq);
+        _thread.Wake();
+        return new GenerationStream(seq.Tokens, seq.Completion);
+    }
+
+    /// <summary>Generates to the end and returns all tokens.</summary>
+    public async Task<GenerationResult> GenerateAsync(GenerationRequest request, CancellationToken cancellationToken = default)
+    {
+        var stream = Submit(request, cancellationToken);
+        var tokens = new List<int>();
+        await foreach (var t in stream.ReadAllAsync(CancellationToken.None).ConfigureAwait(false)) tokens.Add(t);
+        return new GenerationResult(tokens, await stream.Completion.ConfigureAwait(false));
+    }
+
+    /// <summary>Runs work that needs the model (scoring, calibration) on the engine thread, between decode steps.</summary>
+    public Task<T> RunAsync<T>(Func<DecoderModel, T> work)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        return _thread.InvokeAsync(() =>
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            return work(Model);
+        });
+    }
+
+    private void Validate(GenerationRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.PromptTokens.Count == 0) throw new ArgumentException("The prompt has no tokens.", nameof(request));
+        if (request.PromptTokens.Count >= MaxSequenceLength)
+            throw new ArgumentException(
+                $"The prompt has {request.PromptTokens.Count} tokens, which leaves no room below the maximum sequence length of {MaxSequenceLength}.",
+                nameof(request));
+        if (request.MaxNewTokens < 1) throw new ArgumentOutOfRangeException(nameof(request), request.MaxNewTokens, "MaxNewTokens must be at least 1.");
+        var vocab = Config.VocabSize;
+        foreach (var t in request.PromptTokens)
+            if ((uint)t >= (uint)vocab) throw new ArgumentException($"Prompt token id {t} is outside the vocabulary of {vocab}.", nameof(request));
+        if (request.Plan is { } plan && plan.LayerCount != Config.NumLayers)
+            throw new ArgumentException($"The layer plan is for {plan.LayerCount} layers but the model has {Config.NumLayers}.", nameof(request));
+        request.Sampling.Validate();
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        try
+        {
+            _thread.Invoke(() =>
+            {
+                _scheduler.Dispose();
+                Model.Dispose();
+                return 0;
+            });
+        }
+        finally
+        {
+            _thread.Dispose();
+        }
+    }
+}

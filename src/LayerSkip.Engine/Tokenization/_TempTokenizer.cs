@@ -1,0 +1,9 @@
+namespace LayerSkip.Engine.Tokenization;
+public sealed class TextTokenizer
+{
+    public static TextTokenizer Load(string folder) => new();
+    public int VocabSize => 512;
+    public int? BosTokenId => 1; public int? EosTokenId => 2; public bool AddBosByDefault => true;
+    public IReadOnlyList<int> Encode(string text, bool addBos) => throw new NotImplementedException();
+    public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false) => throw new NotImplementedException();
+}
