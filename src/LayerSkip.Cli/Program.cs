@@ -1,16 +1,46 @@
-using LayerSkip.Engine.Model;
-using TorchSharp;
-using static TorchSharp.torch;
-var m = DecoderModel.Load(args[0], ScalarType.Float32, CPU);
-using var _ = no_grad();
-var cache = m.CreateCache(1, 64);
-long[] ids = [1, 403, 407, 261, 378];
-var logits = m.Forward(tensor(ids, [1, ids.Length]), cache);
-var outIds = new List<long>();
-for (int i = 0; i < 60; i++)
+using LayerSkip.Cli;
+using LayerSkip.Cli.Commands;
+
+const string usage = """
+layerskip — local LLaMA-family inference with Unified Layer Skipping
+
+  layerskip generate   --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S]
+                       [--speedup R] [--policy NAME] [--layers 0,3,7] [--device auto|cpu|cuda] [--dtype float32|bfloat16]
+  layerskip perplexity --model DIR --file F [--max-tokens N] [--speedup R] [--policy NAME] [--context-tokens 16] [--window N]
+  layerskip eval       --model DIR --file F [--speedup 1.5,2,3] [--policy unified,earlyexit,...] [--max-tokens N] [--markdown FILE]
+  layerskip plan       --layers L --speedup R [--policy NAME] [--seed S] [--explicit 0,5,9]
+  layerskip bench      [--shape NAME] [--dtype float32|bfloat16] [--batch 1,16] [--speedup 1,2,3,4] [--policy unified,earlyexit,...]
+                       [--tokens N] [--prompt-tokens N] [--json FILE] [--device cpu|cuda]
+
+Policies: unified (default), unifiedeven, earlyexit, skipbottom, random, explicit, calibrated, none.
+""";
+
+if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
 {
-    var next = logits[0, -1].argmax().item<long>();
-    outIds.Add(next);
-    logits = m.Forward(tensor(new[] { next }, [1, 1]), cache);
+    Console.WriteLine(usage);
+    return args.Length == 0 ? 2 : 0;
 }
-Console.WriteLine(string.Join(" ", outIds));
+
+try
+{
+    var options = new CliArgs(args.Skip(1));
+    return args[0] switch
+    {
+        "generate" => await GenerateCommand.RunAsync(options),
+        "perplexity" => await PerplexityCommand.RunAsync(options),
+        "eval" => await EvalCommand.RunAsync(options),
+        "plan" => PlanCommand.Run(options),
+        "bench" => await BenchCommand.RunAsync(options),
+        _ => throw new CliException($"Unknown command '{args[0]}'.\n\n{usage}"),
+    };
+}
+catch (CliException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 2;
+}
+catch (Exception e) when (e is ArgumentException or IOException or InvalidOperationException or LayerSkip.Engine.Loading.ModelLoadException or InvalidDataException)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 1;
+}

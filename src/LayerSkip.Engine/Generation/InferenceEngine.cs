@@ -1,3 +1,4 @@
+using LayerSkip.Engine.Calibration;
 using LayerSkip.Engine.Loading;
 using LayerSkip.Engine.Model;
 using LayerSkip.Engine.Skipping;
@@ -66,7 +67,15 @@ public sealed class InferenceEngine : IDisposable
             StepObserver = (plan, batch) => DecodeStep?.Invoke(plan, batch),
         };
         scheduler = _scheduler;
+        Plans = new PlanProvider(this);
     }
+
+    /// <summary>Builds layer plans for this model (Calibrated ones are measured once and cached).</summary>
+    public PlanProvider Plans { get; }
+
+    /// <summary>The layer plan for a policy and target speedup on this model.</summary>
+    public Task<LayerPlan> CreatePlanAsync(LayerPolicy policy, double speedup, int seed = 0, IReadOnlyList<int>? layers = null, CancellationToken cancellationToken = default) =>
+        Plans.CreateAsync(policy, speedup, seed, layers, cancellationToken);
 
     /// <summary>Loads a Hugging Face model folder (config, weights, tokenizer) onto the chosen device.</summary>
     public static InferenceEngine Load(EngineOptions options)

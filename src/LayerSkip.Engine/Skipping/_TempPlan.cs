@@ -16,5 +16,9 @@ public static class LayerPlanner
 {
     public static LayerPlan Create(LayerPolicy policy, double speedup, int layerCount, int seed = 0, IReadOnlyList<int>? explicitLayers = null, IReadOnlyList<double>? layerImportance = null)
         => throw new NotImplementedException();
+    public static int KeptLayerCount(int l, double r) => Math.Max(2, (int)(l / r));
     public static LayerPolicy ParsePolicy(string name) => Enum.Parse<LayerPolicy>(name, true);
 }
+
+public sealed class LayerImportance { public LayerImportance(IReadOnlyList<double> s, string f) { Scores = s; ModelFingerprint = f; } public IReadOnlyList<double> Scores { get; } public string ModelFingerprint { get; }
+ public static LayerImportance Load(string p) => throw new NotImplementedException(); public void Save(string p) { } }

@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using LayerSkip.Engine.Generation;
+using LayerSkip.Engine.Model;
+using LayerSkip.Engine.Skipping;
+using static TorchSharp.torch;
+
+namespace LayerSkip.Cli.Commands;
+
+/// <summary>
+/// layerskip bench: decode throughput of a random-weight model of a named shape, for each batch size, policy and
+/// ratio, with the speedup over full depth measured in the same run. Timings exclude prefill; each
+/// configuration decodes after a warm-up step.
+/// </summary>
+internal static class BenchCommand
+{
+    public sealed record Row(
+        string shape, string dtype, int batch, string policy, double target, int kept_layers,
+        double prefill_ms, double decode_tokens_per_s, double speedup, double achieved_ratio, double ideal_speedup, long kv_bytes);
+
+    public static async Task<int> RunAsync(CliArgs args)
+    {
+        var shapeName = args.String("shape") ?? "llama-1b";
+        var dtypeName = args.String("dtype") ?? "bfloat16";
+        var batches = args.IntList("batch", 1, 16);
+        var speedups = args.DoubleList("speedup", 1, 2, 3, 4);
+        var policies = args.List("policy", "unified", "earlyexit").Select(LayerPlanner.ParsePolicy).ToList();
+        var steps = args.Int("tokens") ?? 16;
+        var promptLength = args.Int("prompt-tokens") ?? 32;
+        var json = args.String("json");
+        var device = ComputeDevice.Resolve(args.String("device") ?? "cpu");
+        var threads = args.Int("threads");
+        args.EnsureAllUsed();
+
+        var config = ModelShapes.Get(shapeName);
+        var dtype = ComputeDevice.ResolveDType(dtypeName, device);
+        var maxLen = promptLength + steps + 2;
+        Console.Error.WriteLine($"Building random {shapeName} ({config.NumLayers} layers, hidden {config.HiddenSize}) in {dtypeName} on {device}...");
+        using var engine = InferenceEngine.FromModel(
+            () => new DecoderModel(config, RandomWeights.Create(config, dtype, device), dtype, device, maxLen),
+            maxBatchSize: batches.Max(), threads: threads);
+
+        var weights = engine.Model.Weights;
+        double layerBytes = weights.LayerBytes, headBytes = weights.HeadBytes;
+        var bandwidth = await engine.RunAsync(_ => MeasureCopyBandwidth(device));
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"weights: {layerBytes / 1e9:0.000} GB in layers + {headBytes / 1e9:0.000} GB head; copy bandwidth {bandwidth / 1e9:0.0} GB/s; " +
+            $"full-depth bound {bandwidth / (layerBytes + headBytes):0.00} tokens/s at batch 1"));
+
+        var rows = new List<Row>();
+        foreach (var batch in batches)
+        {
+            double? fullRate = null;
+            var plans = new List<LayerPlan> { LayerPlan.Full(config.NumLayers) };
+            foreach (var r in speedups.Where(r => r > 1))
+                foreach (var p in policies)
+                    plans.Add(await engine.CreatePlanAsync(p, r));
+            foreach (var plan in plans)
+            {
+                var (prefillMs, rate, kvBytes) = await engine.RunAsync(model => Measure(model, plan, batch, promptLength, steps));
+                fullRate ??= rate;
+                var speedup = rate / fullRate.Value;
+                var ideal = (layerBytes + headBytes) / (layerBytes * plan.KeptLayers.Count / plan.LayerCount + headBytes);
+                var row = new Row(shapeName, ComputeDevice.Name(dtype), batch, plan.IsFullDepth ? "full" : plan.Policy.ToString().ToLowerInvariant(),
+                    plan.TargetSpeedup, plan.KeptLayers.Count, Math.Round(prefillMs, 1), Math.Round(rate, 2), Math.Round(speedup, 3),
+                    Math.Round(speedup / plan.TargetSpeedup, 3), Math.Round(ideal, 3), kvBytes);
+                rows.Add(row);
+                Console.Error.WriteLine(Format(row));
+            }
+        }
+
+        Console.WriteLine();
+        Console.WriteLine("| shape | dtype | batch | policy | target r | kept | prefill ms | decode tok/s | speedup | speedup/target | ideal (head incl.) | KV MiB |");
+        Console.WriteLine("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in rows) Console.WriteLine(Format(r));
+        var full1 = rows.FirstOrDefault(r => r.batch == 1 && r.policy == "full");
+        if (full1 is not null)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"\nbatch-1 full depth: {full1.decode_tokens_per_s:0.00} tokens/s = {full1.decode_tokens_per_s / (bandwidth / (layerBytes + headBytes)):P0} of the memory-bandwidth bound " +
+                $"({bandwidth / 1e9:0.0} GB/s ÷ {(layerBytes + headBytes) / 1e9:0.000} GB of weights per token)"));
+        if (json is not null)
+            await File.WriteAllTextAsync(json, JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }));
+        return 0;
+    }
+
+    private static string Format(Row r) => string.Create(CultureInfo.InvariantCulture,
+        $"| {r.shape} | {r.dtype} | {r.batch} | {r.policy} | {r.target:0.##} | {r.kept_layers} | {r.prefill_ms:0} | {r.decode_tokens_per_s:0.00} | {r.speedup:0.00}x | {r.achieved_ratio:0.00} | {r.ideal_speedup:0.00}x | {r.kv_bytes / 1048576.0:0.00} |");
+
+    /// <summary>Prefills a batch at full depth, keeps the plan's cache, then times greedy decode steps.</summary>
+    private static (double PrefillMs, double TokensPerSecond, long KvBytes) Measure(DecoderModel model, LayerPlan plan, int batch, int promptLength, int steps)
+    {
+        var rng = new Random(42);
+        var clock = Stopwatch.StartNew();
+        using var cache = model.CreateCache(batch, promptLength + steps + 2);
+        var prompt = Enumerable.Range(0, batch * promptLength).Select(_ => (long)rng.Next(model.Config.VocabSize)).ToArray();
+        Tensor next;
+        using (var scope = NewDisposeScope())
+        {
+            var logits = model.Forward(tensor(prompt, [batch, promptLength], device: model.Device), cache);
+            next = logits.argmax(-1).DetachFromDisposeScope();
+        }
+        var prefillMs = clock.Elapsed.TotalMilliseconds;
+        cache.KeepOnly(plan);
+        var kvBytes = cache.Bytes;
+        var run = plan.IsFullDepth ? null : plan;
+
+        Tensor Step(Tensor input)
+        {
+            using var scope = NewDisposeScope();
+            var logits = model.Forward(input, cache, run);
+            var chosen = logits.argmax(-1).DetachFromDisposeScope(); // [batch, 1]
+            if (model.Device.type == TorchSharp.DeviceType.CUDA) chosen.cpu().Dispose(); // wait for the device
+            return chosen;
+        }
+
+        var warm = Step(next);
+        next.Dispose();
+        clock.Restart();
+        for (var i = 0; i < steps; i++)
+        {
+            var n = Step(warm);
+            warm.Dispose();
+            warm = n;
+        }
+        var seconds = clock.Elapsed.TotalSeconds;
+        warm.Dispose();
+        return (prefillMs, batch * steps / seconds, kvBytes);
+    }
+
+    /// <summary>Bytes moved per second by a large device copy (read + write), the bound on weight streaming.</summary>
+    private static double MeasureCopyBandwidth(Device device)
+    {
+        const long elements = 64L * 1024 * 1024; // 256 MB of float32
+        using var src = ones(elements, ScalarType.Float32, device);
+        using var dst = empty(elements, ScalarType.Float32, device);
+        dst.copy_(src);
+        var best = double.MaxValue;
+        for (var i = 0; i < 5; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            dst.copy_(src);
+            if (device.type == TorchSharp.DeviceType.CUDA) dst[0].item<float>();
+            best = Math.Min(best, clock.Elapsed.TotalSeconds);
+        }
+        return 2.0 * elements * 4 / best;
+    }
+}

@@ -1,0 +1,52 @@
+using LayerSkip.Engine.Model;
+using LayerSkip.Engine.Skipping;
+
+namespace LayerSkip.Engine.Evaluation;
+
+/// <summary>Perplexity under a plan and how often its greedy choice agrees with the full model's.</summary>
+public sealed record QualityResult(LayerPlan Plan, double NatsPerToken, int Tokens, double GreedyAgreement)
+{
+    public double Perplexity => Math.Exp(NatsPerToken);
+}
+
+/// <summary>Runs the teacher-forced comparison of plans against full depth over the same windows.</summary>
+public static class QualityReport
+{
+    public static double NatsPerToken(DecoderModel model, IReadOnlyList<int[]> windows, LayerPlan? plan, int contextTokens, out int tokens)
+    {
+        double total = 0;
+        tokens = 0;
+        foreach (var w in windows)
+        {
+            var s = TeacherForcedScorer.ScoreWindow(model, w, plan, contextTokens);
+            total += s.NegativeLogLikelihoods.Sum();
+            tokens += s.NegativeLogLikelihoods.Length;
+        }
+        return total / Math.Max(1, tokens);
+    }
+
+    /// <summary>Scores every plan; agreement counts only positions the plan computes (past the context).</summary>
+    public static IReadOnlyList<QualityResult> Compare(DecoderModel model, IReadOnlyList<int[]> windows, IReadOnlyList<LayerPlan> plans, int contextTokens)
+    {
+        var full = windows.Select(w => TeacherForcedScorer.ScoreWindow(model, w, null, contextTokens)).ToList();
+        var results = new List<QualityResult>();
+        foreach (var plan in plans)
+        {
+            double nll = 0;
+            int tokens = 0, compared = 0, agreed = 0;
+            for (var i = 0; i < windows.Count; i++)
+            {
+                var s = plan.IsFullDepth ? full[i] : TeacherForcedScorer.ScoreWindow(model, windows[i], plan, contextTokens);
+                nll += s.NegativeLogLikelihoods.Sum();
+                tokens += s.NegativeLogLikelihoods.Length;
+                for (var p = plan.IsFullDepth ? 0 : contextTokens; p < s.GreedyTokens.Length; p++)
+                {
+                    compared++;
+                    if (s.GreedyTokens[p] == full[i].GreedyTokens[p]) agreed++;
+                }
+            }
+            results.Add(new QualityResult(plan, nll / Math.Max(1, tokens), tokens, compared == 0 ? 1 : (double)agreed / compared));
+        }
+        return results;
+    }
+}

@@ -1,0 +1,171 @@
+using LayerSkip.Engine.Generation;
+using LayerSkip.Engine.Model;
+using LayerSkip.Engine.Skipping;
+using LayerSkip.Engine.Tests.Reference;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LayerSkip.Engine.Tests.Generation;
+
+/// <summary>A tiny random checkpoint and an engine over it, shared by the generation tests.</summary>
+public sealed class TinyEngineFixture : IDisposable
+{
+    public TinyEngineFixture()
+    {
+        Checkpoint = TinyCheckpoint.Create(TinyCheckpoint.LlamaConfig(layers: 6, vocab: 64), seed: 21);
+        Engine = InferenceEngine.FromModel(() => DecoderModel.Load(Checkpoint.Folder, ScalarType.Float32, CPU, 64), maxBatchSize: 8);
+        Reference = new ReferenceDecoder(Checkpoint.Config, Checkpoint.Weights);
+    }
+
+    public TinyCheckpoint Checkpoint { get; }
+    public InferenceEngine Engine { get; }
+    public ReferenceDecoder Reference { get; }
+
+    /// <summary>Greedy continuation by the naive reference, recomputing everything at each step.</summary>
+    public List<int> ReferenceGreedy(IReadOnlyList<int> prompt, int steps, Func<int, bool>? runs = null)
+    {
+        var seq = prompt.ToList();
+        var output = new List<int>();
+        for (var i = 0; i < steps; i++)
+        {
+            var logits = Reference.Logits(seq, runs, prompt.Count)[^1];
+            var next = Array.IndexOf(logits, logits.Max());
+            output.Add(next);
+            seq.Add(next);
+        }
+        return output;
+    }
+
+    public void Dispose()
+    {
+        Engine.Dispose();
+        Checkpoint.Dispose();
+    }
+}
+
+public class EngineGenerationTests(TinyEngineFixture fx) : IClassFixture<TinyEngineFixture>
+{
+    private static GenerationRequest Greedy(int[] prompt, int tokens, LayerPlan? plan = null) => new()
+    {
+        PromptTokens = prompt, MaxNewTokens = tokens, Plan = plan, StopTokenIds = [],
+    };
+
+    [Fact]
+    public async Task GreedyGenerationMatchesTheReference()
+    {
+        int[] prompt = [1, 9, 33, 4, 17];
+        var result = await fx.Engine.GenerateAsync(Greedy(prompt, 8));
+        Assert.Equal(fx.ReferenceGreedy(prompt, 8), result.Tokens);
+        Assert.Equal(FinishReason.Length, result.Summary.FinishReason);
+        Assert.Equal(5, result.Summary.PromptTokens);
+        Assert.Equal(8, result.Summary.GeneratedTokens);
+    }
+
+    [Fact]
+    public async Task GreedyGenerationUnderAPlanMatchesTheSkippingReference()
+    {
+        int[] prompt = [1, 40, 2, 8];
+        var plan = LayerPlanner.Create(LayerPolicy.Unified, 2, 6);
+        var result = await fx.Engine.GenerateAsync(Greedy(prompt, 6, plan));
+        Assert.Equal(fx.ReferenceGreedy(prompt, 6, plan.Runs), result.Tokens);
+        Assert.Equal(plan, result.Summary.Plan);
+    }
+
+    [Fact]
+    public async Task ConcurrentRequestsOfDifferentLengthsDecodeLikeEachAlone()
+    {
+        int[][] prompts = [[1, 3], [1, 5, 7, 9, 11, 13, 15], [1, 60, 61, 62], [1, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29]];
+        var alone = new List<IReadOnlyList<int>>();
+        foreach (var p in prompts) alone.Add((await fx.Engine.GenerateAsync(Greedy(p, 7))).Tokens);
+        var together = await Task.WhenAll(prompts.Select(p => fx.Engine.GenerateAsync(Greedy(p, 7))));
+        for (var i = 0; i < prompts.Length; i++) Assert.Equal(alone[i], together[i].Tokens);
+    }
+
+    [Fact]
+    public async Task RequestsWithDifferentPlansRunSideBySide()
+    {
+        int[] prompt = [1, 12, 13, 14];
+        var plans = new LayerPlan?[] { null, LayerPlanner.Create(LayerPolicy.Unified, 2, 6), LayerPlanner.Create(LayerPolicy.EarlyExit, 3, 6) };
+        var results = await Task.WhenAll(plans.Select(p => fx.Engine.GenerateAsync(Greedy(prompt, 5, p))));
+        for (var i = 0; i < plans.Length; i++)
+            Assert.Equal(fx.ReferenceGreedy(prompt, 5, plans[i] is { } plan ? plan.Runs : null), results[i].Tokens);
+    }
+
+    [Fact]
+    public async Task SamplingWithASeedIsReproducibleAndSeedsDiffer()
+    {
+        SamplingOptions Sampling(int seed) => new() { Temperature = 1.5, TopK = 40, TopP = 0.95, Seed = seed };
+        GenerationRequest Req(int seed) => Greedy([1, 2, 3], 24) with { Sampling = Sampling(seed) };
+        var a = await fx.Engine.GenerateAsync(Req(7));
+        var b = await fx.Engine.GenerateAsync(Req(7));
+        var c = await fx.Engine.GenerateAsync(Req(8));
+        Assert.Equal(a.Tokens, b.Tokens);
+        Assert.NotEqual(a.Tokens, c.Tokens);
+    }
+
+    [Fact]
+    public async Task AStopTokenEndsTheSequenceAndIsNotEmitted()
+    {
+        int[] prompt = [1, 9, 33, 4, 17];
+        var expected = fx.ReferenceGreedy(prompt, 8);
+        var stop = expected[3];
+        var cut = expected.IndexOf(stop);
+        var result = await fx.Engine.GenerateAsync(Greedy(prompt, 8) with { StopTokenIds = [stop] });
+        Assert.Equal(expected.Take(cut), result.Tokens);
+        Assert.Equal(FinishReason.Stop, result.Summary.FinishReason);
+    }
+
+    [Fact]
+    public async Task CancellationStopsARequestWithoutDisturbingOthers()
+    {
+        using var cts = new CancellationTokenSource();
+        var doomed = fx.Engine.Submit(Greedy([1, 4, 5], 50), cts.Token);
+        var survivor = fx.Engine.GenerateAsync(Greedy([1, 9, 33, 4, 17], 8));
+        await doomed.Tokens.ReadAsync();
+        cts.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => { await foreach (var _ in doomed.ReadAllAsync()) { } });
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => doomed.Completion);
+        Assert.Equal(fx.ReferenceGreedy([1, 9, 33, 4, 17], 8), (await survivor).Tokens);
+    }
+
+    [Fact]
+    public async Task TheSequenceStopsAtTheMaximumLength()
+    {
+        var prompt = Enumerable.Range(1, 60).ToArray();
+        var result = await fx.Engine.GenerateAsync(Greedy(prompt, 50));
+        Assert.Equal(64 - 60, result.Tokens.Count);
+        Assert.Equal(FinishReason.Length, result.Summary.FinishReason);
+    }
+
+    [Fact]
+    public async Task LiveTensorsStayFlatOverLongRuns()
+    {
+        await fx.Engine.GenerateAsync(Greedy([1, 2], 5));
+        var before = await fx.Engine.RunAsync(_ => DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+        await fx.Engine.GenerateAsync(Greedy([1, 2], 60));
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(i => fx.Engine.GenerateAsync(Greedy([1, 2 + i], 30))));
+        var after = await fx.Engine.RunAsync(_ => DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+        Assert.Equal(before, after);
+    }
+
+    [Fact]
+    public void BadRequestsAreRejectedClearly()
+    {
+        var tooLong = Assert.Throws<ArgumentException>(() => fx.Engine.Submit(Greedy(Enumerable.Range(1, 64).ToArray(), 4)));
+        Assert.Contains("maximum sequence length of 64", tooLong.Message);
+        Assert.Contains("no tokens", Assert.Throws<ArgumentException>(() => fx.Engine.Submit(Greedy([], 4))).Message);
+        Assert.Contains("outside the vocabulary", Assert.Throws<ArgumentException>(() => fx.Engine.Submit(Greedy([1, 999], 4))).Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => fx.Engine.Submit(Greedy([1], 4) with { Sampling = new SamplingOptions { Temperature = -1 } }));
+        Assert.Contains("for 32 layers", Assert.Throws<ArgumentException>(() => fx.Engine.Submit(Greedy([1], 4, LayerPlan.Full(32)))).Message);
+    }
+
+    [Fact]
+    public void AskingForCudaWithoutItIsAClearError()
+    {
+        if (cuda.is_available()) return; // this check is for CPU-only machines
+        var e = Assert.Throws<InvalidOperationException>(() => ComputeDevice.Resolve("cuda"));
+        Assert.Contains("CUDA is not available", e.Message);
+        Assert.Equal(DeviceType.CPU, ComputeDevice.Resolve("auto").type);
+        Assert.Throws<ArgumentException>(() => ComputeDevice.Resolve("tpu"));
+    }
+}
