@@ -6,6 +6,7 @@ public sealed class TextTokenizer
     public int? BosTokenId => 1; public int? EosTokenId => 2; public bool AddBosByDefault => true;
     public IReadOnlyList<int> Encode(string text, bool addBos) => throw new NotImplementedException();
     public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false) => throw new NotImplementedException();
+    public bool IsSpecial(int id) => false; public ReadOnlyMemory<byte> TokenBytes(int id) => default;
     public StreamingDecoder CreateStreamingDecoder(bool skipSpecialTokens = false) => throw new NotImplementedException();
 }
 public sealed class StreamingDecoder { public string Append(int t) => ""; public string Flush() => "";

@@ -1,0 +1,196 @@
+using System.Runtime.CompilerServices;
+using LayerSkip.Engine.Generation;
+using LayerSkip.Engine.Skipping;
+using LayerSkip.Engine.Tokenization;
+using LayerSkip.Extensions.AI.Prompting;
+using Microsoft.Extensions.AI;
+
+namespace LayerSkip.Extensions.AI;
+
+/// <summary>
+/// An <see cref="IChatClient"/> over a local LLaMA-family model that decodes with Unified Layer Skipping.
+/// Each request chooses its speed/quality point in <see cref="ChatOptions.AdditionalProperties"/>
+/// (<c>layerskip.speedup_ratio</c>, <c>layerskip.policy</c>; see <see cref="ChatOptionsLayerSkipExtensions"/>),
+/// falling back to <see cref="LayerSkipOptions"/>. Thread-safe: concurrent requests are batched on the engine.
+/// </summary>
+public sealed class LayerSkipChatClient : IChatClient
+{
+    private readonly InferenceEngine _engine;
+    private readonly bool _ownsEngine;
+    private readonly LayerSkipOptions _options;
+    private readonly PromptFormatter _prompts;
+    private readonly ChatClientMetadata _metadata;
+    private readonly ResponseDecoder.Resources _decoding;
+    private int _disposed;
+
+    /// <summary>Loads the model folder of <paramref name="options"/>; the client owns (and disposes) the engine.</summary>
+    public LayerSkipChatClient(LayerSkipOptions options)
+        : this(LoadEngine(options), options, ownsEngine: true)
+    {
+    }
+
+    /// <summary>Serves an engine that is already loaded; the caller keeps ownership of it.</summary>
+    public LayerSkipChatClient(InferenceEngine engine, LayerSkipOptions? options = null)
+        : this(engine, options ?? new LayerSkipOptions { ModelPath = engine.ModelPath ?? "" }, ownsEngine: false)
+    {
+    }
+
+    private LayerSkipChatClient(InferenceEngine engine, LayerSkipOptions options, bool ownsEngine)
+    {
+        _engine = engine ?? throw new ArgumentNullException(nameof(engine));
+        _options = options;
+        _ownsEngine = ownsEngine;
+        try
+        {
+            if (!double.IsFinite(options.DefaultSpeedupRatio) || options.DefaultSpeedupRatio < 1)
+                throw new ArgumentException($"LayerSkipOptions.DefaultSpeedupRatio must be a finite number ≥ 1, got {options.DefaultSpeedupRatio}.", nameof(options));
+            if (options.CalibrationText is { } calibration) engine.Plans.CalibrationTextOverride = calibration;
+            var source = ChatTemplateSource.Load(engine.ModelPath);
+            _prompts = new PromptFormatter(source, engine.Tokenizer);
+            ModelId = options.ModelId ?? (engine.ModelPath is { } p ? Path.GetFileName(Path.TrimEndingDirectorySeparator(p)) : "layerskip");
+            _metadata = new ChatClientMetadata("layerskip", engine.ModelPath is { } path ? new Uri(Path.GetFullPath(path)) : null, ModelId);
+            _decoding = new ResponseDecoder.Resources(engine.Tokenizer, source.Template);
+        }
+        catch
+        {
+            if (ownsEngine) engine.Dispose();
+            throw;
+        }
+    }
+
+    private static InferenceEngine LoadEngine(LayerSkipOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        return InferenceEngine.Load(new EngineOptions
+        {
+            ModelPath = options.ModelPath,
+            Device = options.Device,
+            ComputeDType = options.ComputeDType,
+            MaxBatchSize = options.MaxBatchSize,
+            MaxSequenceLength = options.MaxSequenceLength,
+            Threads = options.Threads,
+        });
+    }
+
+    /// <summary>The model id reported in responses.</summary>
+    public string ModelId { get; }
+
+    /// <summary>The engine serving this client.</summary>
+    public InferenceEngine Engine => _engine;
+
+    public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
+        await GetStreamingResponseAsync(messages, options, cancellationToken).ToChatResponseAsync(cancellationToken).ConfigureAwait(false);
+
+    public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
+        IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        ArgumentNullException.ThrowIfNull(messages);
+        var prepared = await PrepareAsync(messages, options, cancellationToken).ConfigureAwait(false);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var stream = _engine.Submit(prepared.Request, linked.Token);
+        var response = new ResponseDecoder(_decoding, prepared, ModelId);
+
+        await foreach (var token in ReadTokens(stream, linked, cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var update in response.OnToken(token)) yield return update;
+            if (response.Done) linked.Cancel(); // a stop sequence or a complete forced tool call ends generation
+        }
+
+        GenerationSummary? summary = null;
+        if (!response.Done)
+            summary = await stream.Completion.ConfigureAwait(false);
+        foreach (var update in response.Finish(summary)) yield return update;
+    }
+
+    /// <summary>Tokens until the stream ends; a cancellation we caused ourselves (stop sequence) ends it quietly.</summary>
+    private static async IAsyncEnumerable<int> ReadTokens(GenerationStream stream, CancellationTokenSource linked, [EnumeratorCancellation] CancellationToken callerToken)
+    {
+        var reader = stream.Tokens;
+        while (true)
+        {
+            bool more;
+            try
+            {
+                more = await reader.WaitToReadAsync(callerToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!callerToken.IsCancellationRequested && linked.IsCancellationRequested)
+            {
+                yield break;
+            }
+            if (!more) yield break;
+            while (reader.TryRead(out var token)) yield return token;
+        }
+    }
+
+    private async Task<PreparedRequest> PrepareAsync(IEnumerable<ChatMessage> messages, ChatOptions? options, CancellationToken cancellationToken)
+    {
+        if (options?.ModelId is { Length: > 0 } requested && !string.Equals(requested, ModelId, StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"ChatOptions.ModelId '{requested}' does not match this client's model '{ModelId}'.", nameof(options));
+        var skip = options.ResolveLayerSkip(_options);
+        var plan = await CreatePlanAsync(skip, cancellationToken).ConfigureAwait(false);
+        var structure = OutputStructure.From(options, _decoding);
+        var prompt = _prompts.Render(messages, options) + structure.AssistantPrefix;
+        var promptTokens = _prompts.Tokenize(prompt);
+        if (promptTokens.Count >= _engine.MaxSequenceLength)
+            throw new ArgumentException(
+                $"The prompt has {promptTokens.Count} tokens, which leaves no room below the maximum sequence length of {_engine.MaxSequenceLength}.",
+                nameof(messages));
+        var config = _engine.Config;
+        var sampling = new SamplingOptions
+        {
+            Temperature = options?.Temperature ?? config.DefaultTemperature ?? 0.7,
+            TopP = options?.TopP ?? config.DefaultTopP,
+            TopK = options?.TopK ?? config.DefaultTopK,
+            Seed = options?.Seed is long seed ? unchecked((int)(seed ^ (seed >> 32))) : null,
+            FrequencyPenalty = options?.FrequencyPenalty ?? 0,
+            PresencePenalty = options?.PresencePenalty ?? 0,
+        };
+        var maxTokens = options?.MaxOutputTokens ?? _options.DefaultMaxOutputTokens;
+        if (maxTokens < 1) throw new ArgumentException($"ChatOptions.MaxOutputTokens must be at least 1, got {maxTokens}.", nameof(options));
+        var request = new GenerationRequest
+        {
+            PromptTokens = promptTokens,
+            MaxNewTokens = maxTokens,
+            Sampling = sampling,
+            Plan = plan,
+            LogitsProcessor = structure.CreateLogitsProcessor(),
+        };
+        return new PreparedRequest(request, plan, skip, structure, options?.StopSequences?.ToArray() ?? []);
+    }
+
+    private async Task<LayerPlan> CreatePlanAsync(LayerSkipSettings skip, CancellationToken cancellationToken)
+    {
+        var policy = Enum.Parse<LayerPolicy>(skip.Policy.ToString());
+        try
+        {
+            return await _engine.CreatePlanAsync(policy, skip.SpeedupRatio, _options.RandomPolicySeed, skip.Layers, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ArgumentException e)
+        {
+            var key = skip.Layers is not null && policy == LayerPolicy.Explicit ? LayerSkipPropertyNames.Layers : LayerSkipPropertyNames.SpeedupRatio;
+            throw new ArgumentException($"Invalid layer-skip request ('{key}'): {e.Message}", key, e);
+        }
+    }
+
+    public object? GetService(Type serviceType, object? serviceKey = null)
+    {
+        ArgumentNullException.ThrowIfNull(serviceType);
+        if (serviceKey is not null) return null;
+        if (serviceType == typeof(ChatClientMetadata)) return _metadata;
+        if (serviceType == typeof(InferenceEngine)) return _engine;
+        if (serviceType == typeof(TextTokenizer)) return _engine.Tokenizer;
+        if (serviceType == typeof(LayerSkipOptions)) return _options;
+        return serviceType.IsInstanceOfType(this) ? this : null;
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        if (_ownsEngine) _engine.Dispose();
+    }
+}
+
+/// <summary>A request ready for the engine, with what the response side needs to know about it.</summary>
+internal sealed record PreparedRequest(GenerationRequest Request, LayerPlan Plan, LayerSkipSettings Skip, OutputStructure Structure, IReadOnlyList<string> StopSequences);

@@ -1,0 +1,60 @@
+namespace LayerSkip.Extensions.AI;
+
+/// <summary>Options of a <see cref="LayerSkipChatClient"/> (bound from the "LayerSkip" configuration section in DI).</summary>
+public sealed class LayerSkipOptions
+{
+    /// <summary>A Hugging Face model folder: config.json, *.safetensors, tokenizer files.</summary>
+    public string ModelPath { get; set; } = "";
+
+    /// <summary><c>auto</c> (CUDA when available), <c>cpu</c> or <c>cuda</c>.</summary>
+    public string Device { get; set; } = "auto";
+
+    /// <summary>Target decode speedup for requests that do not set <c>layerskip.speedup_ratio</c>; 1 runs every layer.</summary>
+    public double DefaultSpeedupRatio { get; set; } = 1.0;
+
+    /// <summary>Skip policy for requests that do not set <c>layerskip.policy</c>.</summary>
+    public SkipPolicy DefaultSkipPolicy { get; set; } = SkipPolicy.Unified;
+
+    /// <summary>The most requests decoded together per layer plan.</summary>
+    public int MaxBatchSize { get; set; } = 16;
+
+    /// <summary>The longest prompt plus output in tokens; null uses the model's context (capped at 8192).</summary>
+    public int? MaxSequenceLength { get; set; }
+
+    /// <summary><c>float32</c>, <c>bfloat16</c> or <c>float16</c>; null picks float32 on CPU and bfloat16 on CUDA.</summary>
+    public string? ComputeDType { get; set; }
+
+    /// <summary>The model id reported in responses; null uses the model folder's name.</summary>
+    public string? ModelId { get; set; }
+
+    /// <summary>Output token limit for requests that set no <c>MaxOutputTokens</c>.</summary>
+    public int DefaultMaxOutputTokens { get; set; } = 512;
+
+    /// <summary>Intra-op CPU threads for libtorch; null uses every core.</summary>
+    public int? Threads { get; set; }
+
+    /// <summary>Text used to rank layers for <see cref="SkipPolicy.Calibrated"/>; null uses a built-in English sample.</summary>
+    public string? CalibrationText { get; set; }
+
+    /// <summary>Seed of the <see cref="SkipPolicy.Random"/> policy.</summary>
+    public int RandomPolicySeed { get; set; }
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(ModelPath))
+            throw new ArgumentException("LayerSkipOptions.ModelPath is required: set it to a Hugging Face model folder.", nameof(ModelPath));
+        if (!Directory.Exists(ModelPath))
+            throw new ArgumentException($"LayerSkipOptions.ModelPath '{ModelPath}' does not exist.", nameof(ModelPath));
+        if (!double.IsFinite(DefaultSpeedupRatio) || DefaultSpeedupRatio < 1)
+            throw new ArgumentException($"LayerSkipOptions.DefaultSpeedupRatio must be a finite number ≥ 1, got {DefaultSpeedupRatio}.", nameof(DefaultSpeedupRatio));
+        if (!Enum.IsDefined(DefaultSkipPolicy))
+            throw new ArgumentException($"LayerSkipOptions.DefaultSkipPolicy '{DefaultSkipPolicy}' is not a skip policy.", nameof(DefaultSkipPolicy));
+        if (MaxBatchSize < 1) throw new ArgumentException($"LayerSkipOptions.MaxBatchSize must be at least 1, got {MaxBatchSize}.", nameof(MaxBatchSize));
+        if (MaxSequenceLength is < 2) throw new ArgumentException($"LayerSkipOptions.MaxSequenceLength must be at least 2, got {MaxSequenceLength}.", nameof(MaxSequenceLength));
+        if (DefaultMaxOutputTokens < 1) throw new ArgumentException($"LayerSkipOptions.DefaultMaxOutputTokens must be at least 1, got {DefaultMaxOutputTokens}.", nameof(DefaultMaxOutputTokens));
+        var device = Device?.Trim().ToLowerInvariant();
+        if (device is not ("auto" or "cpu" or "cuda") && device?.StartsWith("cuda:") != true)
+            throw new ArgumentException($"LayerSkipOptions.Device must be auto, cpu, cuda or cuda:N, got '{Device}'.", nameof(Device));
+    }
+}

@@ -1,0 +1,73 @@
+using System.Text;
+using LayerSkip.Engine.Tokenization;
+using LayerSkip.Extensions.AI.Templates;
+using Microsoft.Extensions.AI;
+
+namespace LayerSkip.Extensions.AI.Prompting;
+
+/// <summary>
+/// Renders a conversation into prompt tokens with the model's own chat template, as Hugging Face's
+/// apply_chat_template does (the template prints any BOS itself; no special tokens are added on top).
+/// Models without a template (base models such as stories260K) get the documented default:
+/// a lone user message (with an optional system text before it) is the prompt itself, so a base model
+/// continues it; longer conversations become a "User:/Assistant:" transcript ending in "Assistant:".
+/// </summary>
+internal sealed class PromptFormatter
+{
+    private readonly ChatTemplate? _template;
+    private readonly ChatTemplateSource _source;
+    private readonly TextTokenizer _tokenizer;
+
+    public PromptFormatter(ChatTemplateSource source, TextTokenizer tokenizer)
+    {
+        _source = source;
+        _tokenizer = tokenizer;
+        _template = source.Template is null ? null : ChatTemplate.Parse(source.Template);
+    }
+
+    public bool HasTemplate => _template is not null;
+    public string? TemplateText => _source.Template;
+
+    public string Render(IEnumerable<ChatMessage> messages, ChatOptions? options)
+    {
+        var list = messages.ToList();
+        if (_template is null) return DefaultFormat(list, options?.Instructions);
+        var context = new Dictionary<string, object?>
+        {
+            ["messages"] = MessageConverter.Messages(list, options?.Instructions),
+            ["add_generation_prompt"] = true,
+            ["bos_token"] = _source.BosToken ?? "",
+            ["eos_token"] = _source.EosToken ?? "",
+        };
+        if (MessageConverter.Tools(options) is { } tools) context["tools"] = tools;
+        if (options?.AdditionalProperties?.TryGetValue(LayerSkipPropertyNames.ChatTemplateKwargs, out var extra) == true &&
+            extra is IEnumerable<KeyValuePair<string, object?>> kwargs)
+            foreach (var (k, v) in kwargs) context[k] = v;
+        return _template.Render(context);
+    }
+
+    public IReadOnlyList<int> Tokenize(string prompt) =>
+        _tokenizer.Encode(prompt, addBos: _template is null && _tokenizer.AddBosByDefault);
+
+    private static string DefaultFormat(List<ChatMessage> messages, string? instructions)
+    {
+        var system = string.Join("\n\n", new[] { instructions }
+            .Concat(messages.Where(m => m.Role == ChatRole.System).Select(m => m.Text))
+            .Where(s => !string.IsNullOrWhiteSpace(s)));
+        var turns = messages.Where(m => m.Role != ChatRole.System).ToList();
+        if (turns.Count == 1 && turns[0].Role == ChatRole.User)
+            return system.Length == 0 ? turns[0].Text : system + "\n\n" + turns[0].Text;
+        var sb = new StringBuilder();
+        if (system.Length > 0) sb.Append(system).Append("\n\n");
+        foreach (var m in turns)
+        {
+            var who = m.Role == ChatRole.Assistant ? "Assistant" : m.Role == ChatRole.Tool ? "Tool" : "User";
+            var text = m.Text;
+            if (m.Role == ChatRole.Tool || m.Contents.OfType<FunctionResultContent>().Any())
+                text = string.Join("\n", m.Contents.OfType<FunctionResultContent>().Select(r => r.Result?.ToString()));
+            sb.Append(who).Append(": ").Append(text).Append('\n');
+        }
+        sb.Append("Assistant:");
+        return sb.ToString();
+    }
+}
