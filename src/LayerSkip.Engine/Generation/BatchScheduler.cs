@@ -18,6 +18,7 @@ internal sealed class BatchScheduler : IDisposable
     private readonly int _validVocab;
     private readonly ConcurrentQueue<SequenceState> _incoming = new();
     private readonly Dictionary<LayerPlan, DecodeGroup> _groups = new();
+    private readonly PrefixCache _prefixes;
     private float[] _logits = [];
 
     public BatchScheduler(DecoderModel model, int maxBatchSize, int validVocab)
@@ -25,6 +26,7 @@ internal sealed class BatchScheduler : IDisposable
         _model = model;
         _maxBatch = Math.Max(1, maxBatchSize);
         _validVocab = Math.Min(validVocab, model.Config.VocabSize);
+        _prefixes = new PrefixCache(maxEntries: 4, maxBytes: 512L * 1024 * 1024);
     }
 
     /// <summary>Sequences decoding now plus those waiting to join.</summary>
@@ -80,11 +82,15 @@ internal sealed class BatchScheduler : IDisposable
         using var _ = no_grad();
         seq.StartPrefill();
         var prompt = seq.Request.PromptTokens;
-        var cache = _model.CreateCache(1, Math.Min(_model.MaxSequenceLength, prompt.Count + Math.Min(seq.MaxNewTokens, 256)));
+        var capacity = Math.Min(_model.MaxSequenceLength, prompt.Count + Math.Min(seq.MaxNewTokens, 256));
+        var cache = _prefixes.Lookup(prompt, capacity, out var reused) ?? _model.CreateCache(1, capacity);
+        seq.ReusedPromptTokens = reused;
         try
         {
-            var ids = tensor(prompt.Select(t => (long)t).ToArray(), [1, prompt.Count], ScalarType.Int64, _model.Device);
+            var rest = prompt.Skip(reused).Select(t => (long)t).ToArray();
+            var ids = tensor(rest, [1, rest.Length], ScalarType.Int64, _model.Device);
             var logits = _model.Forward(ids, cache);
+            _prefixes.Store(prompt, cache);
             seq.EndPrefill();
             SampleInto(seq, logits.reshape(-1), cache.Lengths[0]);
             if (seq.Finished) { cache.Dispose(); return; }
@@ -161,5 +167,9 @@ internal sealed class BatchScheduler : IDisposable
         _groups.Clear();
     }
 
-    public void Dispose() => CancelAll();
+    public void Dispose()
+    {
+        CancelAll();
+        _prefixes.Dispose();
+    }
 }

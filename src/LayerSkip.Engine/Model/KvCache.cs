@@ -140,6 +140,25 @@ public sealed class KvCache : IDisposable
         return joined;
     }
 
+    /// <summary>A batch-1 copy of row <paramref name="row"/>'s first <paramref name="length"/> positions, every held layer.</summary>
+    public KvCache CopyPrefix(int row, int length, int capacity)
+    {
+        if (length > _lengths[row]) throw new ArgumentOutOfRangeException(nameof(length));
+        capacity = Math.Clamp(Math.Max(capacity, length), 1, MaxCapacity);
+        var copy = new KvCache(LayerCount, _kvHeads, _headDim, _dtype, _device, 1, capacity, MaxCapacity);
+        for (var l = 0; l < LayerCount; l++)
+        {
+            if (_keys[l] is null) continue;
+            copy._keys[l] = copy.NewBlock(1, capacity);
+            copy._values[l] = copy.NewBlock(1, capacity);
+            if (length == 0) continue;
+            copy._keys[l]!.narrow(2, 0, length).copy_(_keys[l]!.narrow(0, row, 1).narrow(2, 0, length));
+            copy._values[l]!.narrow(2, 0, length).copy_(_values[l]!.narrow(0, row, 1).narrow(2, 0, length));
+        }
+        copy._lengths[0] = length;
+        return copy;
+    }
+
     /// <summary>Forgets positions past <paramref name="length"/> in every row (keeps the tensors).</summary>
     public void Truncate(int row, int length) => _lengths[row] = Math.Min(_lengths[row], length);
 

@@ -138,6 +138,17 @@ public class EngineGenerationTests(TinyEngineFixture fx) : IClassFixture<TinyEng
     }
 
     [Fact]
+    public async Task AFollowUpPromptReusesTheCachedPrefixAndStillMatchesTheReference()
+    {
+        int[] first = [1, 30, 31, 32, 33, 34, 35, 36, 37, 38];
+        var firstResult = await fx.Engine.GenerateAsync(Greedy(first, 4));
+        var followUp = first.Concat(firstResult.Tokens).Concat([50, 51]).ToArray();
+        var result = await fx.Engine.GenerateAsync(Greedy(followUp, 5));
+        Assert.Equal(first.Length, result.Summary.ReusedPromptTokens);
+        Assert.Equal(fx.ReferenceGreedy(followUp, 5), result.Tokens);
+    }
+
+    [Fact]
     public async Task LiveTensorsStayFlatOverLongRuns()
     {
         await fx.Engine.GenerateAsync(Greedy([1, 2], 5));
