@@ -11,13 +11,13 @@ namespace LayerSkip.Engine.Generation;
 /// of their plan between steps; each step decodes one token for every sequence of every group; finished and
 /// cancelled sequences leave at once and free their cache rows.
 /// </summary>
-internal sealed class BatchScheduler : IDisposable
+internal sealed partial class BatchScheduler : IDisposable
 {
     private readonly DecoderModel _model;
     private readonly int _maxBatch;
     private readonly int _validVocab;
     private readonly ConcurrentQueue<SequenceState> _incoming = new();
-    private readonly Dictionary<LayerPlan, DecodeGroup> _groups = new();
+    private readonly Dictionary<GroupKey, DecodeGroup> _groups = new();
     private readonly PrefixCache _prefixes;
     private float[] _logits = [];
 
@@ -45,12 +45,13 @@ internal sealed class BatchScheduler : IDisposable
         if (_groups.Count == 0) return _incoming.Count > 0;
         foreach (var group in _groups.Values.ToList())
         {
-            DecodeOne(group);
+            if (group.Drafting is { Current: > 0 }) SpeculativeRound(group);
+            else DecodeOne(group);
             group.RemoveFinished();
             if (group.Sequences.Count == 0)
             {
                 group.Dispose();
-                _groups.Remove(group.Plan);
+                _groups.Remove(group.Key);
             }
         }
         return true;
@@ -62,7 +63,7 @@ internal sealed class BatchScheduler : IDisposable
         while (_incoming.TryDequeue(out var seq))
         {
             if (seq.Cancellation.IsCancellationRequested) { seq.Finish(FinishReason.Cancelled); continue; }
-            var group = _groups.GetValueOrDefault(seq.Plan);
+            var group = _groups.GetValueOrDefault(GroupKey.For(seq));
             if (group is not null && group.Sequences.Count >= _maxBatch) { deferred.Add(seq); continue; }
             try
             {
@@ -94,7 +95,7 @@ internal sealed class BatchScheduler : IDisposable
             seq.EndPrefill();
             SampleInto(seq, logits.reshape(-1), cache.Lengths[0]);
             if (seq.Finished) { cache.Dispose(); return; }
-            if (group is null) _groups[seq.Plan] = group = new DecodeGroup(seq.Plan);
+            if (group is null) _groups[GroupKey.For(seq)] = group = new DecodeGroup(GroupKey.For(seq));
             group.Join(seq, cache);
         }
         catch
@@ -117,8 +118,12 @@ internal sealed class BatchScheduler : IDisposable
         try
         {
             var next = tensor(group.Sequences.Select(s => (long)s.LastToken).ToArray(), [b, 1], ScalarType.Int64, _model.Device);
-            var logits = _model.Forward(next, group.Cache!, group.Plan.IsFullDepth ? null : group.Plan);
-            StepObserver?.Invoke(group.Plan, b);
+            // A speculative group between drafting rounds takes plain full-depth steps.
+            var plan = group.Plan.IsFullDepth || group.Drafting is not null ? null : group.Plan;
+            var logits = _model.Forward(next, group.Cache!, plan);
+            StepObserver?.Invoke(plan ?? LayerPlan.Full(_model.Config.NumLayers), b);
+            group.Drafting?.ObservePlainStep();
+            foreach (var s in group.Sequences) if (s.Speculative) s.FullDepthPasses++;
             var vocab = (int)logits.shape[^1];
             CopyLogits(logits, b * vocab);
             for (var r = 0; r < b; r++)
@@ -140,9 +145,14 @@ internal sealed class BatchScheduler : IDisposable
         Choose(seq, _logits.AsSpan(0, vocab), length);
     }
 
-    private void Choose(SequenceState seq, Span<float> row, int length)
+    private void MaskInvalid(Span<float> row)
     {
         if (_validVocab < row.Length) row[_validVocab..].Fill(float.NegativeInfinity);
+    }
+
+    private void Choose(SequenceState seq, Span<float> row, int length)
+    {
+        MaskInvalid(row);
         seq.Request.LogitsProcessor?.Process(row);
         var token = seq.Sampler.Sample(row);
         seq.Accept(token, atMaxLength: length + 1 >= _model.MaxSequenceLength);

@@ -6,16 +6,25 @@ namespace LayerSkip.Engine.Generation;
 /// <summary>Sequences that decode together: they share one layer plan and one KV cache, one row each.</summary>
 internal sealed class DecodeGroup : IDisposable
 {
-    public DecodeGroup(LayerPlan plan) => Plan = plan;
+    public DecodeGroup(GroupKey key)
+    {
+        Key = key;
+        if (key.SpeculativeOptions is { } o)
+            Drafting = new DraftLength(o.MaxDraftTokens, o.Adaptive, (double)key.Plan.KeptLayers.Count / key.Plan.LayerCount);
+    }
 
-    public LayerPlan Plan { get; }
+    public GroupKey Key { get; }
+    public LayerPlan Plan => Key.Plan;
+    /// <summary>The draft-length controller of a speculative group; null for plain decoding.</summary>
+    public DraftLength? Drafting { get; }
     public List<SequenceState> Sequences { get; } = new();
     public KvCache? Cache { get; private set; }
 
     /// <summary>Adds a prefilled sequence; its cache rows join this group's cache (only the plan's layers are kept).</summary>
     public void Join(SequenceState sequence, KvCache prefilled)
     {
-        prefilled.KeepOnly(Plan);
+        // Speculative verification runs every layer, so it keeps the whole cache.
+        if (!Key.Speculative) prefilled.KeepOnly(Plan);
         if (Cache is null)
             Cache = prefilled;
         else
@@ -43,4 +52,12 @@ internal sealed class DecodeGroup : IDisposable
     }
 
     public void Dispose() => Cache?.Dispose();
+}
+
+/// <summary>Requests decode together when they share a plan and a decoding mode.</summary>
+internal readonly record struct GroupKey(LayerPlan Plan, SpeculativeOptions? SpeculativeOptions)
+{
+    public bool Speculative => SpeculativeOptions is not null;
+
+    public static GroupKey For(SequenceState s) => new(s.Plan, s.Request.Speculative);
 }

@@ -17,6 +17,20 @@ public sealed record GenerationRequest
     /// <summary>Layers run for each decoded token; null runs all. Prefill always runs all layers.</summary>
     public LayerPlan? Plan { get; init; }
     public ILogitsProcessor? LogitsProcessor { get; init; }
+    /// <summary>
+    /// Self-speculative decoding: <see cref="Plan"/> drafts tokens that one full-depth pass then verifies, so the
+    /// output is exactly the full model's (greedy: identical; sampled: the same distribution). Null decodes normally.
+    /// </summary>
+    public SpeculativeOptions? Speculative { get; init; }
+}
+
+/// <summary>How self-speculative decoding drafts.</summary>
+public sealed record SpeculativeOptions
+{
+    /// <summary>The most tokens drafted per verification pass.</summary>
+    public int MaxDraftTokens { get; init; } = 6;
+    /// <summary>Adapt the draft length to the acceptance rate (falling back to plain decoding when drafting does not pay).</summary>
+    public bool Adaptive { get; init; } = true;
 }
 
 /// <summary>How a sequence ended, with its counts and timings.</summary>
@@ -27,7 +41,14 @@ public sealed record GenerationSummary(
     TimeSpan PrefillTime,
     TimeSpan DecodeTime,
     LayerPlan Plan,
-    int ReusedPromptTokens = 0);
+    int ReusedPromptTokens = 0,
+    int DraftedTokens = 0,
+    int AcceptedDraftTokens = 0,
+    int FullDepthPasses = 0)
+{
+    /// <summary>Share of drafted tokens the full model accepted (speculative decoding only).</summary>
+    public double AcceptanceRate => DraftedTokens == 0 ? 0 : (double)AcceptedDraftTokens / DraftedTokens;
+}
 
 /// <summary>A finished generation: the tokens and how it ended.</summary>
 public sealed record GenerationResult(IReadOnlyList<int> Tokens, GenerationSummary Summary);

@@ -154,6 +154,14 @@ public sealed class InferenceEngine : IDisposable
         if (request.Plan is { } plan && plan.LayerCount != Config.NumLayers)
             throw new ArgumentException($"The layer plan is for {plan.LayerCount} layers but the model has {Config.NumLayers}.", nameof(request));
         request.Sampling.Validate();
+        if (request.Speculative is { } spec)
+        {
+            if (spec.MaxDraftTokens < 1) throw new ArgumentOutOfRangeException(nameof(request), spec.MaxDraftTokens, "MaxDraftTokens must be at least 1.");
+            if (request.LogitsProcessor is not null)
+                throw new ArgumentException("Speculative decoding cannot be combined with a logits processor (e.g. JSON-constrained output).", nameof(request));
+            if (request.Sampling.FrequencyPenalty != 0 || request.Sampling.PresencePenalty != 0)
+                throw new ArgumentException("Speculative decoding does not support frequency or presence penalties.", nameof(request));
+        }
     }
 
     public void Dispose()

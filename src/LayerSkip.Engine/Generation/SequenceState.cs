@@ -33,6 +33,10 @@ internal sealed class SequenceState
     public int LastToken { get; private set; }
     public bool Finished { get; private set; }
     public int ReusedPromptTokens { get; set; }
+    public int DraftedTokens { get; set; }
+    public int AcceptedDraftTokens { get; set; }
+    public int FullDepthPasses { get; set; }
+    public bool Speculative => Request.Speculative is not null;
 
     public ChannelReader<int> Tokens => _tokens.Reader;
     public Task<GenerationSummary> Completion => _completion.Task;
@@ -60,7 +64,8 @@ internal sealed class SequenceState
     {
         if (Finished) return;
         Finished = true;
-        var summary = new GenerationSummary(reason, Request.PromptTokens.Count, Generated, _prefill, _clock.Elapsed, Plan, ReusedPromptTokens);
+        var summary = new GenerationSummary(reason, Request.PromptTokens.Count, Generated, _prefill, _clock.Elapsed, Plan, ReusedPromptTokens,
+            DraftedTokens, AcceptedDraftTokens, FullDepthPasses);
         if (error is not null)
         {
             _tokens.Writer.TryComplete(error);

@@ -15,7 +15,15 @@ public sealed class LayerPlan : IEquatable<LayerPlan>
 public static class LayerPlanner
 {
     public static LayerPlan Create(LayerPolicy policy, double speedup, int layerCount, int seed = 0, IReadOnlyList<int>? explicitLayers = null, IReadOnlyList<double>? layerImportance = null)
-        => throw new NotImplementedException();
+    {
+        var k = Math.Max(2, (int)(layerCount / speedup));
+        if (policy == LayerPolicy.Explicit) return new LayerPlan(policy, layerCount / (double)explicitLayers!.Count, layerCount, explicitLayers.Order().ToArray());
+        if (policy == LayerPolicy.EarlyExit) return new LayerPlan(policy, speedup, layerCount, Enumerable.Range(0, k).ToArray());
+        var interval = layerCount / (k - 1); var kept = new List<int> { 0 };
+        for (var i = 1; i < layerCount - 1 && kept.Count < k - 1; i++) if (i % interval == 0) kept.Add(i);
+        kept.Add(layerCount - 1);
+        return new LayerPlan(policy, speedup, layerCount, kept);
+    }
     public static int KeptLayerCount(int l, double r) => Math.Max(2, (int)(l / r));
     public static LayerPolicy ParsePolicy(string name) => Enum.Parse<LayerPolicy>(name, true);
 }

@@ -1,0 +1,112 @@
+using LayerSkip.Engine.Generation;
+using LayerSkip.Engine.Skipping;
+
+namespace LayerSkip.Engine.Tests.Generation;
+
+public class SpeculativeDecodingTests(TinyEngineFixture fx) : IClassFixture<TinyEngineFixture>
+{
+    private static readonly SpeculativeOptions AlwaysDraft = new() { MaxDraftTokens = 3, Adaptive = false };
+
+    [Fact]
+    public async Task GreedySpeculativeOutputIsIdenticalToFullDecoding()
+    {
+        var plan = LayerPlanner.Create(LayerPolicy.Unified, 2, 6);
+        var rng = new Random(5);
+        var prompts = Enumerable.Range(0, 12).Select(i => new[] { 1 }.Concat(Enumerable.Range(0, 2 + i % 7).Select(_ => rng.Next(3, 64))).ToArray()).ToList();
+        var requests = prompts.Select(p => new GenerationRequest { PromptTokens = p, MaxNewTokens = 12, StopTokenIds = [], Plan = plan, Speculative = AlwaysDraft });
+        var speculative = await Task.WhenAll(requests.Select(r => fx.Engine.GenerateAsync(r)));
+        for (var i = 0; i < prompts.Count; i++)
+        {
+            Assert.Equal(fx.ReferenceGreedy(prompts[i], 12), speculative[i].Tokens);
+            Assert.True(speculative[i].Summary.DraftedTokens > 0);
+            Assert.True(speculative[i].Summary.FullDepthPasses < 12, "verification should cover several tokens per full pass at least sometimes");
+        }
+    }
+
+    [Fact]
+    public async Task AdaptiveDraftingStillMatchesFullDecoding()
+    {
+        var plan = LayerPlanner.Create(LayerPolicy.EarlyExit, 3, 6); // a poor drafter: drafting should shrink
+        int[] prompt = [1, 4, 9, 16, 25];
+        var result = await fx.Engine.GenerateAsync(new GenerationRequest
+        {
+            PromptTokens = prompt, MaxNewTokens = 24, StopTokenIds = [], Plan = plan, Speculative = new SpeculativeOptions(),
+        });
+        Assert.Equal(fx.ReferenceGreedy(prompt, 24), result.Tokens);
+    }
+
+    [Fact]
+    public async Task SampledSpeculativeTokensFollowTheFullModelsDistribution()
+    {
+        int[] prompt = [1, 7, 11];
+        const int runs = 1500;
+        var plan = LayerPlanner.Create(LayerPolicy.EarlyExit, 3, 6);
+        var sampling = new SamplingOptions { Temperature = 1.0 };
+
+        // The exact distribution of the second generated token under the full model: Σ_t1 p(t1) p(t2 | t1).
+        var vocab = fx.Checkpoint.Config.VocabSize;
+        var first = Softmax(fx.Reference.Logits(prompt)[^1]);
+        var expected = new double[vocab];
+        for (var t1 = 0; t1 < vocab; t1++)
+        {
+            if (first[t1] < 1e-6) continue;
+            var second = Softmax(fx.Reference.Logits([.. prompt, t1])[^1]);
+            for (var t2 = 0; t2 < vocab; t2++) expected[t2] += first[t1] * second[t2];
+        }
+
+        async Task<int[]> SecondTokens(SpeculativeOptions? speculative)
+        {
+            var counts = new int[vocab];
+            for (var start = 0; start < runs; start += 50)
+            {
+                var batch = Enumerable.Range(start, 50).Select(seed => fx.Engine.GenerateAsync(new GenerationRequest
+                {
+                    PromptTokens = prompt, MaxNewTokens = 3, StopTokenIds = [], Plan = plan, Speculative = speculative,
+                    Sampling = sampling with { Seed = seed },
+                }));
+                foreach (var r in await Task.WhenAll(batch)) counts[r.Tokens[1]]++;
+            }
+            return counts;
+        }
+
+        var speculativeCounts = await SecondTokens(AlwaysDraft with { MaxDraftTokens = 2 });
+        Assert.True(ChiSquare(speculativeCounts, expected, out var df) < ChiSquareCritical(df), "speculative sampling departs from the full model");
+        // The same test has the power to reject: sampling from the skipping plan alone does not match.
+        var draftOnly = await SecondTokens(null);
+        Assert.True(ChiSquare(draftOnly, expected, out var df2) > ChiSquareCritical(df2), "the test failed to tell the draft model from the full one");
+    }
+
+    private static double[] Softmax(double[] logits)
+    {
+        var max = logits.Max();
+        var e = logits.Select(l => Math.Exp(l - max)).ToArray();
+        var s = e.Sum();
+        return e.Select(x => x / s).ToArray();
+    }
+
+    /// <summary>Pearson's statistic, pooling bins with expected count below 5.</summary>
+    private static double ChiSquare(int[] observed, double[] probabilities, out int degreesOfFreedom)
+    {
+        var n = observed.Sum();
+        double stat = 0, pooledObserved = 0, pooledExpected = 0;
+        var bins = 0;
+        for (var i = 0; i < observed.Length; i++)
+        {
+            var e = probabilities[i] * n;
+            if (e < 5) { pooledObserved += observed[i]; pooledExpected += e; continue; }
+            stat += (observed[i] - e) * (observed[i] - e) / e;
+            bins++;
+        }
+        if (pooledExpected > 0) { stat += (pooledObserved - pooledExpected) * (pooledObserved - pooledExpected) / pooledExpected; bins++; }
+        degreesOfFreedom = bins - 1;
+        return stat;
+    }
+
+    /// <summary>The 99.9th percentile of chi-square (Wilson–Hilferty approximation).</summary>
+    private static double ChiSquareCritical(int df)
+    {
+        const double z = 3.090; // one-sided 0.001
+        var a = 2.0 / (9 * df);
+        return df * Math.Pow(1 - a + z * Math.Sqrt(a), 3);
+    }
+}
