@@ -10,6 +10,16 @@ namespace LayerSkip.Engine.Model;
 public delegate void LayerObserver(int layer, Tensor input, Tensor output);
 
 /// <summary>
+/// Token-level routing (Zeng et al. 2023): per layer, which tokens run it. A skipped token passes through the layer
+/// unchanged, but its keys and values are still computed so later tokens see a complete cache.
+/// </summary>
+public interface ILayerRouter
+{
+    /// <summary>A bool tensor [batch, chunk] of tokens that run <paramref name="layer"/> given its input, or null to run all.</summary>
+    Tensor? RunMask(int layer, Tensor layerInput);
+}
+
+/// <summary>
 /// A LLaMA-family decoder (Llama, Mistral, Qwen2 biases, Qwen3 q/k norms) running on TorchSharp.
 /// One forward pass appends a chunk of tokens to every row of a <see cref="KvCache"/>, running either all
 /// layers or only those a <see cref="LayerPlan"/> keeps; skipped layers pass the hidden state through unchanged.
@@ -52,7 +62,7 @@ public sealed class DecoderModel : IDisposable
     /// Runs <paramref name="tokens"/> [batch, chunk] as the next positions of each cache row and returns
     /// float32 logits [batch, chunk or 1, vocab]. Row b's tokens take positions cache.Lengths[b] onwards.
     /// </summary>
-    public Tensor Forward(Tensor tokens, KvCache cache, LayerPlan? plan = null, bool lastPositionOnly = true, LayerObserver? observer = null)
+    public Tensor Forward(Tensor tokens, KvCache cache, LayerPlan? plan = null, bool lastPositionOnly = true, LayerObserver? observer = null, ILayerRouter? router = null)
     {
         var b = (int)tokens.shape[0];
         var s = (int)tokens.shape[1];
@@ -76,7 +86,14 @@ public sealed class DecoderModel : IDisposable
         {
             if (plan is not null && !plan.Runs(l)) continue;
             var input = x;
-            x = Layer(l, x, cos, sin, cache, writeIndex, mask, causalOnly, end);
+            var run = router?.RunMask(l, x);
+            if (run is not null && b * s == 1 && !run.any().item<bool>())
+                WriteKeyValues(l, x, cos, sin, cache, writeIndex); // the one token skips: only its cache entry is needed
+            else
+            {
+                x = Layer(l, x, cos, sin, cache, writeIndex, mask, causalOnly, end);
+                if (run is not null) x = where(run.unsqueeze(-1), x, input);
+            }
             observer?.Invoke(l, input, x);
         }
         cache.Advance(s);
@@ -132,6 +149,25 @@ public sealed class DecoderModel : IDisposable
         var gateUp = F.linear(RmsNorm(x, w.PostAttentionNorm), w.GateUp);
         var chunks = gateUp.chunk(2, -1);
         return x + F.linear(F.silu(chunks[0]) * chunks[1], w.Down);
+    }
+
+    /// <summary>Computes and caches a skipped token's keys and values for layer <paramref name="l"/> (token routing).</summary>
+    private void WriteKeyValues(int l, Tensor x, Tensor cos, Tensor sin, KvCache cache, Tensor writeIndex)
+    {
+        var w = Weights.Layers[l];
+        var c = Config;
+        long b = x.shape[0], s = x.shape[1];
+        long qDim = (long)c.NumHeads * c.HeadDim, kvDim = (long)c.NumKeyValueHeads * c.HeadDim;
+        var h = RmsNorm(x, w.InputNorm);
+        var kvWeight = w.Qkv.narrow(0, qDim, 2 * kvDim);
+        var kvBias = w.QkvBias?.narrow(0, qDim, 2 * kvDim);
+        var kv = F.linear(h, kvWeight, kvBias);
+        var k = kv.narrow(-1, 0, kvDim).view(b, s, c.NumKeyValueHeads, c.HeadDim);
+        var v = kv.narrow(-1, kvDim, kvDim).view(b, s, c.NumKeyValueHeads, c.HeadDim);
+        if (w.KNorm is not null) k = RmsNorm(k, w.KNorm);
+        k = RotaryEmbedding.Apply(k.transpose(1, 2), cos, sin);
+        cache.Keys(l).view(-1, c.HeadDim).index_copy_(0, writeIndex, k.reshape(-1, c.HeadDim));
+        cache.Values(l).view(-1, c.HeadDim).index_copy_(0, writeIndex, v.transpose(1, 2).reshape(-1, c.HeadDim));
     }
 
     /// <summary>
