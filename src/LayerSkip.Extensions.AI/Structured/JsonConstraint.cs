@@ -56,8 +56,10 @@ public sealed class JsonConstraintVocabulary
 ///   Keys are matched in canonical form: <c>"</c>, <c>\</c> and control characters escaped, non-ASCII as lower-case
 ///   <c>\uXXXX</c>.</item>
 /// <item>arrays: <c>items</c> (a single schema), <c>minItems</c>, <c>maxItems</c>.</item>
-/// <item>strings: <c>minLength</c>, <c>maxLength</c> (UTF-16 units, an escape counts as one). <c>format</c> and
-///   <c>pattern</c> are ignored.</item>
+/// <item>strings: <c>minLength</c>, <c>maxLength</c> (UTF-16 units, an escape counts as one); <c>format</c>
+///   <c>date-time</c> (<c>yyyy-MM-ddTHH:mm:ss</c> with optional <c>Z</c>, days 01-28 so every month is valid),
+///   <c>date</c>, <c>time</c> (<c>HH:mm:ss</c>) and <c>uuid</c> are enforced exactly (length bounds then ignored);
+///   other formats and <c>pattern</c> are ignored.</item>
 /// <item>numbers: <c>integer</c> is <c>-?(0|[1-9][0-9]*)</c>; <c>number</c> adds fraction and exponent. Digit counts
 ///   are capped by <see cref="JsonConstraintOptions"/>. <c>minimum</c>/<c>maximum</c>/<c>multipleOf</c> are ignored.</item>
 /// <item><c>enum</c> and <c>const</c> of any JSON values: the value must be one of the canonical compact texts
@@ -69,7 +71,7 @@ public sealed class JsonConstraintVocabulary
 ///   alternatives are narrowed to the first). <c>allOf</c> with one element is followed; otherwise ignored.</item>
 /// <item><c>$ref</c> to a JSON pointer in the same document (<c>#/$defs/X</c>, <c>#/properties/next</c>), recursive
 ///   references included. Sibling keywords of <c>$ref</c> are ignored. External references are treated as any value.</item>
-/// <item>Ignored: <c>$schema</c>, <c>title</c>, <c>description</c>, <c>default</c>, <c>format</c>, <c>pattern</c>,
+/// <item>Ignored: <c>$schema</c>, <c>title</c>, <c>description</c>, <c>default</c>, other <c>format</c>s, <c>pattern</c>,
 ///   <c>patternProperties</c>, <c>prefixItems</c>, <c>uniqueItems</c>, <c>contains</c>, <c>not</c>, <c>if</c>/<c>then</c>/<c>else</c>,
 ///   <c>dependentRequired</c>, <c>minProperties</c>/<c>maxProperties</c>, number ranges.</item>
 /// </list>

@@ -14,6 +14,7 @@ internal enum JsonMode : byte
     ArrayStart,     // after '[': value or ']'
     ArrayNext,      // after an item: ',' or ']'
     String,
+    FormatString,   // string following a format template (date-time, date, time, uuid)
     Number,
     Literal,        // true/false/null or enum/const text
     Done,           // top-level value finished: only whitespace
@@ -158,6 +159,21 @@ internal static class JsonMachine
                         return r >= 0;
                     }
 
+                case JsonMode.FormatString:
+                    {
+                        var f = s.Value!.Format!;
+                        if (s.Pos == f.Length)
+                        {
+                            if (c == '"') { ValueDone(ref s); return true; }
+                            if (c == 'Z' && s.Value.FormatAllowsZ && s.Sub == 0) { s.Sub = 1; return true; }
+                            return false;
+                        }
+                        if (!FormatAllows(f[s.Pos], c, (char)s.Len)) return false;
+                        s.Len = c;
+                        s.Pos++;
+                        return true;
+                    }
+
                 case JsonMode.Number:
                     if (NumberStep(ref s, c, lim)) return true;
                     if (!NumberAccepting(in s)) return false;
@@ -229,7 +245,8 @@ internal static class JsonMachine
             case '"':
                 if ((t & JsonTypes.String) != 0)
                 {
-                    s.Mode = JsonMode.String;
+                    s.Mode = v.Format != null ? JsonMode.FormatString : JsonMode.String;
+                    s.Pos = 0;
                     s.Len = 0;
                     s.Sub = 0;
                     return true;
@@ -405,6 +422,22 @@ internal static class JsonMachine
                 return false;
         }
     }
+
+    /// <summary>Format template classes; <paramref name="prev"/> is the previous character (for month/day/hour units).</summary>
+    private static bool FormatAllows(char cls, char c, char prev) => cls switch
+    {
+        'Y' => c is '1' or '2',
+        'D' => IsDigit(c),
+        'M' => c is '0' or '1',
+        'm' => prev == '0' ? c is >= '1' and <= '9' : c is >= '0' and <= '2',
+        'd' => c is >= '0' and <= '2',
+        'e' => prev == '0' ? c is >= '1' and <= '9' : prev == '1' ? IsDigit(c) : c is >= '0' and <= '8',
+        'h' => c is >= '0' and <= '2',
+        'H' => prev == '2' ? c is >= '0' and <= '3' : IsDigit(c),
+        'n' => c is >= '0' and <= '5',
+        'x' => IsHex(c),
+        _ => c == cls,
+    };
 
     private static bool NumberAccepting(in JsonState s) => s.Sub is 1 or 2 or 4 or 7;
 

@@ -29,6 +29,9 @@ internal sealed class JsonSchemaNode
 
     public int MinLength;
     public int MaxLength = int.MaxValue;
+    /// <summary>Character-class template for a supported string <c>format</c> (see <see cref="JsonMachine"/>), or null.</summary>
+    public string? Format;
+    public bool FormatAllowsZ;
 
     public JsonSchemaNode Items = null!;
     public int MinItems;
@@ -54,7 +57,7 @@ internal sealed class JsonSchemaNode
 
     internal void CopyFrom(JsonSchemaNode o)
     {
-        Types = o.Types; Literals = o.Literals; MinLength = o.MinLength; MaxLength = o.MaxLength;
+        Types = o.Types; Literals = o.Literals; MinLength = o.MinLength; MaxLength = o.MaxLength; Format = o.Format; FormatAllowsZ = o.FormatAllowsZ;
         Items = o.Items; MinItems = o.MinItems; MaxItems = o.MaxItems; KeysConstrained = o.KeysConstrained;
         PropertyKeys = o.PropertyKeys; PropertySchemas = o.PropertySchemas; NextRequired = o.NextRequired; Additional = o.Additional;
     }
@@ -256,6 +259,18 @@ internal sealed class JsonSchemaCompiler
         // string
         node.MinLength = GetCount(e, "minLength", 0);
         node.MaxLength = Math.Max(node.MinLength, GetCount(e, "maxLength", int.MaxValue));
+        if (e.TryGetProperty("format", out var format) && format.ValueKind == JsonValueKind.String)
+        {
+            // templates: Y year 1-2, D digit, M/m month, d/e day (01-28), h/H hour, n minute/second tens, x hex
+            (node.Format, node.FormatAllowsZ) = format.GetString() switch
+            {
+                "date-time" => ("YDDD-Mm-deThH:nD:nD", true),
+                "date" => ("YDDD-Mm-de", false),
+                "time" => ("hH:nD:nD", false),
+                "uuid" => ("xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", false),
+                _ => ((string?)null, false),
+            };
+        }
 
         // array
         node.Items = e.TryGetProperty("items", out var items) ? Compile(items, depth + 1) : _any;
@@ -311,7 +326,7 @@ internal sealed class JsonSchemaCompiler
             if (arr == null && (a.Types & JsonTypes.Array) != 0) arr = a;
             if (obj == null && (a.Types & JsonTypes.Object) != 0) obj = a;
         }
-        if (str != null) { node.MinLength = str.MinLength; node.MaxLength = str.MaxLength; }
+        if (str != null) { node.MinLength = str.MinLength; node.MaxLength = str.MaxLength; node.Format = str.Format; node.FormatAllowsZ = str.FormatAllowsZ; }
         if (arr != null) { node.Items = arr.Items; node.MinItems = arr.MinItems; node.MaxItems = arr.MaxItems; }
         if (obj != null)
         {

@@ -9,7 +9,7 @@ namespace LayerSkip.Extensions.AI.Tests.Structured;
 public enum Color { Red, Green, Blue }
 public record Person(string Name, int Age);
 public record Item(string Sku, double Price, long Qty, bool? Gift);
-public record Order(string? Note, Person Buyer, Item[] Items, Color Color, Person? Other, decimal Total, List<int> Codes);
+public record Order(string? Note, Person Buyer, Item[] Items, Color Color, DateTime When, Guid Id, Person? Other, decimal Total, List<int> Codes);
 public record Node(string V, Node? Next);
 
 public class JsonConstraintTests(ITestOutputHelper output)

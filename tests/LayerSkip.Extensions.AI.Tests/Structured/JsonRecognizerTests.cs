@@ -186,6 +186,22 @@ public class JsonRecognizerTests
     }
 
     [Fact]
+    public void StringFormats()
+    {
+        var dt = Schema("""{"type":["string","null"],"format":"date-time"}""");
+        Assert.True(Accepts("\"2024-02-28T23:59:09\"", dt));
+        Assert.True(Accepts("\"1999-12-01T00:00:00Z\"", dt));
+        Assert.True(Accepts("null", dt));
+        Assert.False(Accepts("\"2024-13-01T00:00:00\"", dt));
+        Assert.False(Accepts("\"2024-02-30T00:00:00\"", dt));
+        Assert.False(Accepts("\"2024-02-01T24:00:00\"", dt));
+        Assert.False(Accepts("\"2024-02-01\"", dt));
+        Assert.True(Accepts("\"2024-02-01\"", Schema("""{"type":"string","format":"date"}""")));
+        Assert.True(Accepts("\"0123abcd-0000-4000-8000-00000000beef\"", Schema("""{"type":"string","format":"uuid"}""")));
+        Assert.True(Accepts("\"anything\"", Schema("""{"type":"string","format":"email"}""")));
+    }
+
+    [Fact]
     public void AnyOfMergesSimpleAlternatives()
     {
         var s = Schema("""{"anyOf":[{"type":"integer"},{"type":"string","enum":["auto"]},{"type":"object","properties":{"x":{"type":"boolean"}},"required":["x"]}]}""");
