@@ -49,7 +49,7 @@ public sealed class LayerSkipChatClient : IChatClient
             _prompts = new PromptFormatter(source, engine.Tokenizer);
             ModelId = options.ModelId ?? (engine.ModelPath is { } p ? Path.GetFileName(Path.TrimEndingDirectorySeparator(p)) : "layerskip");
             _metadata = new ChatClientMetadata("layerskip", engine.ModelPath is { } path ? new Uri(Path.GetFullPath(path)) : null, ModelId);
-            _decoding = new ResponseDecoder.Resources(engine.Tokenizer, source.Template);
+            _decoding = new ResponseDecoder.Resources(engine.Tokenizer, source.Template, engine.EosTokenIds);
         }
         catch
         {

@@ -1,5 +1,7 @@
 using LayerSkip.Engine.Generation;
 using LayerSkip.Engine.Tokenization;
+using LayerSkip.Extensions.AI.Structured;
+using LayerSkip.Extensions.AI.Tools;
 using Microsoft.Extensions.AI;
 
 namespace LayerSkip.Extensions.AI;
@@ -11,24 +13,27 @@ namespace LayerSkip.Extensions.AI;
 internal sealed class ResponseDecoder
 {
     /// <summary>Per-model pieces shared by every request (the tokenizer, the template's tool-call format, the JSON vocabulary).</summary>
-    internal sealed class Resources(TextTokenizer tokenizer, string? template)
+    internal sealed class Resources(TextTokenizer tokenizer, string? template, IReadOnlyCollection<int> eosTokenIds)
     {
-        private IReadOnlyList<string?>? _tokenTexts;
+        private readonly Lazy<JsonConstraintVocabulary> _jsonVocabulary = new(() => new JsonConstraintVocabulary(BuildTokenTexts(tokenizer), eosTokenIds));
 
         public TextTokenizer Tokenizer { get; } = tokenizer;
-        public ToolCallSyntax ToolSyntax { get; } = ToolCallSyntaxDetector.FromTemplate(template);
+        public IReadOnlyCollection<int> EosTokenIds { get; } = eosTokenIds;
 
-        /// <summary>Each token's text, for constrained decoding; special tokens are null. Built on first use.</summary>
-        public IReadOnlyList<string?> TokenTexts => _tokenTexts ??= BuildTokenTexts();
+        /// <summary>How the model writes tool calls, read off its chat template (Hermes tags when it has none).</summary>
+        public ToolCallFormat ToolFormat { get; } = ToolCallStreamParser.DetectFormat(template) is var f && f is ToolCallFormat.None or ToolCallFormat.Auto ? ToolCallFormat.Hermes : f;
 
-        private IReadOnlyList<string?> BuildTokenTexts()
+        /// <summary>The vocabulary as text, indexed for JSON-constrained decoding; built on first use, shared by requests.</summary>
+        public JsonConstraintVocabulary JsonVocabulary => _jsonVocabulary.Value;
+
+        private static IReadOnlyList<string?> BuildTokenTexts(TextTokenizer tokenizer)
         {
-            var texts = new string?[Tokenizer.VocabSize];
+            var texts = new string?[tokenizer.VocabSize];
             var utf8 = new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true);
             for (var id = 0; id < texts.Length; id++)
             {
-                if (Tokenizer.IsSpecial(id)) continue;
-                try { texts[id] = utf8.GetString(Tokenizer.TokenBytes(id).Span); }
+                if (tokenizer.IsSpecial(id)) continue;
+                try { texts[id] = utf8.GetString(tokenizer.TokenBytes(id).Span); }
                 catch (System.Text.DecoderFallbackException) { texts[id] = null; } // a partial UTF-8 byte: never valid alone in JSON here
             }
             return texts;
