@@ -149,13 +149,20 @@ public sealed class LayerSkipChatClient : IChatClient
         };
         var maxTokens = options?.MaxOutputTokens ?? _options.DefaultMaxOutputTokens;
         if (maxTokens < 1) throw new ArgumentException($"ChatOptions.MaxOutputTokens must be at least 1, got {maxTokens}.", nameof(options));
+        var speculative = skip.Mode == LayerSkipMode.Speculative;
+        var processor = structure.CreateLogitsProcessor();
+        if (speculative && (processor is not null || sampling.FrequencyPenalty != 0 || sampling.PresencePenalty != 0))
+            throw new ArgumentException(
+                $"'{LayerSkipPropertyNames.Mode}' = speculative cannot be combined with JSON output, forced tool calls or frequency/presence penalties.",
+                LayerSkipPropertyNames.Mode);
         var request = new GenerationRequest
         {
             PromptTokens = promptTokens,
             MaxNewTokens = maxTokens,
             Sampling = sampling,
             Plan = plan,
-            LogitsProcessor = structure.CreateLogitsProcessor(),
+            LogitsProcessor = processor,
+            Speculative = speculative ? new SpeculativeOptions() : null,
         };
         return new PreparedRequest(request, plan, skip, structure, options?.StopSequences?.ToArray() ?? []);
     }

@@ -94,6 +94,15 @@ internal sealed class ResponseDecoder
             [LayerSkipPropertyNames.Policy] = _request.Skip.Policy.ToString(),
             [LayerSkipPropertyNames.KeptLayers] = plan.KeptLayers.ToArray(),
         };
+        if (_request.Skip.Mode == LayerSkipMode.Speculative)
+        {
+            last.AdditionalProperties[LayerSkipPropertyNames.Mode] = "speculative";
+            if (summary is { FullDepthPasses: > 0 })
+            {
+                last.AdditionalProperties[LayerSkipPropertyNames.AcceptanceRate] = summary.AcceptanceRate;
+                last.AdditionalProperties[LayerSkipPropertyNames.TokensPerFullPass] = (double)summary.GeneratedTokens / summary.FullDepthPasses;
+            }
+        }
         updates.Add(last);
         return updates;
     }

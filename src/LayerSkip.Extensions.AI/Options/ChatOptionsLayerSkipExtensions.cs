@@ -25,6 +25,17 @@ public static class ChatOptionsLayerSkipExtensions
         return options;
     }
 
+    /// <summary>
+    /// Exact output at skipping speed: the plan for <paramref name="speedupRatio"/> drafts tokens and one full-depth
+    /// pass verifies them. Returns the same options.
+    /// </summary>
+    public static ChatOptions WithSpeculativeDecoding(this ChatOptions options, double speedupRatio = 2.0, SkipPolicy policy = SkipPolicy.Unified)
+    {
+        options.WithLayerSkip(speedupRatio, policy);
+        options.AdditionalProperties![LayerSkipPropertyNames.Mode] = "speculative";
+        return options;
+    }
+
     /// <summary>Runs exactly the given layers for each decoded token (the Explicit policy); returns the same options.</summary>
     public static ChatOptions WithLayerSkipLayers(this ChatOptions options, params int[] layers)
     {
@@ -47,14 +58,29 @@ public static class ChatOptionsLayerSkipExtensions
         var hasRatio = props.TryGetValue(LayerSkipPropertyNames.SpeedupRatio, out var ratioValue) && ratioValue is not null;
         var hasPolicy = props.TryGetValue(LayerSkipPropertyNames.Policy, out var policyValue) && policyValue is not null;
         var hasLayers = props.TryGetValue(LayerSkipPropertyNames.Layers, out var layersValue) && layersValue is not null;
-        if (!hasRatio && !hasPolicy && !hasLayers) return null;
+        var hasMode = props.TryGetValue(LayerSkipPropertyNames.Mode, out var modeValue) && modeValue is not null;
+        if (!hasRatio && !hasPolicy && !hasLayers && !hasMode) return null;
 
         var ratio = hasRatio ? ReadRatio(ratioValue!) : 1.0;
         var layers = hasLayers ? ReadLayers(layersValue!) : null;
         var policy = hasPolicy ? ReadPolicy(policyValue!) : layers is not null ? SkipPolicy.Explicit : SkipPolicy.Unified;
         if (policy == SkipPolicy.Explicit && layers is null)
             throw new ArgumentException($"The Explicit skip policy needs the layer list '{LayerSkipPropertyNames.Layers}'.", LayerSkipPropertyNames.Layers);
-        return new LayerSkipSettings(ratio, policy, layers);
+        return new LayerSkipSettings(ratio, policy, layers, hasMode ? ReadMode(modeValue!) : LayerSkipMode.Skip);
+    }
+
+    private static LayerSkipMode ReadMode(object value)
+    {
+        var name = value switch
+        {
+            LayerSkipMode m => m.ToString(),
+            string s => s,
+            JsonElement { ValueKind: JsonValueKind.String } e => e.GetString(),
+            _ => null,
+        };
+        if (name is not null && !int.TryParse(name, out _) && Enum.TryParse<LayerSkipMode>(name.Trim(), ignoreCase: true, out var mode) && Enum.IsDefined(mode))
+            return mode;
+        throw new ArgumentException($"'{LayerSkipPropertyNames.Mode}' must be 'skip' or 'speculative', got '{Describe(value)}'.", LayerSkipPropertyNames.Mode);
     }
 
     /// <summary>The request's choice with the client's defaults filling what it leaves out.</summary>

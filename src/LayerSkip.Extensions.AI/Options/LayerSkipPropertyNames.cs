@@ -9,6 +9,12 @@ public static class LayerSkipPropertyNames
     public const string Policy = "layerskip.policy";
     /// <summary>Layer indices for the Explicit policy (an int array).</summary>
     public const string Layers = "layerskip.layers";
+    /// <summary><c>skip</c> (default: decode with the plan) or <c>speculative</c> (the plan drafts, full depth verifies: exact output).</summary>
+    public const string Mode = "layerskip.mode";
+    /// <summary>In speculative responses: the share of drafted tokens the full model accepted.</summary>
+    public const string AcceptanceRate = "layerskip.acceptance_rate";
+    /// <summary>In speculative responses: generated tokens per full-depth pass (the compute saved, before draft costs).</summary>
+    public const string TokensPerFullPass = "layerskip.tokens_per_full_pass";
     /// <summary>In responses: the layers each decoded token ran.</summary>
     public const string KeptLayers = "layerskip.kept_layers";
     /// <summary>Extra variables for the chat template (a dictionary), e.g. <c>enable_thinking</c>.</summary>

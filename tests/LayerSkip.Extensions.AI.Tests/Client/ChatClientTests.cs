@@ -149,6 +149,18 @@ public class ChatClientTests(ChatClientFixture fx) : IClassFixture<ChatClientFix
     }
 
     [Fact]
+    public async Task SpeculativeModeGivesTheFullModelsTextAndReportsAcceptance()
+    {
+        var full = await fx.Client.GetResponseAsync(Prompt, Greedy(40));
+        var speculative = await fx.Client.GetResponseAsync(Prompt, Greedy(40).WithSpeculativeDecoding(2.5));
+        Assert.Equal(full.Text, speculative.Text);
+        var props = speculative.AdditionalProperties!;
+        Assert.Equal("speculative", props[LayerSkipPropertyNames.Mode]);
+        Assert.InRange((double)props[LayerSkipPropertyNames.AcceptanceRate]!, 0.0, 1.0);
+        Assert.True((double)props[LayerSkipPropertyNames.TokensPerFullPass]! >= 1.0);
+    }
+
+    [Fact]
     public async Task InvalidRequestsAreRejectedNamingTheProblem()
     {
         async Task<ArgumentException> Bad(ChatOptions o) =>
@@ -161,6 +173,8 @@ public class ChatClientTests(ChatClientFixture fx) : IClassFixture<ChatClientFix
         Assert.Contains("layerskip.layers", (await Bad(new ChatOptions { AdditionalProperties = new() { ["layerskip.layers"] = new[] { 0, 9 } } })).Message);
         Assert.Contains("other-model", (await Bad(new ChatOptions { ModelId = "other-model" })).Message);
         Assert.Contains("MaxOutputTokens", (await Bad(new ChatOptions { MaxOutputTokens = 0 })).Message);
+        Assert.Contains("layerskip.mode", (await Bad(new ChatOptions { AdditionalProperties = new() { ["layerskip.mode"] = "turbo" } })).Message);
+        Assert.Contains("layerskip.mode", (await Bad(new ChatOptions { ResponseFormat = ChatResponseFormat.Json }.WithSpeculativeDecoding())).Message);
         var longPrompt = string.Concat(Enumerable.Repeat("Once upon a time there was a cat. ", 200));
         Assert.Contains("maximum sequence length", (await Assert.ThrowsAnyAsync<ArgumentException>(() => fx.Client.GetResponseAsync(longPrompt, Greedy(5)))).Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => new ChatOptions().WithLayerSkip(0.9));
