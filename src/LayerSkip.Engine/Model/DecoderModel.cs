@@ -17,6 +17,12 @@ public interface ILayerRouter
 {
     /// <summary>A bool tensor [batch, chunk] of tokens that run <paramref name="layer"/> given its input, or null to run all.</summary>
     Tensor? RunMask(int layer, Tensor layerInput);
+
+    /// <summary>
+    /// Merges a layer's output with its input for the mask <see cref="RunMask"/> returned: running tokens take the
+    /// output, skipped ones keep the input. Routers being trained override it to pass gradients to their gates.
+    /// </summary>
+    Tensor Combine(int layer, Tensor run, Tensor layerOutput, Tensor layerInput) => where(run.unsqueeze(-1), layerOutput, layerInput);
 }
 
 /// <summary>
@@ -92,7 +98,7 @@ public sealed class DecoderModel : IDisposable
             else
             {
                 x = Layer(l, x, cos, sin, cache, writeIndex, mask, causalOnly, end);
-                if (run is not null) x = where(run.unsqueeze(-1), x, input);
+                if (run is not null) x = router!.Combine(l, run, x, input);
             }
             observer?.Invoke(l, input, x);
         }
