@@ -72,7 +72,8 @@ public sealed class Trainer : IDisposable
         long windowTokens = 0;
         double windowLoss = 0;
         var windowSteps = 0;
-        while (Step < _options.Steps)
+        var stop = Math.Min(_options.Steps, _options.StopAtStep ?? int.MaxValue);
+        while (Step < stop)
         {
             var lr = _options.LearningRateAt(Step);
             foreach (var g in _optimizer.ParamGroups) g.LearningRate = lr;

@@ -26,6 +26,8 @@ public sealed record TrainingOptions
     public int LogEvery { get; init; } = 10;
     /// <summary>Save a resumable checkpoint every this many steps (0: only at the end).</summary>
     public int SaveEvery { get; init; }
+    /// <summary>Stop (and save) when this step is reached, without changing the schedule: a run cut short on purpose, to resume later.</summary>
+    public int? StopAtStep { get; init; }
 
     public int EffectiveWarmup => WarmupSteps ?? Math.Min(100, Steps / 10);
 

@@ -31,10 +31,11 @@ public sealed class LayerRouterSet : ILayerRouter, IDisposable
 
     private LayerRouterSet(Tensor weight, Tensor bias, double budget)
     {
-        Weight = new Parameter(weight, requires_grad: false);
-        Bias = new Parameter(bias, requires_grad: false);
         LayerCount = (int)weight.shape[0];
         HiddenSize = (int)weight.shape[1];
+        // Parameter takes over the tensors' native handles.
+        Weight = new Parameter(weight, requires_grad: false);
+        Bias = new Parameter(bias, requires_grad: false);
         Budget = budget;
         _ran = new long[LayerCount];
         _seen = new long[LayerCount];
