@@ -212,7 +212,7 @@ internal sealed partial class Builtins
                 {
                     "ceil" => Math.Ceiling(x * scale) / scale,
                     "floor" => Math.Floor(x * scale) / scale,
-                    _ => Math.Round(x, precision, MidpointRounding.AwayFromZero),
+                    _ => Math.Round(x, precision, MidpointRounding.ToEven), // Python round(): banker's rounding
                 };
                 return Value.Float(r);
             }
