@@ -232,6 +232,7 @@ internal sealed class Lexer
     private int LexExpression(int pos, char closeChar, int tagStart, out char endModifier)
     {
         var depth = 0;
+        var brackets = new Stack<char>();
         while (true)
         {
             while (pos < _src.Length && char.IsWhiteSpace(_src[pos])) pos++;
@@ -271,10 +272,17 @@ internal sealed class Lexer
             }
             var op = Operators.FirstOrDefault(o => string.CompareOrdinal(_src, pos, o, 0, o.Length) == 0);
             if (op is null) throw Error($"Unexpected character '{c}'", pos);
-            if (op is "(" or "[" or "{") depth++;
+            if (op is "(" or "[" or "{")
+            {
+                brackets.Push(op[0]);
+                depth++;
+            }
             else if (op is ")" or "]" or "}")
             {
                 if (depth == 0) throw Error($"Unexpected '{op}'", pos);
+                var open = brackets.Pop();
+                var expected = open switch { '(' => ')', '[' => ']', _ => '}' };
+                if (op[0] != expected) throw Error($"Unexpected '{op}', expected '{expected}'", pos);
                 depth--;
             }
             Add(TokenKind.Operator, op, pos);

@@ -203,6 +203,26 @@ public class TemplateEngineTests
     }
 
     [Fact]
+    public void RecursiveMacroOverJsonSchema()
+    {
+        // in the style of the Hermes/Qwen2.5 tool templates' json_to_python_type macro
+        const string t = "{%- macro py(spec) -%}" +
+                         "{%- if spec.type == 'array' -%}list[{{ py(spec['items']) }}]" +
+                         "{%- elif spec.type == 'object' -%}dict[str, {{ py(spec.additionalProperties) if spec.additionalProperties is defined else 'Any' }}]" +
+                         "{%- else -%}{{ {'string': 'str', 'integer': 'int'}[spec.type] }}{%- endif -%}" +
+                         "{%- endmacro -%}{{ py(schema) }}";
+        var schema = JsonDocument.Parse("""{"type": "array", "items": {"type": "object", "additionalProperties": {"type": "integer"}}}""").RootElement;
+        Assert.Equal("list[dict[str, int]]", Render(t, Ctx(("schema", schema))));
+    }
+
+    [Fact]
+    public void NestedDictLiteralInsideOutputTag()
+    {
+        Assert.Equal("{'a': {'b': 1}}", Render("{{ {'a': {'b': 1}} }}"));
+        Assert.Equal("1", Render("{{ {'a': {'b': 1}}['a']['b']}}"));
+    }
+
+    [Fact]
     public void GenerationBlockRendersItsBody()
     {
         Assert.Equal("<a>x</a>", Render("<a>{% generation %}{{ 'x' }}{% endgeneration %}</a>"));
@@ -366,7 +386,7 @@ public class TemplateEngineTests
     [InlineData("line1\nline2 {% frobnicate %}", 2, "frobnicate")]
     [InlineData("{{ 'unterminated }}", 1, "Unterminated string")]
     [InlineData("{% for x in xs %}{% endif %}", 1, "endif")]
-    [InlineData("ok\n\n  {{ a.b( }}", 3, "Unexpected")]
+    [InlineData("ok\n\n  {{ a.b( }}", 3, "expected ')'")]
     public void ParseErrorsCarryLineAndColumn(string template, int line, string fragment)
     {
         var ex = Assert.Throws<TemplateException>(() => ChatTemplate.Parse(template));
