@@ -8,12 +8,12 @@ internal static class SentencePieceModelReader
     public static TokenizerModel Read(string path)
     {
         SentencePieceTokenizer tokenizer;
+        using var stream = File.OpenRead(path);
         try
         {
-            using var stream = File.OpenRead(path);
             tokenizer = SentencePieceTokenizer.Create(stream, false, false);
         }
-        catch (Exception ex) when (ex is not IOException and not UnauthorizedAccessException)
+        catch (Exception ex) // protobuf parse errors (an IOException subtype) and unsupported model kinds alike
         {
             throw new InvalidDataException($"{path}: not a readable SentencePiece model ({ex.Message}).", ex);
         }
