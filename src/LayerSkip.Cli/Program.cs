@@ -11,6 +11,7 @@ layerskip — local LLaMA-family inference with Unified Layer Skipping
   layerskip plan       --layers L --speedup R [--policy NAME] [--seed S] [--explicit 0,5,9]
   layerskip bench      [--shape NAME] [--dtype float32|bfloat16] [--batch 1,16] [--speedup 1,2,3,4] [--policy unified,earlyexit,...]
                        [--tokens N] [--prompt-tokens N] [--json FILE] [--device cpu|cuda]
+  layerskip bench-speculative (--model DIR | --shape NAME [--plant]) [--batch 1,4] [--speedup 1.5,2,3] [--tokens N] [--draft-tokens K]
 
 Policies: unified (default), unifiedeven, earlyexit, skipbottom, random, explicit, calibrated, none.
 """;
@@ -31,6 +32,7 @@ try
         "eval" => await EvalCommand.RunAsync(options),
         "plan" => PlanCommand.Run(options),
         "bench" => await BenchCommand.RunAsync(options),
+        "bench-speculative" => await SpeculativeBenchCommand.RunAsync(options),
         _ => throw new CliException($"Unknown command '{args[0]}'.\n\n{usage}"),
     };
 }
