@@ -14,8 +14,9 @@ internal sealed class LayerSkipOptionsValidator : IValidateOptions<LayerSkipOpti
         }
         catch (ArgumentException e)
         {
+            var message = e.ParamName is { } p ? e.Message.Replace($" (Parameter '{p}')", "") : e.Message;
             var which = string.IsNullOrEmpty(name) ? "" : $" (registration '{name}')";
-            return ValidateOptionsResult.Fail(e.Message + which);
+            return ValidateOptionsResult.Fail(message + which);
         }
     }
 }
