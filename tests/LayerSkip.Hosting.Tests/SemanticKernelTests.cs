@@ -154,9 +154,11 @@ public class SemanticKernelTests(EngineFixture fx) : IClassFixture<EngineFixture
             ExtensionData = new Dictionary<string, object> { ["layers"] = new[] { 0, 3, 4 }, ["skip_mode"] = "speculative", ["speedup_ratio"] = 2 },
         });
         var first = inner.Requests[0].Options.GetLayerSkip()!;
-        Assert.Equal((SkipPolicy.Explicit, new[] { 0, 2, 4 }), (first.Policy, first.Layers!.ToArray()));
+        Assert.Equal(SkipPolicy.Explicit, first.Policy);
+        Assert.Equal([0, 2, 4], first.Layers!);
         var second = inner.Requests[1].Options.GetLayerSkip()!;
-        Assert.Equal((SkipPolicy.Explicit, new[] { 0, 3, 4 }, LayerSkipMode.Speculative), (second.Policy, second.Layers!.ToArray(), second.Mode));
+        Assert.Equal((SkipPolicy.Explicit, LayerSkipMode.Speculative, 2.0), (second.Policy, second.Mode, second.SpeedupRatio));
+        Assert.Equal([0, 3, 4], second.Layers!);
     }
 
     [Fact]
