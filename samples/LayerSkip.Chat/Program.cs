@@ -119,7 +119,8 @@ public static class Program
 
     private static string Describe(ChatResponse response, int layers, long started, long firstToken)
     {
-        var props = response.AdditionalProperties;
+        // The last update's properties: on the response, or (M.E.AI 10.11's ToChatResponse) on its last message.
+        var props = response.AdditionalProperties ?? response.Messages.LastOrDefault()?.AdditionalProperties;
         var kept = props?.TryGetValue(LayerSkipPropertyNames.KeptLayers, out var k) == true && k is int[] ks ? ks : [];
         var policy = props?.TryGetValue(LayerSkipPropertyNames.Policy, out var p) == true ? p : "?";
         var ratio = props?.TryGetValue(LayerSkipPropertyNames.SpeedupRatio, out var r) == true ? Convert.ToDouble(r, CultureInfo.InvariantCulture) : 1.0;
