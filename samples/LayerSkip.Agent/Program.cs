@@ -11,7 +11,7 @@ namespace LayerSkip.Samples.Agent;
 /// function calling. The layer-skip speed is set only in the execution settings (LayerSkipOptions keep their
 /// defaults), so the same kernel serves other speeds per call. Reads user lines from standard input until end of
 /// input or /exit; with no input it runs one default turn.
-/// <code>dotnet run --project samples/LayerSkip.Agent [model-folder] [--speedup 2] [--policy unified] [--max-tokens 64]</code>
+/// <code>dotnet run --project samples/LayerSkip.Agent [model-folder] [--speedup 1.25] [--policy unified] [--max-tokens 96]</code>
 /// </summary>
 public static class Program
 {
@@ -29,7 +29,7 @@ public static class Program
             settings = new LayerSkipPromptExecutionSettings
             {
                 // The only place the speed is chosen: per call, in the execution settings.
-                SpeedupRatio = a.Double("speedup", 2.0),
+                SpeedupRatio = a.Double("speedup", 1.25),
                 SkipPolicy = Enum.Parse<SkipPolicy>((a.Get("policy") ?? "unified").Replace("-", ""), ignoreCase: true),
                 FunctionChoiceBehavior = FunctionChoiceBehavior.Auto(),
                 ExtensionData = new Dictionary<string, object>
