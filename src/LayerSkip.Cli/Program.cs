@@ -39,8 +39,9 @@ catch (CliException e)
     Console.Error.WriteLine($"error: {e.Message}");
     return 2;
 }
-catch (Exception e) when (e is ArgumentException or IOException or InvalidOperationException or LayerSkip.Engine.Loading.ModelLoadException or InvalidDataException)
+catch (Exception e)
 {
-    Console.Error.WriteLine($"error: {e.Message}");
+    // Users get the message; LAYERSKIP_DEBUG=1 adds the stack trace.
+    Console.Error.WriteLine(Environment.GetEnvironmentVariable("LAYERSKIP_DEBUG") == "1" ? $"error: {e}" : $"error: {e.Message}");
     return 1;
 }

@@ -33,6 +33,7 @@ internal static class BenchCommand
         var threads = args.Int("threads");
         args.EnsureAllUsed();
 
+        WarnIfBusy();
         var config = ModelShapes.Get(shapeName);
         var dtype = ComputeDevice.ResolveDType(dtypeName, device);
         var maxLen = promptLength + steps + 2;
@@ -82,6 +83,18 @@ internal static class BenchCommand
         if (json is not null)
             await File.WriteAllTextAsync(json, JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }));
         return 0;
+    }
+
+    /// <summary>libtorch's OpenMP threads slow down many-fold when other processes hold the cores: say so up front.</summary>
+    private static void WarnIfBusy()
+    {
+        try
+        {
+            var load = double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], CultureInfo.InvariantCulture);
+            if (load > Environment.ProcessorCount * 0.5)
+                Console.Error.WriteLine($"warning: load average {load:0.0} on {Environment.ProcessorCount} cores; timings will be distorted by other processes.");
+        }
+        catch (IOException) { }
     }
 
     private static string Format(Row r) => string.Create(CultureInfo.InvariantCulture,
