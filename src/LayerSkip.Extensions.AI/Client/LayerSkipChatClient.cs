@@ -62,15 +62,7 @@ public sealed class LayerSkipChatClient : IChatClient
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        return InferenceEngine.Load(new EngineOptions
-        {
-            ModelPath = options.ModelPath,
-            Device = options.Device,
-            ComputeDType = options.ComputeDType,
-            MaxBatchSize = options.MaxBatchSize,
-            MaxSequenceLength = options.MaxSequenceLength,
-            Threads = options.Threads,
-        });
+        return InferenceEngine.Load(options.ToEngineOptions());
     }
 
     /// <summary>The model id reported in responses.</summary>

@@ -15,7 +15,7 @@ internal static class LayerSkipEngineFactory
         var options = services.GetRequiredService<IOptionsMonitor<LayerSkipOptions>>().Get(optionsName);
         var logger = services.GetService<ILoggerFactory>()?.CreateLogger("LayerSkip.Engine");
         var started = Stopwatch.GetTimestamp();
-        var engine = InferenceEngine.Load(ToEngineOptions(options));
+        var engine = InferenceEngine.Load(options.ToEngineOptions());
         try
         {
             var model = options.ModelId ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(engine.ModelPath ?? options.ModelPath));
@@ -34,15 +34,6 @@ internal static class LayerSkipEngineFactory
         }
     }
 
-    public static EngineOptions ToEngineOptions(LayerSkipOptions options) => new()
-    {
-        ModelPath = options.ModelPath,
-        Device = options.Device,
-        ComputeDType = options.ComputeDType,
-        MaxBatchSize = options.MaxBatchSize,
-        MaxSequenceLength = options.MaxSequenceLength,
-        Threads = options.Threads,
-    };
 }
 
 /// <summary>Metric subscriptions of DI engines, ended with the container.</summary>
