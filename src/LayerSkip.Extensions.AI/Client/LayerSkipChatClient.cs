@@ -62,15 +62,7 @@ public sealed class LayerSkipChatClient : IChatClient
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        return InferenceEngine.Load(new EngineOptions
-        {
-            ModelPath = options.ModelPath,
-            Device = options.Device,
-            ComputeDType = options.ComputeDType,
-            MaxBatchSize = options.MaxBatchSize,
-            MaxSequenceLength = options.MaxSequenceLength,
-            Threads = options.Threads,
-        });
+        return InferenceEngine.Load(options.ToEngineOptions());
     }
 
     /// <summary>The model id reported in responses.</summary>
@@ -79,8 +71,22 @@ public sealed class LayerSkipChatClient : IChatClient
     /// <summary>The engine serving this client.</summary>
     public InferenceEngine Engine => _engine;
 
-    public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
-        await GetStreamingResponseAsync(messages, options, cancellationToken).ToChatResponseAsync(cancellationToken).ConfigureAwait(false);
+    public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        // One code path: the response is the merged stream. The plan rides on the last update, and the merge does
+        // not carry update properties to the response, so they are copied over.
+        var updates = new List<ChatResponseUpdate>();
+        await foreach (var update in GetStreamingResponseAsync(messages, options, cancellationToken).ConfigureAwait(false))
+            updates.Add(update);
+        var response = updates.ToChatResponse();
+        foreach (var update in updates)
+        {
+            if (update.AdditionalProperties is not { } props) continue;
+            response.AdditionalProperties ??= new AdditionalPropertiesDictionary();
+            foreach (var (key, value) in props) response.AdditionalProperties[key] = value;
+        }
+        return response;
+    }
 
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -120,7 +126,11 @@ public sealed class LayerSkipChatClient : IChatClient
                 yield break;
             }
             if (!more) yield break;
-            while (reader.TryRead(out var token)) yield return token;
+            while (reader.TryRead(out var token))
+            {
+                callerToken.ThrowIfCancellationRequested();
+                yield return token;
+            }
         }
     }
 

@@ -76,8 +76,14 @@ internal sealed class OutputStructure
         return JsonSerializer.SerializeToElement(schema);
     }
 
+    /// <summary>
+    /// At most one whitespace character between JSON tokens: small models otherwise spend their token budget on
+    /// newlines and indentation; the output stays valid JSON either way.
+    /// </summary>
+    private static readonly JsonConstraintOptions Compact = new() { MaxWhitespaceRun = 1 };
+
     public ILogitsProcessor? CreateLogitsProcessor() =>
-        _json ? new JsonLogitsProcessor(new JsonConstraint(_resources.JsonVocabulary, _jsonSchema), _resources.EosTokenIds) : null;
+        _json ? new JsonLogitsProcessor(new JsonConstraint(_resources.JsonVocabulary, _jsonSchema, Compact), _resources.EosTokenIds) : null;
 
     public IToolCallExtractor? CreateToolCallExtractor() =>
         _toolFormat == ToolCallFormat.None ? null : new ToolCallExtractor(new ToolCallStreamParser(_toolFormat), AssistantPrefix);

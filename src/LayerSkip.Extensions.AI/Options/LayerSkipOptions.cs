@@ -39,6 +39,17 @@ public sealed class LayerSkipOptions
     /// <summary>Seed of the <see cref="SkipPolicy.Random"/> policy.</summary>
     public int RandomPolicySeed { get; set; }
 
+    /// <summary>The engine settings these options imply.</summary>
+    internal LayerSkip.Engine.Generation.EngineOptions ToEngineOptions() => new()
+    {
+        ModelPath = ModelPath,
+        Device = Device,
+        ComputeDType = ComputeDType,
+        MaxBatchSize = MaxBatchSize,
+        MaxSequenceLength = MaxSequenceLength,
+        Threads = Threads,
+    };
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
     public void Validate()
     {

@@ -69,6 +69,13 @@ public sealed class Qwen3TokenizerTests(Qwen3TokenizerFixture fixture) : IClassF
     private readonly Engine.Tokenization.TextTokenizer _tokenizer = fixture.Tokenizer;
 
     [Fact]
+    public void Nfc_normalizer_composes_decomposed_accents()
+    {
+        // Qwen's tokenizer.json normalizes to NFC: "e" + combining acute must encode like the composed "é".
+        Assert.Equal(_tokenizer.Encode("caf\u00e9", addBos: false), _tokenizer.Encode("cafe\u0301", addBos: false));
+    }
+
+    [Fact]
     public void Properties_come_from_tokenizer_config_json()
     {
         var added = fixture.Ids!.Added;

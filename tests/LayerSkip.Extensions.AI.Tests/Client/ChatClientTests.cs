@@ -140,6 +140,16 @@ public class ChatClientTests(ChatClientFixture fx) : IClassFixture<ChatClientFix
     }
 
     [Fact]
+    public async Task PenaltiesAndInstructionsReachTheModel()
+    {
+        var plain = (await fx.Client.GetResponseAsync(Prompt, Greedy(40))).Text;
+        var penalised = (await fx.Client.GetResponseAsync(Prompt, new ChatOptions { Temperature = 0, MaxOutputTokens = 40, FrequencyPenalty = 3, PresencePenalty = 1 })).Text;
+        Assert.NotEqual(plain, penalised);
+        var instructed = (await fx.Client.GetResponseAsync(Prompt, new ChatOptions { Temperature = 0, MaxOutputTokens = 40, Instructions = "Tom had a big red ball." })).Text;
+        Assert.NotEqual(plain, instructed);
+    }
+
+    [Fact]
     public async Task SkippingChangesTheOutputButNotItsShape()
     {
         var full = await fx.Client.GetResponseAsync(Prompt, Greedy(30));

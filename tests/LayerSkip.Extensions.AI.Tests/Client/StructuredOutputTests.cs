@@ -44,7 +44,7 @@ public class StructuredOutputTests(ChatClientFixture fx) : IClassFixture<ChatCli
         var tool = AIFunctionFactory.Create(GetWeather, "get_weather");
         var response = await fx.Client.GetResponseAsync("What is the weather?", new ChatOptions
         {
-            Tools = [tool], ToolMode = ChatToolMode.RequireSpecific("get_weather"), Temperature = 0.7f, Seed = 3, MaxOutputTokens = 80,
+            Tools = [tool], ToolMode = ChatToolMode.RequireSpecific("get_weather"), Temperature = 0.7f, Seed = 3, MaxOutputTokens = 120,
         });
         var call = Assert.Single(response.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>());
         Assert.Equal("get_weather", call.Name);
@@ -62,7 +62,7 @@ public class StructuredOutputTests(ChatClientFixture fx) : IClassFixture<ChatCli
         using var client = new ChatClientBuilder(new LayerSkipChatClient(fx.Engine)).UseFunctionInvocation().Build();
         var response = await client.GetResponseAsync("What is the weather?", new ChatOptions
         {
-            Tools = [tool], ToolMode = ChatToolMode.RequireAny, Temperature = 0.7f, Seed = 5, MaxOutputTokens = 60,
+            Tools = [tool], ToolMode = ChatToolMode.RequireAny, Temperature = 0.7f, Seed = 3, MaxOutputTokens = 120,
         });
         Assert.Equal(1, invoked);
         Assert.Contains(response.Messages, m => m.Contents.OfType<FunctionResultContent>().Any());
