@@ -39,9 +39,8 @@ internal static class TrainRouterCommand
         routers.Save(outFile);
         Console.WriteLine($"saved {outFile}");
 
-        var heldOut = evalFile is null ? stream : TrainingArgs.Tokenize(tokenizer, evalFile);
         var windows = evalFile is null
-            ? heldOut.Sample(evalWindows, seqLen + 1, options.Seed + 1, -1, 0)
+            ? stream.Sample(evalWindows, seqLen + 1, options.Seed + 1, -1, 0)
             : TeacherForcedScorer.Windows(tokenizer.Encode(File.ReadAllText(evalFile), addBos: false), seqLen + 1, tokenizer.BosTokenId)
                 .Where(w => w.Length == seqLen + 1).Take(evalWindows).ToList().ToArray();
         double full;
