@@ -31,6 +31,7 @@ internal static class BenchCommand
         var json = args.String("json");
         var device = ComputeDevice.Resolve(args.String("device") ?? "cpu");
         var threads = args.Int("threads");
+        var repeats = Math.Max(1, args.Int("repeats") ?? 3);
         args.EnsureAllUsed();
 
         WarnIfBusy();
@@ -52,20 +53,31 @@ internal static class BenchCommand
         var rows = new List<Row>();
         foreach (var batch in batches)
         {
-            double? fullRate = null;
             var plans = new List<LayerPlan> { LayerPlan.Full(config.NumLayers) };
             foreach (var r in speedups.Where(r => r > 1))
                 foreach (var p in policies)
                     plans.Add(await engine.CreatePlanAsync(p, r));
-            foreach (var plan in plans)
+            var (prefillMs, prompt) = await engine.RunAsync(model => Prefill(model, batch, promptLength, steps));
+            // Rounds visit every plan in turn, so slow drift or a busy neighbour hits all plans alike; each plan
+            // keeps its best round (the least disturbed one).
+            var best = new double[plans.Count];
+            var kvBytes = new long[plans.Count];
+            for (var round = 0; round < repeats; round++)
+                for (var i = 0; i < plans.Count; i++)
+                {
+                    var (rate, kv) = await engine.RunAsync(model => Decode(model, prompt, plans[i], steps));
+                    best[i] = Math.Max(best[i], rate);
+                    kvBytes[i] = kv;
+                }
+            await engine.RunAsync(_ => { prompt.Cache.Dispose(); prompt.NextTokens.Dispose(); return 0; });
+            for (var i = 0; i < plans.Count; i++)
             {
-                var (prefillMs, rate, kvBytes) = await engine.RunAsync(model => Measure(model, plan, batch, promptLength, steps));
-                fullRate ??= rate;
-                var speedup = rate / fullRate.Value;
+                var plan = plans[i];
+                var speedup = best[i] / best[0];
                 var ideal = (layerBytes + headBytes) / (layerBytes * plan.KeptLayers.Count / plan.LayerCount + headBytes);
                 var row = new Row(shapeName, ComputeDevice.Name(dtype), batch, plan.IsFullDepth ? "full" : plan.Policy.ToString().ToLowerInvariant(),
-                    plan.TargetSpeedup, plan.KeptLayers.Count, Math.Round(prefillMs, 1), Math.Round(rate, 2), Math.Round(speedup, 3),
-                    Math.Round(speedup / plan.TargetSpeedup, 3), Math.Round(ideal, 3), kvBytes);
+                    plan.TargetSpeedup, plan.KeptLayers.Count, Math.Round(prefillMs, 1), Math.Round(best[i], 2), Math.Round(speedup, 3),
+                    Math.Round(speedup / plan.TargetSpeedup, 3), Math.Round(ideal, 3), kvBytes[i]);
                 rows.Add(row);
                 Console.Error.WriteLine(Format(row));
             }
@@ -100,23 +112,28 @@ internal static class BenchCommand
     private static string Format(Row r) => string.Create(CultureInfo.InvariantCulture,
         $"| {r.shape} | {r.dtype} | {r.batch} | {r.policy} | {r.target:0.##} | {r.kept_layers} | {r.prefill_ms:0} | {r.decode_tokens_per_s:0.00} | {r.speedup:0.00}x | {r.achieved_ratio:0.00} | {r.ideal_speedup:0.00}x | {r.kv_bytes / 1048576.0:0.00} |");
 
-    /// <summary>Prefills a batch at full depth, keeps the plan's cache, then times greedy decode steps.</summary>
-    private static (double PrefillMs, double TokensPerSecond, long KvBytes) Measure(DecoderModel model, LayerPlan plan, int batch, int promptLength, int steps)
+    /// <summary>A batch prefilled at full depth once, copied for every measurement.</summary>
+    private sealed record Prefilled(KvCache Cache, Tensor NextTokens);
+
+    private static (double Milliseconds, Prefilled Prompt) Prefill(DecoderModel model, int batch, int promptLength, int steps)
     {
         var rng = new Random(42);
         var clock = Stopwatch.StartNew();
-        using var cache = model.CreateCache(batch, promptLength + steps + 2);
-        var prompt = Enumerable.Range(0, batch * promptLength).Select(_ => (long)rng.Next(model.Config.VocabSize)).ToArray();
-        Tensor next;
-        using (var scope = NewDisposeScope())
-        {
-            var logits = model.Forward(tensor(prompt, [batch, promptLength], device: model.Device), cache);
-            next = logits.argmax(-1).DetachFromDisposeScope();
-        }
-        var prefillMs = clock.Elapsed.TotalMilliseconds;
-        cache.KeepOnly(plan);
+        var cache = model.CreateCache(batch, promptLength + steps + 2);
+        var ids = Enumerable.Range(0, batch * promptLength).Select(_ => (long)rng.Next(model.Config.VocabSize)).ToArray();
+        var logits = model.Forward(tensor(ids, [batch, promptLength], device: model.Device), cache);
+        var next = logits.argmax(-1).DetachFromDisposeScope();
+        if (model.Device.type == TorchSharp.DeviceType.CUDA) next.cpu().Dispose(); // wait for the device
+        return (clock.Elapsed.TotalMilliseconds, new Prefilled(cache, next));
+    }
+
+    /// <summary>Greedy decode steps over a copy of the prefilled cache that keeps only the plan's layers.</summary>
+    private static (double TokensPerSecond, long KvBytes) Decode(DecoderModel model, Prefilled prompt, LayerPlan plan, int steps)
+    {
+        using var cache = prompt.Cache.Clone(plan.IsFullDepth ? null : plan);
         var kvBytes = cache.Bytes;
         var run = plan.IsFullDepth ? null : plan;
+        var batch = cache.Batch;
 
         Tensor Step(Tensor input)
         {
@@ -127,18 +144,17 @@ internal static class BenchCommand
             return chosen;
         }
 
-        var warm = Step(next);
-        next.Dispose();
-        clock.Restart();
+        var token = Step(prompt.NextTokens); // warm-up
+        var clock = Stopwatch.StartNew();
         for (var i = 0; i < steps; i++)
         {
-            var n = Step(warm);
-            warm.Dispose();
-            warm = n;
+            var n = Step(token);
+            token.Dispose();
+            token = n;
         }
         var seconds = clock.Elapsed.TotalSeconds;
-        warm.Dispose();
-        return (prefillMs, batch * steps / seconds, kvBytes);
+        token.Dispose();
+        return (batch * steps / seconds, kvBytes);
     }
 
     /// <summary>Bytes moved per second by a large device copy (read + write), the bound on weight streaming.</summary>

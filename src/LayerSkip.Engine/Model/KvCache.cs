@@ -159,6 +159,20 @@ public sealed class KvCache : IDisposable
         return copy;
     }
 
+    /// <summary>A copy of every row, holding only the layers <paramref name="plan"/> runs (all layers when null).</summary>
+    public KvCache Clone(LayerPlan? plan = null)
+    {
+        var copy = new KvCache(LayerCount, _kvHeads, _headDim, _dtype, _device, Batch, Capacity, MaxCapacity);
+        for (var l = 0; l < LayerCount; l++)
+        {
+            if (_keys[l] is null || (plan is not null && !plan.Runs(l))) continue;
+            copy._keys[l] = _keys[l]!.clone().DetachFromDisposeScope();
+            copy._values[l] = _values[l]!.clone().DetachFromDisposeScope();
+        }
+        copy._lengths = _lengths.ToArray();
+        return copy;
+    }
+
     /// <summary>Forgets positions past <paramref name="length"/> in every row (keeps the tensors).</summary>
     public void Truncate(int row, int length) => _lengths[row] = Math.Min(_lengths[row], length);
 
