@@ -19,11 +19,13 @@ internal sealed partial class BatchScheduler : IDisposable
     private readonly ConcurrentQueue<SequenceState> _incoming = new();
     private readonly Dictionary<GroupKey, DecodeGroup> _groups = new();
     private readonly PrefixCache _prefixes;
+    private readonly ILayerRouter? _router;
     private float[] _logits = [];
 
-    public BatchScheduler(DecoderModel model, int maxBatchSize, int validVocab)
+    public BatchScheduler(DecoderModel model, int maxBatchSize, int validVocab, ILayerRouter? router = null)
     {
         _model = model;
+        _router = router;
         _maxBatch = Math.Max(1, maxBatchSize);
         _validVocab = Math.Min(validVocab, model.Config.VocabSize);
         _prefixes = new PrefixCache(maxEntries: 4, maxBytes: 512L * 1024 * 1024);
@@ -120,7 +122,7 @@ internal sealed partial class BatchScheduler : IDisposable
             var next = tensor(group.Sequences.Select(s => (long)s.LastToken).ToArray(), [b, 1], ScalarType.Int64, _model.Device);
             // A speculative group between drafting rounds takes plain full-depth steps.
             var plan = group.Plan.IsFullDepth || group.Drafting is not null ? null : group.Plan;
-            var logits = _model.Forward(next, group.Cache!, plan);
+            var logits = _model.Forward(next, group.Cache!, plan, router: group.Key.Routed ? _router : null);
             StepObserver?.Invoke(plan ?? LayerPlan.Full(_model.Config.NumLayers), b);
             group.Drafting?.ObservePlainStep();
             foreach (var s in group.Sequences) if (s.Speculative) s.FullDepthPasses++;

@@ -55,9 +55,10 @@ internal sealed class DecodeGroup : IDisposable
 }
 
 /// <summary>Requests decode together when they share a plan and a decoding mode.</summary>
-internal readonly record struct GroupKey(LayerPlan Plan, SpeculativeOptions? SpeculativeOptions)
+internal readonly record struct GroupKey(LayerPlan Plan, SpeculativeOptions? SpeculativeOptions, bool Routed)
 {
     public bool Speculative => SpeculativeOptions is not null;
 
-    public static GroupKey For(SequenceState s) => new(s.Plan, s.Request.Speculative);
+    // Plans compare by their layers, so a routed (full-depth) plan needs its own flag to decode apart from full depth.
+    public static GroupKey For(SequenceState s) => new(s.Plan, s.Request.Speculative, s.Plan.Policy == LayerPolicy.Router);
 }

@@ -13,6 +13,11 @@ public sealed record EngineOptions
     public int MaxBatchSize { get; init; } = 16;
     /// <summary>The longest prompt plus output; null uses the model's max_position_embeddings (capped at 8192).</summary>
     public int? MaxSequenceLength { get; init; }
+    /// <summary>
+    /// Token routers for the Router policy (a file written by <c>layerskip train-router</c>); null loads
+    /// <c>router.safetensors</c> from the model folder when it is there.
+    /// </summary>
+    public string? RouterPath { get; init; }
     /// <summary>Intra-op threads for libtorch on CPU; null uses every core.</summary>
     public int? Threads { get; init; }
 }

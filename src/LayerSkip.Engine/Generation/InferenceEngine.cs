@@ -3,6 +3,7 @@ using LayerSkip.Engine.Loading;
 using LayerSkip.Engine.Model;
 using LayerSkip.Engine.Skipping;
 using LayerSkip.Engine.Tokenization;
+using LayerSkip.Engine.Training.Routing;
 using static TorchSharp.torch;
 
 namespace LayerSkip.Engine.Generation;
@@ -37,7 +38,7 @@ public sealed class InferenceEngine : IDisposable
     /// <summary>Raised on the engine thread after each decode step with the plan and the batch size.</summary>
     public event Action<LayerPlan, int>? DecodeStep;
 
-    private InferenceEngine(Func<(DecoderModel, TextTokenizer?)> load, string? modelPath, int maxBatchSize, int? threads)
+    private InferenceEngine(Func<(DecoderModel, TextTokenizer?)> load, string? modelPath, int maxBatchSize, int? threads, string? routerPath = null)
     {
         ModelPath = modelPath;
         MaxBatchSize = Math.Max(1, maxBatchSize);
@@ -62,13 +63,35 @@ public sealed class InferenceEngine : IDisposable
         var eos = new HashSet<int>(model.Config.EosTokenIds);
         if (tokenizer?.EosTokenId is int e) eos.Add(e);
         EosTokenIds = eos;
-        _scheduler = new BatchScheduler(model, MaxBatchSize, tokenizer?.VocabSize ?? model.Config.VocabSize)
+        if (routerPath is not null)
+        {
+            try
+            {
+                var router = _thread.Invoke(() => LayerRouterSet.Load(routerPath, model.Device));
+                if (router.LayerCount != model.Config.NumLayers || router.HiddenSize != model.Config.HiddenSize)
+                {
+                    router.Dispose();
+                    throw new ModelLoadException($"The routers are for {router.LayerCount} layers of width {router.HiddenSize}, not this model's {model.Config.NumLayers} of {model.Config.HiddenSize}", routerPath);
+                }
+                Router = router;
+            }
+            catch
+            {
+                _thread.Invoke(() => { model.Dispose(); return 0; });
+                _thread.Dispose();
+                throw;
+            }
+        }
+        _scheduler = new BatchScheduler(model, MaxBatchSize, tokenizer?.VocabSize ?? model.Config.VocabSize, Router)
         {
             StepObserver = (plan, batch) => DecodeStep?.Invoke(plan, batch),
         };
         scheduler = _scheduler;
         Plans = new PlanProvider(this);
     }
+
+    /// <summary>Trained token routers (the Router policy), when the model has them.</summary>
+    public LayerRouterSet? Router { get; }
 
     /// <summary>Builds layer plans for this model (Calibrated ones are measured once and cached).</summary>
     public PlanProvider Plans { get; }
@@ -94,7 +117,15 @@ public sealed class InferenceEngine : IDisposable
             if (maxLen < 2) throw new ArgumentOutOfRangeException(nameof(options.MaxSequenceLength), maxLen, "MaxSequenceLength must be at least 2.");
             var model = DecoderModel.Load(folder, dtype, device, maxLen);
             return (model, (TextTokenizer?)tokenizer);
-        }, folder, options.MaxBatchSize, options.Threads);
+        }, folder, options.MaxBatchSize, options.Threads, RouterFile(options, folder));
+    }
+
+    private static string? RouterFile(EngineOptions options, string folder)
+    {
+        if (options.RouterPath is { } path)
+            return File.Exists(path) ? Path.GetFullPath(path) : throw new ModelLoadException("Router file not found", path);
+        var beside = Path.Combine(folder, "router.safetensors");
+        return File.Exists(beside) ? beside : null;
     }
 
     /// <summary>Wraps a model built in memory (benchmarks, tests); the engine takes ownership of it.</summary>
@@ -153,6 +184,10 @@ public sealed class InferenceEngine : IDisposable
             if ((uint)t >= (uint)vocab) throw new ArgumentException($"Prompt token id {t} is outside the vocabulary of {vocab}.", nameof(request));
         if (request.Plan is { } plan && plan.LayerCount != Config.NumLayers)
             throw new ArgumentException($"The layer plan is for {plan.LayerCount} layers but the model has {Config.NumLayers}.", nameof(request));
+        if (request.Plan?.Policy == LayerPolicy.Router && Router is null)
+            throw new ArgumentException("The router policy needs trained routers: put router.safetensors (from 'layerskip train-router') in the model folder or set EngineOptions.RouterPath.", nameof(request));
+        if (request.Plan?.Policy == LayerPolicy.Router && request.Speculative is not null)
+            throw new ArgumentException("Speculative decoding drafts with a layer plan, not with routers.", nameof(request));
         request.Sampling.Validate();
         if (request.Speculative is { } spec)
         {
@@ -172,6 +207,7 @@ public sealed class InferenceEngine : IDisposable
             _thread.Invoke(() =>
             {
                 _scheduler.Dispose();
+                Router?.Dispose();
                 Model.Dispose();
                 return 0;
             });

@@ -11,7 +11,7 @@ public static class LayerPlanner
 {
     /// <summary>Canonical policy names accepted by <see cref="ParsePolicy"/> (aliases are accepted too).</summary>
     public static IReadOnlyList<string> PolicyNames { get; } =
-        ["none", "unified", "unified-even", "early-exit", "skip-bottom", "random", "explicit", "calibrated"];
+        ["none", "unified", "unified-even", "early-exit", "skip-bottom", "random", "explicit", "calibrated", "router"];
 
     // Guards floor(L / r) against representation error when r was itself computed as L / k.
     private const double FloorTolerance = 1e-9;
@@ -58,6 +58,9 @@ public static class LayerPlanner
             case LayerPolicy.None:
                 return LayerPlan.Full(layerCount);
 
+            case LayerPolicy.Router:
+                return new LayerPlan(LayerPolicy.Router, 1.0, layerCount, Range(0, layerCount));
+
             case LayerPolicy.Explicit:
             {
                 if (explicitLayers is null || explicitLayers.Count == 0)
@@ -103,6 +106,7 @@ public static class LayerPlanner
             "random" => LayerPolicy.Random,
             "explicit" => LayerPolicy.Explicit,
             "calibrated" => LayerPolicy.Calibrated,
+            "router" => LayerPolicy.Router,
             _ => throw new ArgumentException(
                 $"Unknown layer policy '{name}'. Valid names: {string.Join(", ", PolicyNames)} (or 'full' for none).",
                 nameof(name)),
@@ -120,6 +124,7 @@ public static class LayerPlanner
         LayerPolicy.Random => "random",
         LayerPolicy.Explicit => "explicit",
         LayerPolicy.Calibrated => "calibrated",
+        LayerPolicy.Router => "router",
         _ => policy.ToString().ToLowerInvariant(),
     };
 

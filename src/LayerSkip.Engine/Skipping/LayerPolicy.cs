@@ -30,4 +30,10 @@ public enum LayerPolicy
 
     /// <summary>First and last layers plus the k − 2 most important of the rest, according to per-layer importance scores.</summary>
     Calibrated,
+
+    /// <summary>
+    /// Token-level routing (Zeng et al. 2023): every layer may run, and the model's trained routers decide per token
+    /// (see <c>layerskip train-router</c>). The plan is full depth; the engine applies its routers.
+    /// </summary>
+    Router,
 }

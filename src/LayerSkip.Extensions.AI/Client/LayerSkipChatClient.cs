@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using LayerSkip.Engine.Generation;
 using LayerSkip.Engine.Skipping;
 using LayerSkip.Engine.Tokenization;
+using LayerSkip.Engine.Training;
 using LayerSkip.Extensions.AI.Prompting;
 using Microsoft.Extensions.AI;
 
@@ -21,6 +22,7 @@ public sealed class LayerSkipChatClient : IChatClient
     private readonly PromptFormatter _prompts;
     private readonly ChatClientMetadata _metadata;
     private readonly ResponseDecoder.Resources _decoding;
+    private readonly LayerPlan? _adaptedPlan;
     private int _disposed;
 
     /// <summary>Loads the model folder of <paramref name="options"/>; the client owns (and disposes) the engine.</summary>
@@ -49,7 +51,12 @@ public sealed class LayerSkipChatClient : IChatClient
             _prompts = new PromptFormatter(source, engine.Tokenizer);
             ModelId = options.ModelId ?? (engine.ModelPath is { } p ? Path.GetFileName(Path.TrimEndingDirectorySeparator(p)) : "layerskip");
             _metadata = new ChatClientMetadata("layerskip", engine.ModelPath is { } path ? new Uri(Path.GetFullPath(path)) : null, ModelId);
-            _decoding = new ResponseDecoder.Resources(engine.Tokenizer, source.Template, engine.EosTokenIds);
+            if (options.UseAdaptedPlan && engine.ModelPath is { } folder && AdaptedPlan.TryRead(folder, out var adapted))
+                _adaptedPlan = adapted.ToLayerPlan();
+            _decoding = new ResponseDecoder.Resources(engine.Tokenizer, source.Template, engine.EosTokenIds)
+            {
+                RouterExecutionRate = engine.Router is { } router ? () => router.ExecutionRate : null,
+            };
         }
         catch
         {
@@ -138,8 +145,19 @@ public sealed class LayerSkipChatClient : IChatClient
     {
         if (options?.ModelId is { Length: > 0 } requested && !string.Equals(requested, ModelId, StringComparison.OrdinalIgnoreCase))
             throw new ArgumentException($"ChatOptions.ModelId '{requested}' does not match this client's model '{ModelId}'.", nameof(options));
-        var skip = options.ResolveLayerSkip(_options);
-        var plan = await CreatePlanAsync(skip, cancellationToken).ConfigureAwait(false);
+        LayerSkipSettings skip;
+        LayerPlan plan;
+        if (_adaptedPlan is not null && options.GetLayerSkip() is null)
+        {
+            // The model was fine-tuned for this plan: it is the right default (and full depth is now the worse choice).
+            plan = _adaptedPlan;
+            skip = new LayerSkipSettings(plan.TargetSpeedup, Enum.Parse<SkipPolicy>(plan.Policy.ToString()), plan.KeptLayers);
+        }
+        else
+        {
+            skip = options.ResolveLayerSkip(_options);
+            plan = await CreatePlanAsync(skip, cancellationToken).ConfigureAwait(false);
+        }
         var structure = OutputStructure.From(options, _decoding);
         var prompt = _prompts.Render(messages, options) + structure.AssistantPrefix;
         var promptTokens = _prompts.Tokenize(prompt);

@@ -18,6 +18,9 @@ internal sealed class ResponseDecoder
         private readonly Lazy<JsonConstraintVocabulary> _jsonVocabulary = new(() => new JsonConstraintVocabulary(BuildTokenTexts(tokenizer), eosTokenIds));
 
         public TextTokenizer Tokenizer { get; } = tokenizer;
+
+        /// <summary>The engine's running router execution rate, when it has routers.</summary>
+        public Func<double>? RouterExecutionRate { get; init; }
         public IReadOnlyCollection<int> EosTokenIds { get; } = eosTokenIds;
 
         /// <summary>How the model writes tool calls, read off its chat template (Hermes tags when it has none).</summary>
@@ -41,6 +44,7 @@ internal sealed class ResponseDecoder
     }
 
     private readonly PreparedRequest _request;
+    private readonly Resources _resources;
     private readonly StreamingDecoder _text;
     private readonly StopSequenceFilter _stops;
     private readonly IToolCallExtractor? _tools;
@@ -54,6 +58,7 @@ internal sealed class ResponseDecoder
     public ResponseDecoder(Resources resources, PreparedRequest request, string modelId)
     {
         _request = request;
+        _resources = resources;
         _modelId = modelId;
         _text = resources.Tokenizer.CreateStreamingDecoder(skipSpecialTokens: true);
         _stops = new StopSequenceFilter(request.StopSequences);
@@ -94,6 +99,8 @@ internal sealed class ResponseDecoder
             [LayerSkipPropertyNames.Policy] = _request.Skip.Policy.ToString(),
             [LayerSkipPropertyNames.KeptLayers] = plan.KeptLayers.ToArray(),
         };
+        if (_request.Skip.Policy == SkipPolicy.Router && _resources.RouterExecutionRate is { } rate)
+            last.AdditionalProperties[LayerSkipPropertyNames.RouterExecutionRate] = rate();
         if (_request.Skip.Mode == LayerSkipMode.Speculative)
         {
             last.AdditionalProperties[LayerSkipPropertyNames.Mode] = "speculative";

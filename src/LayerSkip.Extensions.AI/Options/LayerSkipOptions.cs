@@ -36,6 +36,12 @@ public sealed class LayerSkipOptions
     /// <summary>Text used to rank layers for <see cref="SkipPolicy.Calibrated"/>; null uses a built-in English sample.</summary>
     public string? CalibrationText { get; set; }
 
+    /// <summary>
+    /// When the model folder records the plan it was adapted for (<c>layerskip adapt</c> writes it into config.json),
+    /// requests that choose no plan of their own use that plan instead of the defaults above.
+    /// </summary>
+    public bool UseAdaptedPlan { get; set; } = true;
+
     /// <summary>Seed of the <see cref="SkipPolicy.Random"/> policy.</summary>
     public int RandomPolicySeed { get; set; }
 

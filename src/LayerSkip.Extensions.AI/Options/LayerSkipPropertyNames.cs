@@ -15,6 +15,8 @@ public static class LayerSkipPropertyNames
     public const string AcceptanceRate = "layerskip.acceptance_rate";
     /// <summary>In speculative responses: generated tokens per full-depth pass (the compute saved, before draft costs).</summary>
     public const string TokensPerFullPass = "layerskip.tokens_per_full_pass";
+    /// <summary>In Router-policy responses: the share of (token, layer) pairs the routers ran, over the engine's lifetime.</summary>
+    public const string RouterExecutionRate = "layerskip.router_execution_rate";
     /// <summary>In responses: the layers each decoded token ran.</summary>
     public const string KeptLayers = "layerskip.kept_layers";
     /// <summary>Extra variables for the chat template (a dictionary), e.g. <c>enable_thinking</c>.</summary>

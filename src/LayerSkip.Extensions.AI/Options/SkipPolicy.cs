@@ -19,4 +19,6 @@ public enum SkipPolicy
     Explicit,
     /// <summary>The layers that change the hidden state most on calibration text, plus the first and last.</summary>
     Calibrated,
+    /// <summary>Token-level routing: the model's trained routers (router.safetensors) decide per token which layers run.</summary>
+    Router,
 }

@@ -23,14 +23,17 @@ public class PretrainingTests
                 $"loss did not fall: {string.Join(", ", result.LossHistory.Select(l => l.ToString("0.00")))}");
 
             int[] tokens = [1, 40, 7, 300, 12, 99, 4];
-            using var scope = NewDisposeScope();
-            using var _ = no_grad();
-            using var cache = model.Model.CreateCache(1, tokens.Length);
-            var trained = model.Model.Forward(Ids(tokens), cache, lastPositionOnly: false);
-            using var loaded = DecoderModel.Load(out1, ScalarType.Float32, CPU);
-            using var cache2 = loaded.CreateCache(1, tokens.Length);
-            var reloaded = loaded.Forward(Ids(tokens), cache2, lastPositionOnly: false);
-            Assert.True(MaxAbsDiff(trained, reloaded) < 1e-5);
+            // Grad mode is per thread: the no_grad scope must end before the await below moves to another thread.
+            using (NewDisposeScope())
+            using (no_grad())
+            {
+                using var cache = model.Model.CreateCache(1, tokens.Length);
+                var trained = model.Model.Forward(Ids(tokens), cache, lastPositionOnly: false);
+                using var loaded = DecoderModel.Load(out1, ScalarType.Float32, CPU);
+                using var cache2 = loaded.CreateCache(1, tokens.Length);
+                var reloaded = loaded.Forward(Ids(tokens), cache2, lastPositionOnly: false);
+                Assert.True(MaxAbsDiff(trained, reloaded) < 1e-5);
+            }
 
             // The folder is a complete model: the engine loads it with the copied tokenizer and generates.
             Assert.True(File.Exists(Path.Combine(out1, "tokenizer.json")));

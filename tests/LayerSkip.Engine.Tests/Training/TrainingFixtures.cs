@@ -28,7 +28,12 @@ internal static class TrainingFixtures
         Steps = steps, BatchSize = 4, LearningRate = lr, WarmupSteps = 2, Seed = 5, LogEvery = 1000,
     };
 
-    public static string TempFolder() => Path.Combine(Path.GetTempPath(), "layerskip-tests", "training-" + Guid.NewGuid().ToString("N"));
+    public static string TempFolder()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "layerskip-tests", "training-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        return folder;
+    }
 
     public static float[] Values(Tensor t)
     {
