@@ -69,19 +69,6 @@ public static class ChatOptionsLayerSkipExtensions
         return new LayerSkipSettings(ratio, policy, layers, hasMode ? ReadMode(modeValue!) : LayerSkipMode.Skip);
     }
 
-    private static LayerSkipMode ReadMode(object value)
-    {
-        var name = value switch
-        {
-            LayerSkipMode m => m.ToString(),
-            string s => s,
-            JsonElement { ValueKind: JsonValueKind.String } e => e.GetString(),
-            _ => null,
-        };
-        if (name is not null && !int.TryParse(name, out _) && Enum.TryParse<LayerSkipMode>(name.Trim(), ignoreCase: true, out var mode) && Enum.IsDefined(mode))
-            return mode;
-        throw new ArgumentException($"'{LayerSkipPropertyNames.Mode}' must be 'skip' or 'speculative', got '{Describe(value)}'.", LayerSkipPropertyNames.Mode);
-    }
 
     /// <summary>The request's choice with the client's defaults filling what it leaves out.</summary>
     internal static LayerSkipSettings ResolveLayerSkip(this ChatOptions? options, LayerSkipOptions defaults)
@@ -114,21 +101,26 @@ public static class ChatOptionsLayerSkipExtensions
         return r;
     }
 
-    private static SkipPolicy ReadPolicy(object value)
+    private static SkipPolicy ReadPolicy(object value) =>
+        ReadEnum<SkipPolicy>(value, LayerSkipPropertyNames.Policy, $"one of {string.Join(", ", Enum.GetNames<SkipPolicy>())}");
+
+    private static LayerSkipMode ReadMode(object value) =>
+        ReadEnum<LayerSkipMode>(value, LayerSkipPropertyNames.Mode, "'skip' or 'speculative'");
+
+    /// <summary>An enum member by name (case-insensitive, '-' and '_' ignored), from an enum, a string or a JSON string.</summary>
+    private static TEnum ReadEnum<TEnum>(object value, string key, string expected) where TEnum : struct, Enum
     {
         var name = value switch
         {
-            SkipPolicy p => p.ToString(),
+            TEnum e => e.ToString(),
             string s => s,
             JsonElement { ValueKind: JsonValueKind.String } e => e.GetString(),
             _ => null,
         };
         var normalized = name?.Replace("-", "").Replace("_", "").Trim();
-        if (normalized is not null && !int.TryParse(normalized, out _) && Enum.TryParse<SkipPolicy>(normalized, ignoreCase: true, out var policy) && Enum.IsDefined(policy))
-            return policy;
-        throw new ArgumentException(
-            $"'{LayerSkipPropertyNames.Policy}' must be one of {string.Join(", ", Enum.GetNames<SkipPolicy>())}, got '{Describe(value)}'.",
-            LayerSkipPropertyNames.Policy);
+        if (normalized is not null && !int.TryParse(normalized, out _) && Enum.TryParse<TEnum>(normalized, ignoreCase: true, out var parsed) && Enum.IsDefined(parsed))
+            return parsed;
+        throw new ArgumentException($"'{key}' must be {expected}, got '{Describe(value)}'.", key);
     }
 
     private static IReadOnlyList<int> ReadLayers(object value)

@@ -71,26 +71,7 @@ internal sealed class JsonSchemaNode
         return sb.ToString();
     }
 
-    internal static void AppendEscaped(StringBuilder sb, string s)
-    {
-        foreach (var c in s)
-        {
-            switch (c)
-            {
-                case '"': sb.Append("\\\""); break;
-                case '\\': sb.Append("\\\\"); break;
-                case '\n': sb.Append("\\n"); break;
-                case '\r': sb.Append("\\r"); break;
-                case '\t': sb.Append("\\t"); break;
-                case '\b': sb.Append("\\b"); break;
-                case '\f': sb.Append("\\f"); break;
-                default:
-                    if (c < 0x20 || c > 0x7E) sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
-                    else sb.Append(c);
-                    break;
-            }
-        }
-    }
+    internal static void AppendEscaped(StringBuilder sb, string s) => Text.JsonEscaping.Append(sb, s, asciiOnly: true);
 
     internal static void AppendCanonical(StringBuilder sb, JsonElement e)
     {

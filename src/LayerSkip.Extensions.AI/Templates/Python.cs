@@ -282,23 +282,7 @@ internal static class Python
     private static void WriteJsonString(StringBuilder sb, string s)
     {
         sb.Append('"');
-        foreach (var c in s)
-        {
-            switch (c)
-            {
-                case '"': sb.Append("\\\""); break;
-                case '\\': sb.Append("\\\\"); break;
-                case '\n': sb.Append("\\n"); break;
-                case '\r': sb.Append("\\r"); break;
-                case '\t': sb.Append("\\t"); break;
-                case '\b': sb.Append("\\b"); break;
-                case '\f': sb.Append("\\f"); break;
-                default:
-                    if (c < 0x20) sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
-                    else sb.Append(c);
-                    break;
-            }
-        }
+        Text.JsonEscaping.Append(sb, s, asciiOnly: false); // json.dumps(ensure_ascii=False), as transformers renders
         sb.Append('"');
     }
 }

@@ -71,14 +71,21 @@ public class EngineGenerationTests(TinyEngineFixture fx) : IClassFixture<TinyEng
         Assert.Equal(plan, result.Summary.Plan);
     }
 
-    [Fact]
-    public async Task ConcurrentRequestsOfDifferentLengthsDecodeLikeEachAlone()
+    [Theory]
+    [InlineData(1.0)]
+    [InlineData(2.0)]
+    public async Task ConcurrentRequestsOfDifferentLengthsDecodeLikeEachAlone(double speedup)
     {
+        var plan = LayerPlanner.Create(LayerPolicy.Unified, speedup, 6);
         int[][] prompts = [[1, 3], [1, 5, 7, 9, 11, 13, 15], [1, 60, 61, 62], [1, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29]];
         var alone = new List<IReadOnlyList<int>>();
-        foreach (var p in prompts) alone.Add((await fx.Engine.GenerateAsync(Greedy(p, 7))).Tokens);
-        var together = await Task.WhenAll(prompts.Select(p => fx.Engine.GenerateAsync(Greedy(p, 7))));
-        for (var i = 0; i < prompts.Length; i++) Assert.Equal(alone[i], together[i].Tokens);
+        foreach (var p in prompts) alone.Add((await fx.Engine.GenerateAsync(Greedy(p, 7, plan))).Tokens);
+        var together = await Task.WhenAll(prompts.Select(p => fx.Engine.GenerateAsync(Greedy(p, 7, plan))));
+        for (var i = 0; i < prompts.Length; i++)
+        {
+            Assert.Equal(alone[i], together[i].Tokens);
+            Assert.Equal(fx.ReferenceGreedy(prompts[i], 7, plan.Runs), alone[i]);
+        }
     }
 
     [Fact]
