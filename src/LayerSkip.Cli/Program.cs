@@ -12,6 +12,7 @@ layerskip — local LLaMA-family inference with Unified Layer Skipping
   layerskip bench      [--shape NAME] [--dtype float32|bfloat16] [--batch 1,16] [--speedup 1,2,3,4] [--policy unified,earlyexit,...]
                        [--tokens N] [--prompt-tokens N] [--json FILE] [--device cpu|cuda]
   layerskip bench-speculative (--model DIR | --shape NAME [--plant]) [--batch 1,4] [--speedup 1.5,2,3] [--tokens N] [--draft-tokens K]
+  layerskip bench-router --model DIR [--router FILE] [--tokens N] [--prompts N]
   layerskip train      --data FILE --out DIR [--layers 8] [--hidden 128] [--steps N] [--seq-len 128] [--batch 8] [--lr 3e-3]
                        [--tokenizer-from DIR] [--seed S] [--accum N] [--resume] [--save-every N] [--threads N]
   layerskip adapt      --model DIR --data FILE|JSONL --out DIR --speedup R [--policy unified] [--steps N] [--prompt-tokens 16]
@@ -38,6 +39,7 @@ try
         "plan" => PlanCommand.Run(options),
         "bench" => await BenchCommand.RunAsync(options),
         "bench-speculative" => await SpeculativeBenchCommand.RunAsync(options),
+        "bench-router" => await RouterBenchCommand.RunAsync(options),
         "train" => TrainCommand.Run(options),
         "adapt" => AdaptCommand.Run(options),
         "train-router" => TrainRouterCommand.Run(options),

@@ -58,9 +58,13 @@ internal static class SpeculativeBenchCommand
             if (plant) await engine.RunAsync(m => { Plant(m, plan); return 0; });
             foreach (var batch in batches)
             {
-                var prompts = Enumerable.Range(0, batch).Select(_ => Prompt(engine, rng)).ToList();
-                var full = await Decode(engine, prompts, tokens, plan, null);
-                var spec = await Decode(engine, prompts, tokens, plan, new SpeculativeOptions { MaxDraftTokens = draft, Adaptive = false });
+                var prompts = Enumerable.Range(0, batch).Select(_ => DecodeTiming.Prompt(engine, rng)).ToList();
+                var full = await DecodeTiming.MeasureAsync(engine, prompts, p => new GenerationRequest { PromptTokens = p, MaxNewTokens = tokens, StopTokenIds = [] });
+                var spec = await DecodeTiming.MeasureAsync(engine, prompts, p => new GenerationRequest
+                {
+                    PromptTokens = p, MaxNewTokens = tokens, StopTokenIds = [], Plan = plan,
+                    Speculative = new SpeculativeOptions { MaxDraftTokens = draft, Adaptive = false },
+                });
                 var identical = full.Outputs.Zip(spec.Outputs).All(p => p.First.SequenceEqual(p.Second));
                 var row = new Row(name, batch, r, plan.KeptLayers.Count, draft, Math.Round(spec.Acceptance, 3), Math.Round(spec.TokensPerPass, 2),
                     Math.Round(full.Rate, 2), Math.Round(spec.Rate, 2), Math.Round(spec.Rate / full.Rate, 3), identical);
@@ -79,33 +83,6 @@ internal static class SpeculativeBenchCommand
 
     private static string Format(Row r) => string.Create(CultureInfo.InvariantCulture,
         $"| {r.model} | {r.batch} | {r.target:0.##} | {r.kept_layers} | {r.draft_tokens} | {r.acceptance_rate:P0} | {r.tokens_per_full_pass:0.00} | {r.full_tokens_per_s:0.0} | {r.speculative_tokens_per_s:0.0} | {r.speedup:0.00}x | {(r.identical ? "yes" : "NO")} |");
-
-    private static int[] Prompt(InferenceEngine engine, Random rng)
-    {
-        if (engine.HasTokenizer)
-        {
-            string[] starts = ["Once upon a time", "One day, a little boy", "Lily and her mom went", "The cat was sad because", "Tom had a big red ball"];
-            return engine.Tokenizer.Encode(starts[rng.Next(starts.Length)], addBos: true).ToArray();
-        }
-        return Enumerable.Range(0, 16).Select(_ => rng.Next(3, engine.Config.VocabSize)).ToArray();
-    }
-
-    private sealed record Measured(double Rate, double Acceptance, double TokensPerPass, List<IReadOnlyList<int>> Outputs);
-
-    private static async Task<Measured> Decode(InferenceEngine engine, List<int[]> prompts, int tokens, LayerPlan plan, SpeculativeOptions? speculative)
-    {
-        var results = await Task.WhenAll(prompts.Select(p => engine.GenerateAsync(new GenerationRequest
-        {
-            PromptTokens = p, MaxNewTokens = tokens, StopTokenIds = [], Plan = speculative is null ? null : plan, Speculative = speculative,
-        })));
-        // The last sequence admitted starts its decode clock after every prefill: its decode time is the batch's.
-        var decodeSeconds = results.Min(r => r.Summary.DecodeTime.TotalSeconds);
-        var generated = results.Sum(r => r.Tokens.Count - 1); // the first token comes from the prefill
-        var drafted = results.Sum(r => r.Summary.DraftedTokens);
-        var passes = results.Sum(r => r.Summary.FullDepthPasses);
-        return new Measured(generated / decodeSeconds, drafted == 0 ? 0 : results.Sum(r => r.Summary.AcceptedDraftTokens) / (double)drafted,
-            passes == 0 ? 1 : generated / (double)passes, results.Select(r => r.Tokens).ToList());
-    }
 
     /// <summary>Scales the output projections of the layers the plan skips to almost nothing.</summary>
     private static void Plant(DecoderModel model, LayerPlan plan)
