@@ -138,7 +138,7 @@ public sealed class DecoderModel : IDisposable
 
         Tensor attended;
         if (s == 1)
-            attended = DecodeAttention(q, allK, allV, mask!);
+            attended = DecodeAttention(q, allK, allV, mask);
         else
         {
             // scaled_dot_product_attention has no grouped-query support: expand the KV heads.
@@ -180,14 +180,15 @@ public sealed class DecoderModel : IDisposable
     /// One query per row: view the query heads as [kvHeads, groups] so each KV head is read once,
     /// with no copy of the cache for grouped-query attention.
     /// </summary>
-    private Tensor DecodeAttention(Tensor q, Tensor keys, Tensor values, Tensor blocked)
+    private Tensor DecodeAttention(Tensor q, Tensor keys, Tensor values, Tensor? blocked)
     {
         var c = Config;
         var b = q.shape[0];
         var grouped = q.reshape(b, c.NumKeyValueHeads, c.QueryGroups, c.HeadDim);
         var scores = matmul(grouped, keys.transpose(2, 3)).mul_(_scale);   // [b, kvH, groups, T]
-        scores = scores.masked_fill(blocked, double.NegativeInfinity);
-        var probs = scores.softmax(-1, ScalarType.Float32).to(values.dtype);
+        if (blocked is not null) scores = scores.masked_fill(blocked, double.NegativeInfinity);
+        var probs = scores.softmax(-1, ScalarType.Float32);
+        if (probs.dtype != values.dtype) probs = probs.to(values.dtype);
         return matmul(probs, values).reshape(b, 1, (long)c.NumHeads * c.HeadDim);
     }
 
@@ -215,6 +216,8 @@ public sealed class DecoderModel : IDisposable
         var b = starts.Length;
         if (s == 1)
         {
+            // Rows of equal length (always so at batch 1) see every cached position: no mask at all.
+            if (starts.All(p => p == starts[0])) return null;
             var blocked = new bool[b * end];
             for (var r = 0; r < b; r++)
                 for (var t = starts[r] + 1; t < end; t++) blocked[r * end + t] = true;
