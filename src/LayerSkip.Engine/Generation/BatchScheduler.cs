@@ -21,6 +21,7 @@ internal sealed partial class BatchScheduler : IDisposable
     private readonly PrefixCache _prefixes;
     private readonly ILayerRouter? _router;
     private float[] _logits = [];
+    private volatile int _decoding; // written by the engine thread, read by any (metrics, callers)
 
     public BatchScheduler(DecoderModel model, int maxBatchSize, int validVocab, ILayerRouter? router = null)
     {
@@ -31,11 +32,11 @@ internal sealed partial class BatchScheduler : IDisposable
         _prefixes = new PrefixCache(maxEntries: 4, maxBytes: 512L * 1024 * 1024);
     }
 
-    /// <summary>Sequences decoding now plus those waiting to join.</summary>
-    public int Pending => _incoming.Count + _groups.Values.Sum(g => g.Sequences.Count);
+    /// <summary>Sequences decoding now plus those waiting to join; safe to read from any thread.</summary>
+    public int Pending => _incoming.Count + _decoding;
     public int Waiting => _incoming.Count;
 
-    /// <summary>Observes each decode step: (plan, batch size, executed layers).</summary>
+    /// <summary>Observes each decode step: the plan that ran and the batch size.</summary>
     public Action<LayerPlan, int>? StepObserver { get; set; }
 
     public void Enqueue(SequenceState sequence) => _incoming.Enqueue(sequence);
@@ -44,6 +45,7 @@ internal sealed partial class BatchScheduler : IDisposable
     public bool Step()
     {
         Admit();
+        _decoding = _groups.Values.Sum(g => g.Sequences.Count);
         if (_groups.Count == 0) return _incoming.Count > 0;
         foreach (var group in _groups.Values.ToList())
         {
@@ -56,6 +58,7 @@ internal sealed partial class BatchScheduler : IDisposable
                 _groups.Remove(group.Key);
             }
         }
+        _decoding = _groups.Values.Sum(g => g.Sequences.Count);
         return true;
     }
 
@@ -177,6 +180,7 @@ internal sealed partial class BatchScheduler : IDisposable
             g.Dispose();
         }
         _groups.Clear();
+        _decoding = 0;
     }
 
     public void Dispose()
