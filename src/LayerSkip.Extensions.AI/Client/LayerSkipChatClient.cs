@@ -105,16 +105,28 @@ public sealed class LayerSkipChatClient : IChatClient
         var stream = _engine.Submit(prepared.Request, linked.Token);
         var response = new ResponseDecoder(_decoding, prepared, ModelId);
 
-        await foreach (var token in ReadTokens(stream, linked, cancellationToken).ConfigureAwait(false))
+        var finished = false;
+        try
         {
-            foreach (var update in response.OnToken(token)) yield return update;
-            if (response.Done) linked.Cancel(); // a stop sequence or a complete forced tool call ends generation
-        }
+            await foreach (var token in ReadTokens(stream, linked, cancellationToken).ConfigureAwait(false))
+            {
+                foreach (var update in response.OnToken(token)) yield return update;
+                if (!response.Done) continue;
+                linked.Cancel(); // a stop sequence or a complete forced tool call ends generation
+                break;
+            }
 
-        GenerationSummary? summary = null;
-        if (!response.Done)
-            summary = await stream.Completion.ConfigureAwait(false);
-        foreach (var update in response.Finish(summary)) yield return update;
+            GenerationSummary? summary = null;
+            if (!response.Done)
+                summary = await stream.Completion.ConfigureAwait(false);
+            foreach (var update in response.Finish(summary)) yield return update;
+            finished = true;
+        }
+        finally
+        {
+            // A caller that stops reading early (or fails) must not leave the engine generating for nobody.
+            if (!finished) linked.Cancel();
+        }
     }
 
     /// <summary>Tokens until the stream ends; a cancellation we caused ourselves (stop sequence) ends it quietly.</summary>

@@ -114,6 +114,26 @@ public class ChatClientTests(ChatClientFixture fx) : IClassFixture<ChatClientFix
         Assert.StartsWith(", there was", (await fx.Client.GetResponseAsync(Prompt, Greedy(5))).Text);
     }
 
+    [Fact]
+    public async Task ACallerThatStopsReadingEarlyFreesTheEngine()
+    {
+        var stepsAfterBreak = 0;
+        var reading = true;
+        void Count(LayerSkip.Engine.Skipping.LayerPlan plan, int batch) { if (!reading) Interlocked.Increment(ref stepsAfterBreak); }
+        fx.Engine.DecodeStep += Count;
+        try
+        {
+            await foreach (var _ in fx.Client.GetStreamingResponseAsync(Prompt, new ChatOptions { Temperature = 1, Seed = 4, MaxOutputTokens = 400 }))
+                break;
+            reading = false;
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            while (fx.Engine.PendingRequests > 0 && DateTime.UtcNow < deadline) await Task.Delay(5);
+        }
+        finally { fx.Engine.DecodeStep -= Count; }
+        Assert.Equal(0, fx.Engine.PendingRequests);
+        Assert.True(stepsAfterBreak < 10, $"the engine kept decoding {stepsAfterBreak} steps for an abandoned request");
+    }
+
     [Theory]
     [InlineData(1.25, SkipPolicy.Unified, new[] { 0, 1, 2, 4 })]
     [InlineData(2.5, SkipPolicy.Unified, new[] { 0, 4 })]
