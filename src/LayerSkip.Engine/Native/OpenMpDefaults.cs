@@ -12,7 +12,10 @@ namespace LayerSkip.Engine.Native;
 /// </summary>
 internal static class OpenMpDefaults
 {
+    // A module initializer is the only hook that runs before an application's first TorchSharp call loads libgomp.
+#pragma warning disable CA2255
     [ModuleInitializer]
+#pragma warning restore CA2255
     internal static void Apply()
     {
         if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS()) return;
