@@ -16,6 +16,7 @@ internal static class EngineFactory
             MaxSequenceLength = args.Int("max-seq-len"),
             MaxBatchSize = maxBatchSize,
             Threads = args.Int("threads"),
+            RouterPath = args.String("router"),
         });
         var calibration = args.String("calibration-file");
         if (calibration is not null) engine.Plans.CalibrationTextOverride = File.ReadAllText(calibration);

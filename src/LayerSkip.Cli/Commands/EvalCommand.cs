@@ -26,10 +26,14 @@ internal static class EvalCommand
 
         var plans = new List<LayerPlan> { LayerPlan.Full(engine.Config.NumLayers) };
         foreach (var r in speedups)
-            foreach (var p in policies)
+            foreach (var p in policies.Where(p => p != LayerPolicy.Router))
                 plans.Add(await engine.CreatePlanAsync(p, r, seed));
+        // With routers (--router FILE, or router.safetensors beside the model) they get a row of their own.
+        var router = engine.Router;
+        if (router is not null) plans.Add(LayerPlanner.Create(LayerPolicy.Router, 1, engine.Config.NumLayers));
         var windows = TextWindows.Build(engine, File.ReadAllText(file), window, maxTokens);
-        var results = await engine.RunAsync(model => QualityReport.Compare(model, windows, plans, contextTokens));
+        router?.ResetRates();
+        var results = await engine.RunAsync(model => QualityReport.Compare(model, windows, plans, contextTokens, router));
 
         var table = new StringBuilder();
         table.AppendLine("| policy | target r | kept layers | layers run | nats/token | perplexity | greedy agreement |");
@@ -37,8 +41,12 @@ internal static class EvalCommand
         foreach (var r in results)
         {
             var name = r.Plan.IsFullDepth && r.Plan.Policy == LayerPolicy.None ? "full" : r.Plan.Policy.ToString().ToLowerInvariant();
+            var (kept, layers) = r.Plan.Policy == LayerPolicy.Router
+                ? (string.Create(CultureInfo.InvariantCulture, $"{router!.ExecutionRate * r.Plan.LayerCount:0.0}/{r.Plan.LayerCount} (mean)"), "per token: " +
+                   string.Join(",", router.ExecutionRates.Select(x => x.ToString("0.00", CultureInfo.InvariantCulture))))
+                : ($"{r.Plan.KeptLayers.Count}/{r.Plan.LayerCount}", string.Join(",", r.Plan.KeptLayers));
             table.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {name} | {r.Plan.TargetSpeedup:0.##} | {r.Plan.KeptLayers.Count}/{r.Plan.LayerCount} | {string.Join(",", r.Plan.KeptLayers)} | {r.NatsPerToken:0.000} | {r.Perplexity:0.00} | {r.GreedyAgreement:P1} |"));
+                $"| {name} | {r.Plan.TargetSpeedup:0.##} | {kept} | {layers} | {r.NatsPerToken:0.000} | {r.Perplexity:0.00} | {r.GreedyAgreement:P1} |"));
         }
         var header = $"{results[0].Tokens} tokens of {Path.GetFileName(file)} in {windows.Count} windows; first {contextTokens} positions of each window at full depth.";
         Console.WriteLine(header);

@@ -25,21 +25,28 @@ public static class QualityReport
         return total / Math.Max(1, tokens);
     }
 
-    /// <summary>Scores every plan; agreement counts only positions the plan computes (past the context).</summary>
-    public static IReadOnlyList<QualityResult> Compare(DecoderModel model, IReadOnlyList<int[]> windows, IReadOnlyList<LayerPlan> plans, int contextTokens)
+    /// <summary>
+    /// Scores every plan; agreement counts only positions the plan computes (past the context). A plan of the Router
+    /// policy is scored with <paramref name="router"/> deciding per token.
+    /// </summary>
+    public static IReadOnlyList<QualityResult> Compare(DecoderModel model, IReadOnlyList<int[]> windows, IReadOnlyList<LayerPlan> plans, int contextTokens,
+        ILayerRouter? router = null)
     {
         var full = windows.Select(w => TeacherForcedScorer.ScoreWindow(model, w, null, contextTokens)).ToList();
         var results = new List<QualityResult>();
         foreach (var plan in plans)
         {
+            var routed = plan.Policy == LayerPolicy.Router;
+            if (routed && router is null) throw new ArgumentException("A router plan needs the routers to score it.", nameof(router));
+            var exact = plan.IsFullDepth && !routed;
             double nll = 0;
             int tokens = 0, compared = 0, agreed = 0;
             for (var i = 0; i < windows.Count; i++)
             {
-                var s = plan.IsFullDepth ? full[i] : TeacherForcedScorer.ScoreWindow(model, windows[i], plan, contextTokens);
+                var s = exact ? full[i] : TeacherForcedScorer.ScoreWindow(model, windows[i], routed ? null : plan, contextTokens, routed ? router : null);
                 nll += s.NegativeLogLikelihoods.Sum();
                 tokens += s.NegativeLogLikelihoods.Length;
-                for (var p = plan.IsFullDepth ? 0 : contextTokens; p < s.GreedyTokens.Length; p++)
+                for (var p = exact ? 0 : contextTokens; p < s.GreedyTokens.Length; p++)
                 {
                     compared++;
                     if (s.GreedyTokens[p] == full[i].GreedyTokens[p]) agreed++;

@@ -14,7 +14,7 @@ public sealed record WindowScore(double[] NegativeLogLikelihoods, int[] GreedyTo
 /// </summary>
 public static class TeacherForcedScorer
 {
-    public static WindowScore ScoreWindow(DecoderModel model, IReadOnlyList<int> window, LayerPlan? plan, int contextTokens)
+    public static WindowScore ScoreWindow(DecoderModel model, IReadOnlyList<int> window, LayerPlan? plan, int contextTokens, ILayerRouter? router = null)
     {
         if (window.Count < 2) throw new ArgumentException("A window needs at least two tokens.", nameof(window));
         using var scope = NewDisposeScope();
@@ -22,14 +22,14 @@ public static class TeacherForcedScorer
         using var cache = model.CreateCache(1, window.Count);
         var ids = window.Select(t => (long)t).ToArray();
         Tensor logits;
-        if (plan is null || plan.IsFullDepth || contextTokens >= window.Count)
+        if (router is null && (plan is null || plan.IsFullDepth) || contextTokens >= window.Count)
             logits = model.Forward(tensor(ids, [1, ids.Length]), cache, lastPositionOnly: false);
         else
         {
             var c = Math.Max(1, contextTokens);
             var prompt = model.Forward(tensor(ids[..c], [1, c]), cache, lastPositionOnly: false);
-            cache.KeepOnly(plan);
-            var rest = model.Forward(tensor(ids[c..], [1, ids.Length - c]), cache, plan, lastPositionOnly: false);
+            if (plan is not null) cache.KeepOnly(plan);
+            var rest = model.Forward(tensor(ids[c..], [1, ids.Length - c]), cache, plan, lastPositionOnly: false, router: router);
             logits = cat([prompt, rest], 1);
         }
         var predicting = logits[0].narrow(0, 0, ids.Length - 1);

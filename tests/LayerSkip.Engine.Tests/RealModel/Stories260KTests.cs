@@ -1,7 +1,9 @@
 using LayerSkip.Engine.Evaluation;
 using LayerSkip.Engine.Generation;
 using LayerSkip.Engine.Skipping;
+using LayerSkip.Engine.Training.Routing;
 using LayerSkip.Tests;
+using static TorchSharp.torch;
 
 namespace LayerSkip.Engine.Tests.RealModel;
 
@@ -60,5 +62,34 @@ public class Stories260KTests(Stories260KFixture fx) : IClassFixture<Stories260K
         Assert.True(results[0].NatsPerToken < results[1].NatsPerToken);
         Assert.True(results[1].NatsPerToken < results[2].NatsPerToken);
         Assert.True(results[1].GreedyAgreement > results[2].GreedyAgreement);
+    }
+
+    [Fact]
+    public async Task RouterRowsOfTheQualityReportFollowTheRoutersDecisions()
+    {
+        var tokenizer = fx.Engine.Tokenizer;
+        var text = File.ReadAllText(SharedData.Path("data", "tinystories_dev.txt"))[..8_000];
+        var windows = TeacherForcedScorer.Windows(tokenizer.Encode(text, addBos: false), 128, tokenizer.BosTokenId).ToList();
+        var plans = new[] { LayerPlan.Full(5), LayerPlanner.Create(LayerPolicy.Router, 1, 5) };
+        using var all = Routers(runEverything: true);
+        using var none = Routers(runEverything: false);
+        var everything = await fx.Engine.RunAsync(m => QualityReport.Compare(m, windows, plans, 16, all));
+        Assert.Equal(everything[0].NatsPerToken, everything[1].NatsPerToken, 5); // routing every token = full depth
+        Assert.Equal(1.0, everything[1].GreedyAgreement);
+        Assert.Equal(1.0, all.ExecutionRate);
+        var nothing = await fx.Engine.RunAsync(m => QualityReport.Compare(m, windows, plans, 16, none));
+        Assert.True(nothing[1].NatsPerToken > nothing[0].NatsPerToken + 1); // skipping every layer after the prompt hurts
+        Assert.Equal(0.0, none.ExecutionRate);
+    }
+
+    private static LayerRouterSet Routers(bool runEverything)
+    {
+        var routers = LayerRouterSet.Create(5, 64, budget: 0.5, seed: 1);
+        using (no_grad())
+        {
+            routers.Weight.zero_();
+            routers.Bias.fill_(runEverything ? 5.0 : -5.0);
+        }
+        return routers;
     }
 }
