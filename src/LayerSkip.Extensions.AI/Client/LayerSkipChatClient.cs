@@ -157,9 +157,10 @@ public sealed class LayerSkipChatClient : IChatClient
     {
         if (options?.ModelId is { Length: > 0 } requested && !string.Equals(requested, ModelId, StringComparison.OrdinalIgnoreCase))
             throw new ArgumentException($"ChatOptions.ModelId '{requested}' does not match this client's model '{ModelId}'.", nameof(options));
+        var requestedSkip = options.GetLayerSkip();
         LayerSkipSettings skip;
         LayerPlan plan;
-        if (_adaptedPlan is not null && options.GetLayerSkip() is null)
+        if (_adaptedPlan is not null && requestedSkip is null)
         {
             // The model was fine-tuned for this plan: it is the right default (and full depth is now the worse choice).
             plan = _adaptedPlan;
@@ -167,7 +168,7 @@ public sealed class LayerSkipChatClient : IChatClient
         }
         else
         {
-            skip = options.ResolveLayerSkip(_options);
+            skip = options.ResolveLayerSkip(requestedSkip, _options);
             plan = await CreatePlanAsync(skip, cancellationToken).ConfigureAwait(false);
         }
         var structure = OutputStructure.From(options, _decoding);

@@ -70,10 +70,12 @@ public static class ChatOptionsLayerSkipExtensions
     }
 
 
-    /// <summary>The request's choice with the client's defaults filling what it leaves out.</summary>
-    internal static LayerSkipSettings ResolveLayerSkip(this ChatOptions? options, LayerSkipOptions defaults)
+    /// <summary>
+    /// The request's choice (<paramref name="explicitSettings"/>, as <see cref="GetLayerSkip"/> read it from
+    /// <paramref name="options"/>) with the client's defaults filling what it leaves out.
+    /// </summary>
+    internal static LayerSkipSettings ResolveLayerSkip(this ChatOptions? options, LayerSkipSettings? explicitSettings, LayerSkipOptions defaults)
     {
-        var explicitSettings = options.GetLayerSkip();
         if (explicitSettings is null) return new LayerSkipSettings(defaults.DefaultSpeedupRatio, defaults.DefaultSkipPolicy);
         var props = options!.AdditionalProperties!;
         var ratio = props.ContainsKey(LayerSkipPropertyNames.SpeedupRatio) ? explicitSettings.SpeedupRatio : defaults.DefaultSpeedupRatio;

@@ -9,17 +9,23 @@ internal sealed partial class Builtins(TemplateOptions options)
     /// <summary>Jinja's sandbox cap on range().</summary>
     private const int MaxRange = 100_000;
 
+    /// <summary>namespace(...) and dict(...): positional dicts, then keyword arguments, merged in order.</summary>
+    private static void MergeArguments(CallArgs args, string function, Action<Value, Value> set)
+    {
+        foreach (var p in args.Positional)
+        {
+            if (p is not DictValue d) throw new TemplateException($"{function}() positional arguments must be dicts");
+            foreach (var kv in d.Map) set(kv.Key, kv.Value);
+        }
+        foreach (var kv in args.Keywords) set(new StringValue(kv.Key), kv.Value);
+    }
+
     public void AddGlobals(Scope globals)
     {
         globals.Set("namespace", new CallableValue("namespace", args =>
         {
             var ns = new NamespaceValue();
-            foreach (var p in args.Positional)
-            {
-                if (p is not DictValue d) throw new TemplateException("namespace() positional arguments must be dicts");
-                foreach (var kv in d.Map) ns.Set(kv.Key, kv.Value);
-            }
-            foreach (var kv in args.Keywords) ns.Set(new StringValue(kv.Key), kv.Value);
+            MergeArguments(args, "namespace", ns.Set);
             return ns;
         }));
         globals.Set("range", new CallableValue("range", args =>
@@ -48,12 +54,7 @@ internal sealed partial class Builtins(TemplateOptions options)
         globals.Set("dict", new CallableValue("dict", args =>
         {
             var d = new DictValue();
-            foreach (var p in args.Positional)
-            {
-                if (p is not DictValue src) throw new TemplateException("dict() positional arguments must be dicts");
-                foreach (var kv in src.Map) d.Set(kv.Key, kv.Value);
-            }
-            foreach (var kv in args.Keywords) d.Set(new StringValue(kv.Key), kv.Value);
+            MergeArguments(args, "dict", d.Set);
             return d;
         }));
         globals.Set("true", Value.Bool(true));
