@@ -50,11 +50,16 @@ internal static class GenerateCommand
         stdout.WriteLine();
         var summary = await stream.Completion;
         var decodeSeconds = summary.DecodeTime.TotalSeconds;
+        await engine.RunAsync(_ => 0); // after the round that finished the request, so the KV figures include it
+
         Console.Error.WriteLine(
             $"[{EngineFactory.Describe(plan)}] prompt {summary.PromptTokens} tokens, generated {summary.GeneratedTokens} " +
             $"({summary.FinishReason.ToString().ToLowerInvariant()}); prefill {summary.PrefillTime.TotalMilliseconds:0} ms; " +
             $"decode {(summary.GeneratedTokens > 1 && decodeSeconds > 0 ? (summary.GeneratedTokens - 1) / decodeSeconds : 0):0.0} tokens/s; " +
-            $"total {clock.Elapsed.TotalSeconds:0.00} s on {engine.DeviceName}/{engine.DTypeName}");
+            $"total {clock.Elapsed.TotalSeconds:0.00} s on {engine.DeviceName}/{engine.DTypeName}; " +
+            $"KV cache peak {Mib(engine.PeakKvCacheBytes)}, held now {Mib(engine.KvCacheBytes)} (prefix cache)");
         return 0;
     }
+
+    private static string Mib(long bytes) => $"{bytes / (1024.0 * 1024):0.###} MiB";
 }

@@ -39,10 +39,16 @@ internal sealed partial class BatchScheduler : IDisposable
 
     /// <summary>KV cache bytes held by the decode groups and the prefix cache after the last round; safe to read from any thread.</summary>
     public long KvBytes => Interlocked.Read(ref _kvBytes);
-    private long _kvBytes;
+    /// <summary>The most KV cache bytes held at the end of any round so far.</summary>
+    public long PeakKvBytes => Interlocked.Read(ref _peakKvBytes);
+    private long _kvBytes, _peakKvBytes;
 
-    private void MeasureKv() =>
-        Interlocked.Exchange(ref _kvBytes, _groups.Values.Sum(g => g.Cache?.Bytes ?? 0) + _prefixes.Bytes);
+    private void MeasureKv()
+    {
+        var bytes = _groups.Values.Sum(g => g.Cache?.Bytes ?? 0) + _prefixes.Bytes;
+        Interlocked.Exchange(ref _kvBytes, bytes);
+        if (bytes > _peakKvBytes) Interlocked.Exchange(ref _peakKvBytes, bytes);
+    }
 
     /// <summary>Observes each decode step: the plan that ran and the batch size.</summary>
     public Action<LayerPlan, int>? StepObserver { get; set; }

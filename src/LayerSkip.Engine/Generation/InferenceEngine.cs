@@ -158,6 +158,9 @@ public sealed class InferenceEngine : IDisposable
     /// </summary>
     public long KvCacheBytes => _scheduler.KvBytes;
 
+    /// <summary>The most KV cache bytes the engine has held after any scheduling round since it was loaded.</summary>
+    public long PeakKvCacheBytes => _scheduler.PeakKvBytes;
+
     /// <summary>Requests waiting or decoding.</summary>
     public int PendingRequests => _scheduler.Pending;
     public int QueuedRequests => _scheduler.Waiting;

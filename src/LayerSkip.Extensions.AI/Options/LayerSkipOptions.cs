@@ -61,7 +61,8 @@ public sealed class LayerSkipOptions
     {
         if (string.IsNullOrWhiteSpace(ModelPath))
             throw new ArgumentException("LayerSkipOptions.ModelPath is required: set it to a Hugging Face model folder.", nameof(ModelPath));
-        if (!Directory.Exists(ModelPath))
+        // A file (a .gguf, say) passes here so the loader can say what to pass instead.
+        if (!Directory.Exists(ModelPath) && !File.Exists(ModelPath))
             throw new ArgumentException($"LayerSkipOptions.ModelPath '{ModelPath}' does not exist.", nameof(ModelPath));
         if (!double.IsFinite(DefaultSpeedupRatio) || DefaultSpeedupRatio < 1)
             throw new ArgumentException($"LayerSkipOptions.DefaultSpeedupRatio must be a finite number ≥ 1, got {DefaultSpeedupRatio}.", nameof(DefaultSpeedupRatio));
