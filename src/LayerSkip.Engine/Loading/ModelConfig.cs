@@ -133,12 +133,13 @@ public sealed record ModelConfig
         var f = JsonFields.Parse(json, source);
         var eos = f.Ids("eos_token_id");
         var doSample = f.Bool("do_sample");
+        var temperature = f.Double("temperature", 0, 100);
         return this with
         {
             BosTokenId = f.Int("bos_token_id", 0, int.MaxValue) ?? BosTokenId,
             EosTokenIds = eos.Count > 0 ? eos : EosTokenIds,
             // A config that says do_sample=false asks for greedy decoding by default.
-            DefaultTemperature = doSample == false ? 0.0 : f.Double("temperature", 0, 100) ?? DefaultTemperature,
+            DefaultTemperature = doSample == false ? 0.0 : temperature ?? DefaultTemperature,
             DefaultTopP = f.Double("top_p", 0, 1) ?? DefaultTopP,
             DefaultTopK = f.Int("top_k", 0, int.MaxValue) ?? DefaultTopK,
         };
