@@ -1,9 +1,12 @@
 using System.Globalization;
 using System.Text;
 
-namespace LayerSkip.Extensions.AI.Text;
+namespace LayerSkip.Text;
 
-/// <summary>JSON string escaping shared by the template renderer (tojson) and the JSON constraint (canonical spellings).</summary>
+/// <summary>
+/// JSON string escaping shared by the template renderer (tojson) and the JSON constraint (canonical spellings).
+/// Compiled into both assemblies (linked source) so neither depends on the other.
+/// </summary>
 internal static class JsonEscaping
 {
     /// <summary>

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace LayerSkip.Extensions.AI.Templates;
+namespace LayerSkip.Templates;
 
 /// <summary>Recursive-descent parser from tokens to the AST, following Jinja's operator precedence:
 /// conditional &lt; or &lt; and &lt; not &lt; comparison/in &lt; + - &lt; ~ &lt; * / // % &lt; ** &lt; unary &lt; postfix, filters and tests.</summary>

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 
-namespace LayerSkip.Extensions.AI.Structured;
+namespace LayerSkip.Engine.Generation.Constraints;
 
 internal enum JsonMode : byte
 {

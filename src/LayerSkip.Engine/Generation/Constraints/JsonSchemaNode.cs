@@ -1,8 +1,9 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using LayerSkip.Text;
 
-namespace LayerSkip.Extensions.AI.Structured;
+namespace LayerSkip.Engine.Generation.Constraints;
 
 [Flags]
 internal enum JsonTypes : byte
@@ -71,7 +72,7 @@ internal sealed class JsonSchemaNode
         return sb.ToString();
     }
 
-    internal static void AppendEscaped(StringBuilder sb, string s) => Text.JsonEscaping.Append(sb, s, asciiOnly: true);
+    internal static void AppendEscaped(StringBuilder sb, string s) => JsonEscaping.Append(sb, s, asciiOnly: true);
 
     internal static void AppendCanonical(StringBuilder sb, JsonElement e)
     {

@@ -1,7 +1,7 @@
 using System.Text.Json;
-using LayerSkip.Extensions.AI.Structured;
+using LayerSkip.Engine.Generation.Constraints;
 
-namespace LayerSkip.Extensions.AI.Tests.Structured;
+namespace LayerSkip.Engine.Tests.Generation.Constraints;
 
 public class JsonRecognizerTests
 {

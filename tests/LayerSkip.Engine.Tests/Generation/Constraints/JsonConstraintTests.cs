@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using System.Text.Json;
-using LayerSkip.Extensions.AI.Structured;
+using LayerSkip.Engine.Generation.Constraints;
 using Microsoft.Extensions.AI;
 using Xunit.Abstractions;
 
-namespace LayerSkip.Extensions.AI.Tests.Structured;
+namespace LayerSkip.Engine.Tests.Generation.Constraints;
 
 public enum Color { Red, Green, Blue }
 public record Person(string Name, int Age);

@@ -5,10 +5,10 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace LayerSkip.Extensions.AI.Templates;
+namespace LayerSkip.Templates;
 
 /// <summary>A host function callable from a template; arguments arrive as plain .NET values (null, bool, long, double, string, List, Dictionary).</summary>
-public delegate object? TemplateFunction(IReadOnlyList<object?> args, IReadOnlyDictionary<string, object?> kwargs);
+internal delegate object? TemplateFunction(IReadOnlyList<object?> args, IReadOnlyDictionary<string, object?> kwargs);
 
 /// <summary>Runtime value of the template language: a small Python-like object model.</summary>
 internal abstract class Value

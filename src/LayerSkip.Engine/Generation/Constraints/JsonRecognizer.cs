@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace LayerSkip.Extensions.AI.Structured;
+namespace LayerSkip.Engine.Generation.Constraints;
 
 /// <summary>
 /// Incremental, character-level recogniser for one JSON value, optionally restricted by a JSON Schema
@@ -12,7 +12,7 @@ namespace LayerSkip.Extensions.AI.Structured;
 /// after the value is closed only such whitespace may follow. Strings reject raw control characters and surrogate
 /// <c>\uD800-\uDFFF</c> escapes. Not thread-safe; clone per thread.
 /// </remarks>
-public sealed class JsonRecognizer
+internal sealed class JsonRecognizer
 {
     internal JsonState State;
     internal readonly JsonLimits Limits;

@@ -1,7 +1,8 @@
 using System.Globalization;
 using System.Text;
+using LayerSkip.Text;
 
-namespace LayerSkip.Extensions.AI.Templates;
+namespace LayerSkip.Templates;
 
 /// <summary>Python semantics the templates rely on: str(), repr(), float formatting, json.dumps, comparisons.</summary>
 internal static class Python
@@ -282,7 +283,7 @@ internal static class Python
     private static void WriteJsonString(StringBuilder sb, string s)
     {
         sb.Append('"');
-        Text.JsonEscaping.Append(sb, s, asciiOnly: false); // json.dumps(ensure_ascii=False), as transformers renders
+        JsonEscaping.Append(sb, s, asciiOnly: false); // json.dumps(ensure_ascii=False), as transformers renders
         sb.Append('"');
     }
 }

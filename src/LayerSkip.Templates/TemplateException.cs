@@ -1,4 +1,4 @@
-namespace LayerSkip.Extensions.AI.Templates;
+namespace LayerSkip.Templates;
 
 /// <summary>A template could not be parsed or rendered. <see cref="Line"/>/<see cref="Column"/> are 1-based (0 when unknown).</summary>
 public class TemplateException : Exception

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace LayerSkip.Extensions.AI.Templates;
+namespace LayerSkip.Templates;
 
 /// <summary>Operators, attribute/item access, filters, tests, methods and global functions.</summary>
 internal sealed partial class Builtins(TemplateOptions options)

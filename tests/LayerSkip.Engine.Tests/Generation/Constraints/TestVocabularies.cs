@@ -1,4 +1,4 @@
-namespace LayerSkip.Extensions.AI.Tests.Structured;
+namespace LayerSkip.Engine.Tests.Generation.Constraints;
 
 /// <summary>Synthetic vocabularies for the JSON constraint tests. Id 0 is EOS, id 1 a special token (null text).</summary>
 internal static class TestVocabularies

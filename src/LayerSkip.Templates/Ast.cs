@@ -1,4 +1,4 @@
-namespace LayerSkip.Extensions.AI.Templates;
+namespace LayerSkip.Templates;
 
 /// <summary>Base of all syntax-tree nodes; carries the 1-based source location for error messages.</summary>
 internal abstract record Node

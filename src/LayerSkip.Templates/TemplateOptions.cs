@@ -1,11 +1,11 @@
-namespace LayerSkip.Extensions.AI.Templates;
+namespace LayerSkip.Templates;
 
 /// <summary>
 /// Environment settings. The defaults match how Hugging Face transformers renders chat templates
 /// (<c>ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)</c>, Jinja's default
 /// <c>keep_trailing_newline=False</c>), so rendered prompts are byte-identical to <c>apply_chat_template</c>.
 /// </summary>
-public sealed record TemplateOptions
+internal sealed record TemplateOptions
 {
     public static TemplateOptions HuggingFace { get; } = new();
 

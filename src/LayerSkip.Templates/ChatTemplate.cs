@@ -1,4 +1,4 @@
-namespace LayerSkip.Extensions.AI.Templates;
+namespace LayerSkip.Templates;
 
 /// <summary>
 /// A parsed Hugging Face chat template (the Jinja subset those templates use). Parse once, render many times;
@@ -27,14 +27,14 @@ public sealed class ChatTemplate
 
     public string Source { get; }
 
-    public TemplateOptions Options { get; }
+    internal TemplateOptions Options { get; }
 
     /// <summary>Parses <paramref name="source"/> with Hugging Face's environment settings.</summary>
     /// <exception cref="TemplateException">Syntax error, with line and column.</exception>
     public static ChatTemplate Parse(string source) => Parse(source, TemplateOptions.HuggingFace);
 
     /// <exception cref="TemplateException">Syntax error, with line and column.</exception>
-    public static ChatTemplate Parse(string source, TemplateOptions options)
+    internal static ChatTemplate Parse(string source, TemplateOptions options)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(options);
@@ -47,7 +47,7 @@ public sealed class ChatTemplate
     /// <c>bos_token</c>, <c>eos_token</c>, and template switches such as <c>enable_thinking</c>). Values may be
     /// primitives, <see cref="IDictionary{TKey,TValue}"/>/<see cref="IReadOnlyDictionary{TKey,TValue}"/>,
     /// enumerables, <see cref="System.Text.Json.JsonElement"/>/<see cref="System.Text.Json.Nodes.JsonNode"/>,
-    /// <see cref="TemplateFunction"/> delegates, or plain objects (public properties become keys).
+    /// or plain objects (public properties become keys).
     /// </summary>
     /// <exception cref="TemplateException">Runtime error (with location), or <see cref="TemplateRaisedException"/> from <c>raise_exception</c>.</exception>
     public string Render(IReadOnlyDictionary<string, object?> context)

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace LayerSkip.Extensions.AI.Templates;
+namespace LayerSkip.Templates;
 
 internal sealed partial class Builtins
 {

@@ -1,4 +1,4 @@
-namespace LayerSkip.Extensions.AI.Structured;
+namespace LayerSkip.Engine.Generation.Constraints;
 
 /// <summary>
 /// Character trie over token texts in a flat layout: the children of a node are contiguous, so a depth-first walk

@@ -1,8 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using LayerSkip.Extensions.AI.Templates;
+using LayerSkip.Templates;
 
-namespace LayerSkip.Extensions.AI.Tests.Templates;
+namespace LayerSkip.Templates.Tests;
 
 public class TemplateEngineTests
 {

@@ -1,11 +1,11 @@
-namespace LayerSkip.Extensions.AI.Structured;
+namespace LayerSkip.Engine.Generation.Constraints;
 
 /// <summary>
 /// Limits applied by <see cref="JsonRecognizer"/> and <see cref="JsonConstraint"/> on top of the JSON grammar and schema,
 /// so that even a tiny model cannot loop forever (on whitespace, digits or nesting) or produce numbers that
 /// <see cref="System.Text.Json.JsonSerializer"/> cannot bind.
 /// </summary>
-public sealed class JsonConstraintOptions
+internal sealed class JsonConstraintOptions
 {
     /// <summary>Shared default instance.</summary>
     public static JsonConstraintOptions Default { get; } = new();

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace LayerSkip.Extensions.AI.Templates;
+namespace LayerSkip.Templates;
 
 /// <summary>Variable scope chain. For-loop iterations and macro calls open a child scope; <c>set</c> writes to the innermost.</summary>
 internal sealed class Scope(Scope? parent)

@@ -1,8 +1,8 @@
 using System.Text.Json;
-using LayerSkip.Extensions.AI.Templates;
+using LayerSkip.Templates;
 using LayerSkip.Tests;
 
-namespace LayerSkip.Extensions.AI.Tests.Templates;
+namespace LayerSkip.Templates.Tests;
 
 /// <summary>
 /// Renders real Hugging Face chat templates. Expected outputs were derived by hand from the template source

@@ -1,11 +1,12 @@
 using System.Text;
 using System.Text.Json;
 
-namespace LayerSkip.Extensions.AI.Structured;
+namespace LayerSkip.Engine.Generation.Constraints;
 
 /// <summary>
-/// The vocabulary side of <see cref="JsonConstraint"/>: token texts in a character trie, plus the EOS ids.
-/// Build once per tokenizer (it costs tens of milliseconds for a 50k vocabulary) and share: it is immutable and thread-safe.
+/// The vocabulary side of JSON-constrained decoding (<see cref="JsonLogitsProcessor"/>): token texts in a character
+/// trie, plus the EOS ids. Build once per tokenizer (it costs tens of milliseconds for a 50k vocabulary) and share:
+/// it is immutable and thread-safe.
 /// </summary>
 public sealed class JsonConstraintVocabulary
 {
@@ -26,13 +27,13 @@ public sealed class JsonConstraintVocabulary
     }
 
     /// <summary>The token texts this vocabulary was built from.</summary>
-    public IReadOnlyList<string?> TokenTexts { get; }
+    internal IReadOnlyList<string?> TokenTexts { get; }
 
     /// <summary>Number of token ids (the mask length).</summary>
-    public int Count => TokenTexts.Count;
+    internal int Count => TokenTexts.Count;
 
     /// <summary>The end-of-sequence token ids.</summary>
-    public IReadOnlyList<int> EosTokenIds => EosIds;
+    internal IReadOnlyList<int> EosTokenIds => EosIds;
 }
 
 /// <summary>
@@ -80,7 +81,7 @@ public sealed class JsonConstraintVocabulary
 /// non-object <c>T</c>. Token texts are compared as decoded strings: a byte-fallback token decoding to U+FFFD is only
 /// allowed inside strings.</para>
 /// </remarks>
-public sealed class JsonConstraint
+internal sealed class JsonConstraint
 {
     private readonly JsonConstraintVocabulary _vocab;
     private readonly JsonSchemaNode _root;
