@@ -1,7 +1,7 @@
 using System.Text;
 using LayerSkip.Engine.Loading;
 using LayerSkip.Engine.Tokenization;
-using LayerSkip.Extensions.AI.Templates;
+using LayerSkip.Templates;
 using Microsoft.Extensions.AI;
 
 namespace LayerSkip.Extensions.AI.Prompting;
