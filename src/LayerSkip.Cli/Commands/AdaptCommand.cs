@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LayerSkip.Engine.Loading;
 using LayerSkip.Engine.Skipping;
 using LayerSkip.Engine.Tokenization;
 using LayerSkip.Engine.Training;
@@ -14,7 +15,7 @@ internal static class AdaptCommand
     public static int Run(CliArgs args)
     {
         var data = TrainingArgs.DataFile(args);
-        var modelFolder = args.Required("model");
+        var modelFolder = ModelFolder.Resolve(args.Required("model"));
         var outFolder = args.Required("out");
         var speedup = args.Double("speedup") ?? throw new CliException("--speedup is required.");
         var explicitLayers = args.String("layers") is null ? null : args.IntList("layers");

@@ -1,5 +1,6 @@
 using System.Globalization;
 using LayerSkip.Engine.Evaluation;
+using LayerSkip.Engine.Loading;
 using LayerSkip.Engine.Tokenization;
 using LayerSkip.Engine.Training;
 using LayerSkip.Engine.Training.Routing;
@@ -16,7 +17,7 @@ internal static class TrainRouterCommand
     public static int Run(CliArgs args)
     {
         var data = TrainingArgs.DataFile(args);
-        var modelFolder = args.Required("model");
+        var modelFolder = ModelFolder.Resolve(args.Required("model"));
         var outFile = args.Required("out");
         var evalFile = args.String("eval-file");
         var seqLen = args.Int("seq-len") ?? 128;

@@ -50,12 +50,13 @@ public sealed record ModelConfig
     public int SequenceLengthFor(int? requested, string option = "MaxSequenceLength (--max-seq-len)")
     {
         if (requested is not { } length) return Math.Min(MaxPositionEmbeddings, DefaultSequenceCap);
-        if (length < 2) throw new ArgumentOutOfRangeException(option, length, $"{option} must be at least 2, got {length}.");
+        const string parameter = "MaxSequenceLength";
+        if (length < 2) throw new ArgumentOutOfRangeException(parameter, length, $"{option} must be at least 2, got {length}.");
         var context = RopeScaling is { } s
             ? Math.Max(MaxPositionEmbeddings, (long)Math.Min(int.MaxValue, s.OriginalMaxPositionEmbeddings * s.Factor))
             : MaxPositionEmbeddings;
         if (length > context)
-            throw new ArgumentOutOfRangeException(option, length,
+            throw new ArgumentOutOfRangeException(parameter, length,
                 $"{option} is {length}, beyond the model's context of {context} positions (max_position_embeddings in config.json" +
                 (RopeScaling is null ? ", and no rope_scaling extends it" : ", with its rope_scaling") + "). Ask for at most " + context + ".");
         return length;
