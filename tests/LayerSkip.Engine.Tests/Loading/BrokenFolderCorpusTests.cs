@@ -104,6 +104,8 @@ public class BrokenFolderCorpusTests
         new("tokenizer truncated", f => Truncate(f, "tokenizer.json", 0.5), "tokenizer.json"),
         new("tokenizer model an array", f => EditJson(f, "tokenizer.json", t => t["model"] = new JsonArray()), "tokenizer.json"),
         new("tokenizer vocab a string", f => EditJson(f, "tokenizer.json", t => t["model"]!["vocab"] = "abc"), "tokenizer.json"),
+        new("tokenizer id 2,000,000,000", f => EditJson(f, "tokenizer.json", t => t["model"]!["vocab"]!["<unk>"] = 2_000_000_000), "tokenizer.json"),
+        new("tokenizer id negative", f => EditJson(f, "tokenizer.json", t => t["model"]!["vocab"]!["<unk>"] = -5), "tokenizer.json"),
         new("tokenizer_config not JSON", f => System.IO.File.WriteAllText(Path.Combine(f, "tokenizer_config.json"), "nope"), "tokenizer_config.json"),
         new("tokenizer_config bos_token a number", f => EditJson(f, "tokenizer_config.json", t => t["bos_token"] = 5), "tokenizer_config.json"),
         new("tokenizer_config unknown eos_token", f => EditJson(f, "tokenizer_config.json", t => t["eos_token"] = "<no-such-token>"), "tokenizer_config.json"),
