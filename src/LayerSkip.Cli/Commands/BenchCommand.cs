@@ -30,7 +30,7 @@ internal sealed class BenchCommand : CliCommand
     private readonly Option<int> _tokens = Opt.Value("--tokens", "Decode steps timed per run (after one warm-up step).", 16);
     private readonly Option<int> _promptTokens = Opt.Value("--prompt-tokens", "Prompt length prefilled at full depth before decoding.", 32);
     private readonly Option<int> _repeats = Opt.Value("--repeats", "Rounds over all plans; each plan keeps its best round.", 3);
-    private readonly Option<string> _device = Opt.Value("--device", "cpu, cuda or cuda:N.", "cpu");
+    private readonly Option<string> _device = Opt.Value("--device", "cpu, cuda or cuda:N.", "cpu", "device");
     private readonly Option<int?> _threads = SharedOptions.Threads();
     private readonly Option<string?> _json = SharedOptions.Json();
 

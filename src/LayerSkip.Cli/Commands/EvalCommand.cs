@@ -23,7 +23,7 @@ internal sealed class EvalCommand : CliCommand
         LayerPolicy.Unified, LayerPolicy.UnifiedEven, LayerPolicy.EarlyExit, LayerPolicy.SkipBottom, LayerPolicy.Random, LayerPolicy.Calibrated);
     private readonly Option<int> _seed = SharedOptions.Seed(description: "Seed of the random policy.");
     private readonly TextWindowOptions _windows;
-    private readonly Option<string?> _markdown = Opt.Text("--markdown", "Also write the table to this markdown file.");
+    private readonly Option<string?> _markdown = Opt.Text("--markdown", "Also write the table to this markdown file.", "file");
     private readonly Option<string?> _json = SharedOptions.Json();
 
     public EvalCommand() : base("eval", "Perplexity and greedy agreement with the full model for every policy and speedup, as a markdown table.")

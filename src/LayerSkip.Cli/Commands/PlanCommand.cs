@@ -8,7 +8,7 @@ namespace LayerSkip.Cli.Commands;
 /// <summary>layerskip plan: prints the layers a policy keeps; the last line is "kept: i j k".</summary>
 internal sealed class PlanCommand : CliCommand
 {
-    private readonly Option<int> _layers = new("--layers") { Description = "The model's layer count L.", Required = true };
+    private readonly Option<int> _layers = new("--layers") { Description = "The model's layer count L.", Required = true, HelpName = "n" };
     private readonly Option<double> _speedup = Opt.Value("--speedup", "Target speedup r: keep floor(L / r) layers.", 1.0);
     private readonly Option<LayerPolicy?> _policy = Opt.Policy("--policy", "Which layers to keep: " + SharedOptions.PolicyList + ". Default: unified.");
     private readonly Option<int> _seed = SharedOptions.Seed(description: "Seed of the random policy.");

@@ -21,15 +21,15 @@ internal sealed class SpeculativeBenchCommand : CliCommand
     public sealed record Row(string model, int batch, double target, int kept_layers, int draft_tokens, double acceptance_rate,
         double tokens_per_full_pass, double full_tokens_per_s, double speculative_tokens_per_s, double speedup, bool identical);
 
-    private readonly Option<string?> _model = Opt.Text("--model", "Hugging Face model folder (or use --shape).");
-    private readonly Option<string?> _shape = Opt.Text("--shape", "Random-weight model shape instead of a model folder: " + string.Join(", ", ModelShapes.Names) + ".");
+    private readonly Option<string?> _model = Opt.Text("--model", "Hugging Face model folder (or use --shape).", "dir");
+    private readonly Option<string?> _shape = Opt.Text("--shape", "Random-weight model shape instead of a model folder: " + string.Join(", ", ModelShapes.Names) + ".", "name");
     private readonly Option<bool> _plant = Opt.Flag("--plant", "With --shape: shrink the skipped layers' output projections so the draft almost always agrees (the upper bound of speculation).");
     private readonly Option<int[]> _batches = Opt.Ints("--batch", "Batch sizes.", 1, 4);
     private readonly Option<double[]> _speedups = Opt.Doubles("--speedup", "Target speedups of the drafting plan.", 1.5, 2, 3);
     private readonly Option<LayerPolicy?> _policy = Opt.Policy("--policy", "Policy of the drafting plan: " + SharedOptions.PolicyList + ". Default: unified.");
     private readonly Option<int> _tokens = Opt.Value("--tokens", "Tokens generated per request.", 64);
     private readonly Option<int> _draft = Opt.Value("--draft-tokens", "Tokens drafted before each full-depth verification.", 4);
-    private readonly Option<string?> _dtype = Opt.Text("--dtype", "Compute dtype: float32 or bfloat16 (default: float32, or the model's choice for a folder).");
+    private readonly Option<string?> _dtype = Opt.Text("--dtype", "Compute dtype: float32 or bfloat16 (default: float32).", "dtype");
     private readonly Option<int?> _threads = SharedOptions.Threads();
     private readonly Option<string?> _json = SharedOptions.Json();
 

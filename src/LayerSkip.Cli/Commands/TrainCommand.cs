@@ -9,8 +9,8 @@ namespace LayerSkip.Cli.Commands;
 /// <summary>layerskip train: pretrain a small LLaMA from scratch on a text file (the test bed for the paper's experiment).</summary>
 internal sealed class TrainCommand : CliCommand
 {
-    private readonly Option<string> _out = Opt.Required("--out", "Folder to save the model (and resumable training state) to.");
-    private readonly Option<string?> _tokenizerFrom = Opt.Text("--tokenizer-from", "Model folder whose tokenizer to use (default: the shared stories260K).");
+    private readonly Option<string> _out = Opt.Required("--out", "Folder to save the model (and resumable training state) to.", "dir");
+    private readonly Option<string?> _tokenizerFrom = Opt.Text("--tokenizer-from", "Model folder whose tokenizer to use (default: the shared stories260K).", "dir");
     private readonly Option<int> _layers = Opt.Value("--layers", "Decoder layers.", 8);
     private readonly Option<int> _hidden = Opt.Value("--hidden", "Hidden size.", 128);
     private readonly Option<int?> _heads = Opt.Maybe<int>("--heads", "Attention heads (default: hidden / 32).");

@@ -9,12 +9,12 @@ namespace LayerSkip.Cli.Options;
 internal sealed class ModelOptions
 {
     public Option<string> Model { get; } = SharedOptions.Model();
-    public Option<string> Device { get; } = Opt.Value("--device", "auto, cpu, cuda or cuda:N.", "auto");
-    public Option<string?> DType { get; } = Opt.Text("--dtype", "Compute dtype: float32, bfloat16 or float16 (default: bfloat16 on cuda, float32 on cpu).");
+    public Option<string> Device { get; } = Opt.Value("--device", "auto, cpu, cuda or cuda:N.", "auto", "device");
+    public Option<string?> DType { get; } = Opt.Text("--dtype", "Compute dtype: float32, bfloat16 or float16 (default: bfloat16 on cuda, float32 on cpu).", "dtype");
     public Option<int?> MaxSequenceLength { get; } = Opt.Maybe<int>("--max-seq-len", "Longest sequence (prompt + output) in tokens (default: the model's, at most 8192).");
     public Option<int?> Threads { get; } = SharedOptions.Threads();
     public Option<string?> Router { get; } = SharedOptions.Router();
-    public Option<string?> CalibrationFile { get; } = Opt.Text("--calibration-file", "Text the calibrated policy ranks layers on (default: built-in English prose).");
+    public Option<string?> CalibrationFile { get; } = Opt.Text("--calibration-file", "Text the calibrated policy ranks layers on (default: built-in English prose).", "file");
 
     public ModelOptions(Command command) =>
         command.AddAll(Model, Device, DType, MaxSequenceLength, Threads, Router, CalibrationFile);

@@ -11,15 +11,18 @@ namespace LayerSkip.Cli.Options;
 /// </summary>
 internal static class Opt
 {
-    public static Option<T> Value<T>(string name, string description, T defaultValue) =>
-        new(name) { Description = description, DefaultValueFactory = _ => defaultValue };
+    public static Option<T> Value<T>(string name, string description, T defaultValue, string? helpName = null) =>
+        new(name) { Description = description, DefaultValueFactory = _ => defaultValue, HelpName = helpName ?? HelpName<T>() };
 
     /// <summary>An option whose absence means "let the command decide" (null).</summary>
-    public static Option<T?> Maybe<T>(string name, string description) where T : struct => new(name) { Description = description };
+    public static Option<T?> Maybe<T>(string name, string description, string? helpName = null) where T : struct =>
+        new(name) { Description = description, HelpName = helpName ?? HelpName<T>() };
 
-    public static Option<string?> Text(string name, string description) => new(name) { Description = description };
+    public static Option<string?> Text(string name, string description, string helpName = "text") =>
+        new(name) { Description = description, HelpName = helpName };
 
-    public static Option<string> Required(string name, string description) => new(name) { Description = description, Required = true };
+    public static Option<string> Required(string name, string description, string helpName = "text") =>
+        new(name) { Description = description, Required = true, HelpName = helpName };
 
     public static Option<bool> Flag(string name, string description) => new(name) { Description = description, Arity = ArgumentArity.Zero };
 
@@ -52,7 +55,7 @@ internal static class Opt
 
     public static Option<LayerPolicy?> Policy(string name, string description)
     {
-        var option = new Option<LayerPolicy?>(name) { Description = description, HelpName = "policy" };
+        var option = new Option<LayerPolicy?>(name) { Description = description, HelpName = "name" };
         option.CustomParser = result => result.Tokens.Count == 0 ? null : ParsePolicy(result, result.Tokens[0].Value);
         option.CompletionSources.Add(LayerPlanner.PolicyNames.ToArray());
         return option;
@@ -60,7 +63,7 @@ internal static class Opt
 
     public static Option<LayerPolicy[]> Policies(string name, string description, params LayerPolicy[] defaults)
     {
-        var option = new Option<LayerPolicy[]>(name) { Description = description, HelpName = "policy,...", DefaultValueFactory = _ => defaults };
+        var option = new Option<LayerPolicy[]>(name) { Description = description, HelpName = "name,...", DefaultValueFactory = _ => defaults };
         option.CustomParser = result => result.Tokens.Count == 0 ? defaults : Split(result).Select(s => ParsePolicy(result, s)).OfType<LayerPolicy>().ToArray();
         option.CompletionSources.Add(LayerPlanner.PolicyNames.ToArray());
         return option;
@@ -68,7 +71,7 @@ internal static class Opt
 
     /// <summary>One of a fixed set of words (completions and an error listing them).</summary>
     public static Option<string> OneOf(string name, string description, string defaultValue, params string[] allowed) =>
-        new Option<string>(name) { Description = description, DefaultValueFactory = _ => defaultValue }.AcceptOnlyFromAmong(allowed);
+        new Option<string>(name) { Description = description, DefaultValueFactory = _ => defaultValue, HelpName = string.Join('|', allowed) }.AcceptOnlyFromAmong(allowed);
 
     private static Option<T[]> List<T>(string name, string description, T[] defaults, string helpName, Func<string, T?> parse, string kind) where T : struct
     {
@@ -109,6 +112,10 @@ internal static class Opt
 
     /// <summary>The value of a <see cref="LayerList"/> option: null when it was not given.</summary>
     public static int[]? GetLayers(this ParseResult parse, Option<int[]?> option) => parse.GetValue(option) is { Length: > 0 } layers ? layers : null;
+
+    /// <summary>What --help shows as the value: n for integers, x for numbers, the option's name otherwise.</summary>
+    private static string? HelpName<T>() =>
+        typeof(T) == typeof(int) || typeof(T) == typeof(int?) ? "n" : typeof(T) == typeof(double) || typeof(T) == typeof(double?) ? "x" : null;
 
     /// <summary>Adds options to a command in the order --help lists them.</summary>
     public static void AddAll(this Command command, params Option[] options)
