@@ -34,7 +34,7 @@ public class ProgressTests
     }
 
     [Fact]
-    public void ATaskOverBeforeItsFirstLineStaysSilentButLogLinesPassThrough()
+    public void AQuickTaskOfUnknownLengthStaysSilentButLogLinesPassThrough()
     {
         var clock = new ManualClock();
         var output = new StringWriter();
@@ -79,7 +79,7 @@ public class ProgressTests
         // Start, tick, log line (then the bar again), finish.
         Assert.Contains(redraws, r => r.StartsWith("[train] [############------------] 50/100 steps (50%), 0:20 elapsed, ETA 0:20", StringComparison.Ordinal));
         Assert.Contains(redraws, r => r.StartsWith("[train] step 50/100 loss 3.0000\n", StringComparison.Ordinal));
-        Assert.EndsWith("\r\u001b[K[train] done: 50/100 steps in 0:20\n", text);
+        Assert.EndsWith("\r\u001b[K[train] stopped at 50/100 steps after 0:20\n", text);
         // The log line is on a line of its own: the bar was cleared before it.
         Assert.Contains("\r\u001b[K[train] step 50/100 loss 3.0000\n", text);
     }

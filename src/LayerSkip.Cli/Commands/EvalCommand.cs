@@ -41,7 +41,7 @@ internal sealed class EvalCommand : CliCommand
         var contextTokens = parse.GetValue(_windows.ContextTokens);
         using var json = new JsonLinesFile(parse.GetValue(_json));
         using var engine = _model.Load(parse, progress);
-        var modelName = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(parse.GetValue(_model.Model)!)));
+        var modelName = ModelOptions.FolderName(parse.GetValue(_model.Model)!);
 
         var plans = new List<LayerPlan> { LayerPlan.Full(engine.Config.NumLayers) };
         foreach (var r in parse.GetValue(_speedups)!)

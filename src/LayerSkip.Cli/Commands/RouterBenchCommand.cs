@@ -28,7 +28,7 @@ internal sealed class RouterBenchCommand : CliCommand
         var tokens = parse.GetValue(_tokens);
         var prompts = parse.GetValue(_prompts);
         InferenceEngine engine;
-        using (progress.Start($"load {Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(model)))}"))
+        using (progress.Start($"load {ModelOptions.FolderName(model)}"))
             engine = InferenceEngine.Load(new EngineOptions
             {
                 ModelPath = model, Device = "cpu", RouterPath = parse.GetValue(_router), MaxBatchSize = 1, Threads = parse.GetValue(_threads),
@@ -56,7 +56,7 @@ internal sealed class RouterBenchCommand : CliCommand
         Console.WriteLine("| model | routers | execution rate | full tok/s | routed tok/s | speedup |");
         Console.WriteLine("|---|---|---:|---:|---:|---:|");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"| {Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(model)))} | budget {router.Budget:0.##} | {router.ExecutionRate:P1} | {fullRate:0.0} | {routedRate:0.0} | {routedRate / fullRate:0.00}x |"));
+            $"| {ModelOptions.FolderName(model)} | budget {router.Budget:0.##} | {router.ExecutionRate:P1} | {fullRate:0.0} | {routedRate:0.0} | {routedRate / fullRate:0.00}x |"));
         return 0;
     }
 }

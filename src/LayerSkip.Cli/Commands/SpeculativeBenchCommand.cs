@@ -60,7 +60,7 @@ internal sealed class SpeculativeBenchCommand : CliCommand
             if (modelPath is not null)
             {
                 engine = InferenceEngine.Load(new EngineOptions { ModelPath = modelPath, Device = "cpu", ComputeDType = dtypeName, MaxBatchSize = batches.Max(), Threads = threads });
-                name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelPath)));
+                name = ModelOptions.FolderName(modelPath);
             }
             else
             {

@@ -26,7 +26,7 @@ internal sealed class ModelOptions
         var calibration = parse.GetValue(CalibrationFile);
         if (calibration is not null && !File.Exists(calibration)) throw new CliException($"--calibration-file: file not found: {calibration}");
         InferenceEngine engine;
-        using (progress.Start($"load {Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(model)))}"))
+        using (progress.Start($"load {FolderName(model)}"))
             engine = InferenceEngine.Load(new EngineOptions
             {
                 ModelPath = model,
@@ -41,6 +41,9 @@ internal sealed class ModelOptions
         engine.Plans.CalibrationProgress = new CalibrationProgress(progress);
         return engine;
     }
+
+    /// <summary>The model folder's own name ("stories260K"), for progress labels and result rows.</summary>
+    public static string FolderName(string path) => Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(path)));
 
     public static string Describe(LayerPlan plan) =>
         plan.IsFullDepth ? $"full depth ({plan.LayerCount} layers)"

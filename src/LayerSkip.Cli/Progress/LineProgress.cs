@@ -2,7 +2,8 @@ namespace LayerSkip.Cli.Progress;
 
 /// <summary>
 /// Progress for logs and pipes: "[eval] 12/40 windows (30%), 0:41 elapsed, ETA 1:35" every <see cref="ProgressReporter.Interval"/>,
-/// and a closing line with the time taken; a task over before its first line stays silent. No control characters.
+/// and a closing line with the count and time taken; a task of unknown length over before its first line stays silent
+/// (a quick model load). No control characters.
 /// </summary>
 internal sealed class LineProgress(TextWriter output, TimeSpan interval, TimeProvider time, bool startTimer = true)
     : ProgressReporter(output, interval, time, startTimer)
@@ -17,7 +18,7 @@ internal sealed class LineProgress(TextWriter output, TimeSpan interval, TimePro
 
     protected override void Finish(ProgressState state)
     {
-        if (ReferenceEquals(_shown, state)) Write($"[{state.Label}] {state.DescribeFinished(Now)}");
+        if (ReferenceEquals(_shown, state) || state.Total > 0) Write($"[{state.Label}] {state.DescribeFinished(Now)}");
     }
 
     protected override void WriteLogLine(string line) => Write(line);

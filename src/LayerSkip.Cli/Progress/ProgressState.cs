@@ -30,10 +30,15 @@ internal sealed class ProgressState(string label, long total, string unit, TimeS
         return string.Join(", ", parts);
     }
 
-    /// <summary>"done: 40/40 windows in 1:35".</summary>
-    public string DescribeFinished(TimeSpan now) => Total > 0
-        ? string.Create(CultureInfo.InvariantCulture, $"done: {Done}/{Total}{(Unit.Length > 0 ? " " + Unit : "")} in {Clock(now - Started)}{(string.IsNullOrEmpty(Detail) ? "" : ", " + Detail)}")
-        : $"done in {Clock(now - Started)}";
+    /// <summary>"done: 40/40 windows in 1:35", or "stopped at 12/40 windows after 0:41" when it ended early (an error, --stop-at).</summary>
+    public string DescribeFinished(TimeSpan now)
+    {
+        var time = Clock(now - Started);
+        if (Total <= 0) return $"done in {time}";
+        var count = string.Create(CultureInfo.InvariantCulture, $"{Done}/{Total}{(Unit.Length > 0 ? " " + Unit : "")}");
+        var detail = string.IsNullOrEmpty(Detail) ? "" : ", " + Detail;
+        return Done >= Total ? $"done: {count} in {time}{detail}" : $"stopped at {count} after {time}{detail}";
+    }
 
     /// <summary>m:ss, or h:mm:ss past an hour; seconds with a decimal under ten seconds.</summary>
     public static string Clock(TimeSpan t)
