@@ -1,6 +1,7 @@
 using LayerSkip.Engine.Evaluation;
 using LayerSkip.Engine.Generation;
 using LayerSkip.Engine.Skipping;
+using LayerSkip.Engine.Tests.Progress;
 using LayerSkip.Engine.Training.Routing;
 using LayerSkip.Tests;
 using static TorchSharp.torch;

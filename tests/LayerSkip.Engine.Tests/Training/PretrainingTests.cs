@@ -1,5 +1,6 @@
 using LayerSkip.Engine.Generation;
 using LayerSkip.Engine.Model;
+using LayerSkip.Engine.Tests.Progress;
 using LayerSkip.Engine.Tests.Reference;
 using LayerSkip.Engine.Training;
 using LayerSkip.Tests;
