@@ -19,7 +19,7 @@ layerskip — local LLaMA-family inference with Unified Layer Skipping
                        [--seq-len 128] [--batch 8] [--lr 1e-3] [--resume]
   layerskip train-router --model DIR --data FILE --out FILE [--budget 0.5] [--steps N] [--penalty 4] [--eval-file F]
 
-Policies: unified (default), unifiedeven, earlyexit, skipbottom, random, explicit, calibrated, none.
+Policies (any case): unified (default), unifiedeven, earlyexit, skipbottom, random, explicit, calibrated, router, none.
 """;
 
 if (args.Length == 0 || args[0] is "-h" or "--help" or "help")

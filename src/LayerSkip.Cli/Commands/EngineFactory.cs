@@ -8,7 +8,8 @@ internal static class EngineFactory
     public static InferenceEngine Load(CliArgs args, int maxBatchSize = 16)
     {
         var model = args.Required("model");
-        var engine = InferenceEngine.Load(new EngineOptions
+        var calibration = args.String("calibration-file");
+        return InferenceEngine.Load(new EngineOptions
         {
             ModelPath = model,
             Device = args.String("device") ?? "auto",
@@ -17,10 +18,8 @@ internal static class EngineFactory
             MaxBatchSize = maxBatchSize,
             Threads = args.Int("threads"),
             RouterPath = args.String("router"),
+            CalibrationText = calibration is null ? null : File.ReadAllText(calibration),
         });
-        var calibration = args.String("calibration-file");
-        if (calibration is not null) engine.Plans.CalibrationTextOverride = File.ReadAllText(calibration);
-        return engine;
     }
 
     public static string Describe(LayerSkip.Engine.Skipping.LayerPlan plan) =>

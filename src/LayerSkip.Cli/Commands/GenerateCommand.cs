@@ -22,19 +22,12 @@ internal static class GenerateCommand
         var plan = await planOptions.BuildAsync(engine);
         var tokenizer = engine.Tokenizer;
         var promptTokens = tokenizer.Encode(prompt, addBos: !noBos && tokenizer.AddBosByDefault);
-        var config = engine.Config;
         var request = new GenerationRequest
         {
             PromptTokens = promptTokens,
             MaxNewTokens = maxTokens,
             Plan = plan,
-            Sampling = new SamplingOptions
-            {
-                Temperature = temperature ?? config.DefaultTemperature ?? 0.7,
-                TopP = topP ?? config.DefaultTopP,
-                TopK = topK ?? config.DefaultTopK,
-                Seed = seed,
-            },
+            Sampling = SamplingOptions.ForModel(engine.Config, temperature, topP, topK, seed),
         };
 
         var clock = Stopwatch.StartNew();

@@ -3,16 +3,30 @@ using LayerSkip.Engine.Skipping;
 
 namespace LayerSkip.Cli.Commands;
 
-/// <summary>The --speedup/--policy/--seed/--layers options every command shares.</summary>
-internal sealed record PlanOptions(double Speedup, LayerPolicy Policy, int Seed, IReadOnlyList<int>? Layers)
+/// <summary>The --speedup/--policy/--seed/--layers options every command shares, read into the engine's <see cref="LayerSkipRequest"/>.</summary>
+internal sealed record PlanOptions(LayerSkipRequest Request)
 {
     public static PlanOptions From(CliArgs args)
     {
         var layers = args.String("layers") is null ? null : args.IntList("layers");
-        var policyName = args.String("policy");
-        var policy = policyName is null ? (layers is null ? LayerPolicy.Unified : LayerPolicy.Explicit) : LayerPlanner.ParsePolicy(policyName);
-        return new PlanOptions(args.Double("speedup") ?? 1.0, policy, args.Int("seed") ?? 0, layers);
+        var policy = args.String("policy");
+        var speedup = args.Double("speedup");
+        try
+        {
+            return new PlanOptions(new LayerSkipRequest
+            {
+                SpeedupRatio = speedup,
+                Policy = policy is null ? null : LayerPlanner.ParsePolicy(policy),
+                Layers = layers,
+                Seed = args.Int("seed"),
+            });
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliException(e.Message);
+        }
     }
 
-    public Task<LayerPlan> BuildAsync(InferenceEngine engine) => engine.CreatePlanAsync(Policy, Speedup, Seed, Layers);
+    /// <summary>The plan on <paramref name="engine"/>; with no --speedup, --policy or --layers, an adapted model's own plan.</summary>
+    public Task<LayerPlan> BuildAsync(InferenceEngine engine) => engine.CreatePlanAsync(Request);
 }

@@ -18,6 +18,13 @@ public sealed record EngineOptions
     /// <c>router.safetensors</c> from the model folder when it is there.
     /// </summary>
     public string? RouterPath { get; init; }
+    /// <summary>
+    /// When the model folder records the plan it was adapted for (<c>layerskip adapt</c> writes it into config.json),
+    /// requests that choose no plan of their own use it (see <see cref="InferenceEngine.CreatePlanAsync(LayerSkip.Engine.Skipping.LayerSkipRequest, LayerSkip.Engine.Skipping.LayerSkipRequest?, CancellationToken)"/>).
+    /// </summary>
+    public bool UseAdaptedPlan { get; init; } = true;
+    /// <summary>Text the Calibrated policy ranks layers on; null uses a built-in English sample.</summary>
+    public string? CalibrationText { get; init; }
     /// <summary>Intra-op threads for libtorch on CPU; null uses every core.</summary>
     public int? Threads { get; init; }
 }

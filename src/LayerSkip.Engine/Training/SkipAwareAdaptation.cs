@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using LayerSkip.Engine.Loading;
 using LayerSkip.Engine.Skipping;
 
 namespace LayerSkip.Engine.Training;
