@@ -7,7 +7,7 @@ namespace LayerSkip.Engine.Calibration;
 /// Measures how much each layer changes the hidden state on calibration text: the mean over positions of
 /// 1 − cos(layer input, layer output). Layers that barely change it are the cheapest to skip.
 /// </summary>
-public static class LayerCalibrator
+internal static class LayerCalibrator
 {
     public static double[] Measure(DecoderModel model, IEnumerable<int[]> windows)
     {

@@ -8,7 +8,7 @@ namespace LayerSkip.Engine.Loading;
 /// Token routers on disk (written by <c>layerskip train-router</c>): safetensors with <c>router.weight</c>
 /// [layers, hidden] and <c>router.bias</c> [layers] in F32, the budget in the metadata.
 /// </summary>
-public static class RouterFile
+internal static class RouterFile
 {
     /// <summary>The name looked for in a model folder.</summary>
     public const string DefaultName = "router.safetensors";

@@ -1,3 +1,4 @@
+using LayerSkip.Extensions.AI.Tests.DependencyInjection;
 using LayerSkip.Engine.Skipping;
 using LayerSkip.Extensions.AI;
 using LayerSkip.SemanticKernel;
@@ -7,7 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.SemanticKernel;
 using Microsoft.SemanticKernel.ChatCompletion;
 
-namespace LayerSkip.Hosting.Tests;
+namespace LayerSkip.SemanticKernel.Tests;
 
 /// <summary>
 /// What a response ran is on <see cref="ChatResponse.AdditionalProperties"/> however the client is reached: directly,

@@ -4,7 +4,7 @@ using LayerSkip.Extensions.AI;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace LayerSkip.Hosting.Tests;
+namespace LayerSkip.Extensions.AI.Tests.DependencyInjection;
 
 public class MetricsTests
 {

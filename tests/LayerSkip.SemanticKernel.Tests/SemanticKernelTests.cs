@@ -1,3 +1,4 @@
+using LayerSkip.Extensions.AI.Tests.DependencyInjection;
 using LayerSkip.Engine.Skipping;
 using System.ComponentModel;
 using System.Text.Json;
@@ -10,7 +11,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.SemanticKernel;
 using Microsoft.SemanticKernel.ChatCompletion;
 
-namespace LayerSkip.Hosting.Tests;
+namespace LayerSkip.SemanticKernel.Tests;
 
 /// <summary>One stories260K engine for the Semantic Kernel tests against the real model.</summary>
 public sealed class EngineFixture : IDisposable
