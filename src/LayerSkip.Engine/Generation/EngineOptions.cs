@@ -25,6 +25,8 @@ public sealed record EngineOptions
     public bool UseAdaptedPlan { get; init; } = true;
     /// <summary>Text the Calibrated policy ranks layers on; null uses a built-in English sample.</summary>
     public string? CalibrationText { get; init; }
+    /// <summary>Told how many calibration windows have been measured, when a calibration runs (not when it is cached).</summary>
+    public IProgress<LayerSkip.Engine.Progress.WorkProgress>? CalibrationProgress { get; init; }
     /// <summary>Intra-op threads for libtorch on CPU; null uses every core.</summary>
     public int? Threads { get; init; }
 }

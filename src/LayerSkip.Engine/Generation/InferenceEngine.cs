@@ -40,7 +40,7 @@ public sealed class InferenceEngine : IDisposable
     public event Action<LayerPlan, int>? DecodeStep;
 
     private InferenceEngine(Func<(DecoderModel, TextTokenizer?)> load, string? modelPath, int maxBatchSize, int? threads,
-        string? routerPath = null, AdaptedPlan? adaptedPlan = null, string? calibrationText = null)
+        string? routerPath = null, AdaptedPlan? adaptedPlan = null, string? calibrationText = null, IProgress<Progress.WorkProgress>? calibrationProgress = null)
     {
         ModelPath = modelPath;
         MaxBatchSize = Math.Max(1, maxBatchSize);
@@ -84,7 +84,7 @@ public sealed class InferenceEngine : IDisposable
         };
         scheduler = _scheduler;
         var calibration = new CalibrationCache(ModelIdentity(), model.Config.NumLayers, calibrationText,
-            text => RunAsync(m => LayerCalibrator.Measure(m, CalibrationWindows(text))), CalibrationCache.DefaultFolder());
+            text => RunAsync(m => LayerCalibrator.Measure(m, CalibrationWindows(text), calibrationProgress)), CalibrationCache.DefaultFolder());
         _plans = new PlanSource(model.Config.NumLayers, adaptedPlan?.LayerCount == model.Config.NumLayers ? adaptedPlan.ToLayerPlan() : null, calibration.GetAsync);
     }
 
@@ -128,7 +128,7 @@ public sealed class InferenceEngine : IDisposable
             var model = DecoderModel.Load(folder, dtype, device, maxLen);
             return (model, (TextTokenizer?)tokenizer);
         }, folder, options.MaxBatchSize, options.Threads, RouterFile.Locate(options.RouterPath, folder),
-            options.UseAdaptedPlan && Loading.AdaptedPlan.TryRead(folder, out var adapted) ? adapted : null, options.CalibrationText);
+            options.UseAdaptedPlan && Loading.AdaptedPlan.TryRead(folder, out var adapted) ? adapted : null, options.CalibrationText, options.CalibrationProgress);
     }
 
     /// <summary>Wraps a model built in memory (benchmarks, tests); the engine takes ownership of it.</summary>
