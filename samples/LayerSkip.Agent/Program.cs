@@ -1,4 +1,5 @@
 using System.Globalization;
+using LayerSkip.Engine.Skipping;
 using LayerSkip.Extensions.AI;
 using LayerSkip.SemanticKernel;
 using Microsoft.SemanticKernel;
@@ -30,7 +31,7 @@ public static class Program
             {
                 // The only place the speed is chosen: per call, in the execution settings.
                 SpeedupRatio = a.Double("speedup", 1.25),
-                SkipPolicy = Enum.Parse<SkipPolicy>((a.Get("policy") ?? "unified").Replace("-", ""), ignoreCase: true),
+                SkipPolicy = LayerPlanner.ParsePolicy(a.Get("policy") ?? "unified"),
                 FunctionChoiceBehavior = FunctionChoiceBehavior.Auto(),
                 ExtensionData = new Dictionary<string, object>
                 {

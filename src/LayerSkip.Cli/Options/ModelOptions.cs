@@ -36,9 +36,9 @@ internal sealed class ModelOptions
                 MaxBatchSize = maxBatchSize,
                 Threads = parse.GetValue(Threads),
                 RouterPath = parse.GetValue(Router),
+                CalibrationText = calibration is null ? null : File.ReadAllText(calibration),
+                CalibrationProgress = new CalibrationProgress(progress),
             });
-        if (calibration is not null) engine.Plans.CalibrationTextOverride = File.ReadAllText(calibration);
-        engine.Plans.CalibrationProgress = new CalibrationProgress(progress);
         return engine;
     }
 
