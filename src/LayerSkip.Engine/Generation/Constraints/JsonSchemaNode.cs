@@ -47,6 +47,11 @@ internal sealed class JsonSchemaNode
     public int[] NextRequired = [0];
     /// <summary>Value schema for free (unconstrained) keys.</summary>
     public JsonSchemaNode Additional = null!;
+    /// <summary>A discriminated union of objects: the first property's value (a canonical literal) picks the object
+    /// schema that governs the rest of the object (e.g. a tool call's name picks its arguments' schema).</summary>
+    public Dictionary<string, JsonSchemaNode>? Variants;
+    /// <summary>The shortest complete value of this schema (compact JSON), filled by <see cref="JsonMinimalValues"/>.</summary>
+    public string? MinimalText;
 
     public static JsonSchemaNode CreateAny()
     {
@@ -60,7 +65,7 @@ internal sealed class JsonSchemaNode
     {
         Types = o.Types; Literals = o.Literals; MinLength = o.MinLength; MaxLength = o.MaxLength; Format = o.Format; FormatAllowsZ = o.FormatAllowsZ;
         Items = o.Items; MinItems = o.MinItems; MaxItems = o.MaxItems; KeysConstrained = o.KeysConstrained;
-        PropertyKeys = o.PropertyKeys; PropertySchemas = o.PropertySchemas; NextRequired = o.NextRequired; Additional = o.Additional;
+        PropertyKeys = o.PropertyKeys; PropertySchemas = o.PropertySchemas; NextRequired = o.NextRequired; Additional = o.Additional; Variants = o.Variants;
     }
 
     // ---- canonical JSON text (compact, ASCII-only so any vocabulary can spell it) ----
