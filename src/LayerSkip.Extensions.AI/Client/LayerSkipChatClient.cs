@@ -191,7 +191,17 @@ public sealed class LayerSkipChatClient : IChatClient
         var maxTokens = options?.MaxOutputTokens ?? _options.DefaultMaxOutputTokens;
         if (maxTokens < 1) throw new ArgumentException($"ChatOptions.MaxOutputTokens must be at least 1, got {maxTokens}.", nameof(options));
         var speculative = skip.Mode == LayerSkipMode.Speculative;
-        var processor = structure.CreateLogitsProcessor();
+        // The constraint closes JSON and tool calls within what is left: the token budget and the context.
+        var room = _engine.MaxSequenceLength - promptTokens.Count;
+        var processor = structure.CreateLogitsProcessor(Math.Min(maxTokens, room));
+        if (structure.Constraint?.TokenBudget is { } needed && needed > maxTokens)
+        {
+            if (needed > room)
+                throw new ArgumentException(
+                    $"The prompt leaves {room} tokens below the maximum sequence length, but the shortest well-formed {(structure.ForcedToolCall ? "tool call" : "JSON response")} needs {needed}.",
+                    nameof(messages));
+            maxTokens = needed; // a forced structure always gets the tokens its shortest complete form needs
+        }
         if (speculative && (processor is not null || sampling.FrequencyPenalty != 0 || sampling.PresencePenalty != 0))
             throw new ArgumentException(
                 $"'{LayerSkipPropertyNames.Mode}' = speculative cannot be combined with JSON output, forced tool calls or frequency/presence penalties.",

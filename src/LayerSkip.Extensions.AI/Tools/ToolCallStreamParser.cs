@@ -30,7 +30,7 @@ namespace LayerSkip.Extensions.AI.Tools;
 /// <c>"name"</c> plus <c>"parameters"</c>/<c>"arguments"</c>) is plain text: e.g. a JSON answer.</para>
 /// <para>Not thread-safe.</para>
 /// </remarks>
-public sealed class ToolCallStreamParser
+public sealed class ToolCallStreamParser : IToolCallParser
 {
     private const string OpenTag = "<tool_call>";
     private const string CloseTag = "</tool_call>";
