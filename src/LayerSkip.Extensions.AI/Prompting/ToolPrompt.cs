@@ -6,8 +6,8 @@ namespace LayerSkip.Extensions.AI.Prompting;
 
 /// <summary>
 /// The tools section given to models whose chat template cannot show tools (no template, or a template that ignores
-/// <c>tools</c>), in the format documented in docs/tools.md: a system text listing each function with its JSON
-/// Schema and asking for calls as <c>&lt;tool_call&gt;{"name": ..., "arguments": {...}}&lt;/tool_call&gt;</c>, the
+/// <c>tools</c>), in the format documented in docs/tools.md: a system text listing each function as a compact
+/// signature (<c>get_weather(city: string, days?: integer): description</c>) and asking for calls as <c>&lt;tool_call&gt;{"name": ..., "arguments": {...}}&lt;/tool_call&gt;</c>, the
 /// syntax the client parses back.
 /// </summary>
 internal static class ToolPrompt
@@ -15,15 +15,42 @@ internal static class ToolPrompt
     public static string Describe(IEnumerable<AIFunctionDeclaration> functions)
     {
         var sb = new StringBuilder();
-        sb.Append("# Tools\n\nYou may call one or more of these functions. To call a function, write:\n")
-          .Append("<tool_call>\n{\"name\": \"<function name>\", \"arguments\": {<arguments as JSON>}}\n</tool_call>\n\nFunctions:\n");
+        sb.Append("You can call these functions:\n");
         foreach (var f in functions)
         {
-            sb.Append("- ").Append(f.Name);
+            sb.Append("- ").Append(f.Name).Append('(').Append(Parameters(f.JsonSchema)).Append(')');
             if (!string.IsNullOrWhiteSpace(f.Description)) sb.Append(": ").Append(f.Description.Trim());
-            sb.Append("\n  parameters: ").Append(f.JsonSchema.GetRawText()).Append('\n');
+            sb.Append('\n');
         }
-        return sb.ToString().TrimEnd();
+        sb.Append("To call one, write <tool_call>{\"name\": \"...\", \"arguments\": {...}}</tool_call>.");
+        return sb.ToString();
+    }
+
+    /// <summary>Compact signature of an object schema: <c>city: string, days?: integer</c> (optional ones marked ?).</summary>
+    private static string Parameters(JsonElement schema)
+    {
+        if (schema.ValueKind != JsonValueKind.Object || !schema.TryGetProperty("properties", out var props) || props.ValueKind != JsonValueKind.Object)
+            return "";
+        var required = schema.TryGetProperty("required", out var r) && r.ValueKind == JsonValueKind.Array
+            ? r.EnumerateArray().Where(x => x.ValueKind == JsonValueKind.String).Select(x => x.GetString()).ToHashSet()
+            : [];
+        return string.Join(", ", props.EnumerateObject().Select(p => p.Name + (required.Contains(p.Name) ? "" : "?") + ": " + TypeText(p.Value, 0)));
+    }
+
+    private static string TypeText(JsonElement s, int depth)
+    {
+        if (s.ValueKind != JsonValueKind.Object || depth > 4) return "any";
+        if (s.TryGetProperty("enum", out var en) && en.ValueKind == JsonValueKind.Array)
+            return string.Join(" | ", en.EnumerateArray().Select(v => v.GetRawText()));
+        var type = s.TryGetProperty("type", out var t) ? t.ValueKind switch
+        {
+            JsonValueKind.String => t.GetString() ?? "any",
+            JsonValueKind.Array => string.Join(" | ", t.EnumerateArray().Select(x => x.GetString())),
+            _ => "any",
+        } : "any";
+        if (type.Contains("array") && s.TryGetProperty("items", out var items)) type = type.Replace("array", TypeText(items, depth + 1) + "[]");
+        if (type.Contains("object") && s.TryGetProperty("properties", out _)) type = type.Replace("object", "{" + Parameters(s) + "}");
+        return type;
     }
 
     /// <summary>A past call as the model is asked to write it.</summary>
