@@ -12,6 +12,8 @@ namespace LayerSkip.Extensions.AI.Prompting;
 /// </summary>
 internal static class ToolPrompt
 {
+    private static readonly JsonSerializerOptions Compact = new(AIJsonUtilities.DefaultOptions) { WriteIndented = false };
+
     public static string Describe(IEnumerable<AIFunctionDeclaration> functions)
     {
         var sb = new StringBuilder();
@@ -59,7 +61,7 @@ internal static class ToolPrompt
         {
             ["name"] = call.Name,
             ["arguments"] = call.Arguments ?? new Dictionary<string, object?>(),
-        }, AIJsonUtilities.DefaultOptions) + "\n</tool_call>";
+        }, Compact) + "\n</tool_call>";
 
     /// <summary>The functions the prompt should describe for these options (none when tools are off).</summary>
     public static List<AIFunctionDeclaration> Functions(ChatOptions? options)
