@@ -18,6 +18,10 @@ public static class ToolCallParsers
 {
     /// <param name="format">The syntax to recognise.</param>
     /// <param name="callIdFactory">Produces call ids; default <c>"call_" + 16 hex digits</c>.</param>
-    public static IToolCallParser Create(ToolCallFormat format, Func<string>? callIdFactory = null) =>
-        new ToolCallStreamParser(format, callIdFactory);
+    public static IToolCallParser Create(ToolCallFormat format, Func<string>? callIdFactory = null) => format switch
+    {
+        ToolCallFormat.Hermes => new HermesToolCallParser(callIdFactory),
+        ToolCallFormat.LlamaJson => new LlamaJsonToolCallParser(callIdFactory),
+        _ => new ToolCallStreamParser(format, callIdFactory),
+    };
 }
