@@ -270,13 +270,14 @@ internal sealed class JsonConstraint
         if (!kept && !IsComplete && FirstClosingToken(_state) is { } closing) allowed[closing] = true;
     }
 
-    /// <summary>Both states are inside the same string with no escape pending and its minimum length reached: the
-    /// shortest completion is the same (a cheap answer for most of a large vocabulary).</summary>
+    /// <summary>Both states are inside the same string (a value past its minimum length, or a free key) with no escape
+    /// pending: the shortest completion is the same (a cheap answer for most of a large vocabulary).</summary>
     private static bool SameStringRun(in GrammarState a, in GrammarState b) =>
         a.Part == GrammarState.InJson && b.Part == GrammarState.InJson && a.Branch == b.Branch
-        && a.Json.Mode == JsonMode.String && b.Json.Mode == JsonMode.String && a.Json.Sub == 0 && b.Json.Sub == 0
+        && a.Json.Mode == b.Json.Mode && a.Json.Sub == 0 && b.Json.Sub == 0
         && ReferenceEquals(a.Json.Value, b.Json.Value) && ReferenceEquals(a.Json.Parent, b.Json.Parent)
-        && a.Json.Count == b.Json.Count && a.Json.Len >= a.Json.Value!.MinLength;
+        && ReferenceEquals(a.Json.Container, b.Json.Container) && a.Json.Count == b.Json.Count
+        && (a.Json.Mode == JsonMode.String && a.Json.Len >= a.Json.Value!.MinLength || a.Json.Mode == JsonMode.KeyString);
 
     private int CompletionCost(GrammarState state)
     {
