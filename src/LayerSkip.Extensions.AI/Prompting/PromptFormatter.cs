@@ -1,4 +1,5 @@
 using System.Text;
+using LayerSkip.Engine.Loading;
 using LayerSkip.Engine.Tokenization;
 using LayerSkip.Templates;
 using Microsoft.Extensions.AI;
@@ -25,8 +26,22 @@ internal sealed class PromptFormatter
     {
         _source = source;
         _tokenizer = tokenizer;
-        _template = source.Template is null ? null : ChatTemplate.Parse(source.Template);
+        _template = source.Template is null ? null : Parse(source);
         _templateShowsTools = new(ProbeTemplateShowsTools);
+    }
+
+    /// <summary>Parses the model's template; a template that does not parse makes the folder unusable, naming its file.</summary>
+    private static ChatTemplate Parse(ChatTemplateSource source)
+    {
+        try
+        {
+            return ChatTemplate.Parse(source.Template!);
+        }
+        catch (TemplateException e)
+        {
+            var file = source.TemplatePath ?? "tokenizer_config.json";
+            throw new ModelLoadException($"The chat template in {Path.GetFileName(file)} cannot be parsed: {e.Message}", file, e);
+        }
     }
 
     /// <summary>Whether the chat template prints the tools it is given (rendered once with and without a probe tool).</summary>
@@ -38,6 +53,7 @@ internal sealed class PromptFormatter
     public string Render(IEnumerable<ChatMessage> messages, ChatOptions? options)
     {
         var list = messages.ToList();
+        ConversationCheck.Validate(list, options?.Instructions);
         var instructions = options?.Instructions;
         var functions = ToolPrompt.Functions(options);
         if (functions.Count > 0 && !TemplateShowsTools)
