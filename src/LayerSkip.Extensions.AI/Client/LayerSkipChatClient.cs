@@ -156,13 +156,25 @@ public sealed class LayerSkipChatClient : IChatClient
             FrequencyPenalty = options?.FrequencyPenalty ?? 0,
             PresencePenalty = options?.PresencePenalty ?? 0,
         };
+        var promptTokens = _prompts.Tokenize(prompt);
+        // The constraint closes JSON and tool calls within what is left: the token budget and the context.
+        var room = _engine.MaxSequenceLength - promptTokens.Count;
+        var processor = structure.CreateLogitsProcessor(Math.Min(maxTokens, room));
+        if (structure.Constraint?.TokenBudget is { } needed && needed > maxTokens)
+        {
+            if (needed > room)
+                throw new ArgumentException(
+                    $"The prompt leaves {room} tokens below the maximum sequence length, but the shortest well-formed {(structure.ForcedToolCall ? "tool call" : "JSON response")} needs {needed}.",
+                    nameof(messages));
+            maxTokens = needed; // a forced structure always gets the tokens its shortest complete form needs
+        }
         var request = new GenerationRequest
         {
-            PromptTokens = _prompts.Tokenize(prompt),
+            PromptTokens = promptTokens,
             MaxNewTokens = maxTokens,
             Sampling = sampling,
             Plan = plan,
-            LogitsProcessor = structure.CreateLogitsProcessor(),
+            LogitsProcessor = processor,
             Speculative = skip.IsSpeculative ? new SpeculativeOptions { MaxDraftTokens = skip.DraftTokens ?? 6 } : null,
         };
         try

@@ -85,8 +85,11 @@ internal sealed class ResponseDecoder
         var tail = _stops.Flush();
         if (tail.Length > 0) updates.Add(Update(new TextContent(tail)));
 
-        var finish = _calls > 0 ? ChatFinishReason.ToolCalls
-            : _stops.Stopped || summary is null || summary.FinishReason == FinishReason.Stop ? ChatFinishReason.Stop
+        // A constrained output the budget had to close early ends with Length, even though it is well-formed.
+        var constraint = _request.Structure.Constraint;
+        var finish = constraint is { BudgetForcedClose: true } ? ChatFinishReason.Length
+            : _calls > 0 ? ChatFinishReason.ToolCalls
+            : _stops.Stopped || summary is null || summary.FinishReason == FinishReason.Stop || constraint is { IsComplete: true } ? ChatFinishReason.Stop
             : ChatFinishReason.Length;
         var promptTokens = _request.Request.PromptTokens.Count;
         var plan = _request.Plan;
