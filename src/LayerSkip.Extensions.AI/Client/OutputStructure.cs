@@ -96,21 +96,15 @@ internal sealed class OutputStructure
     {
         private bool[] _mask = [];
 
-        public void Process(Span<float> logits)
+        public void ComputeAllowed(Span<bool> allowed)
         {
             if (_mask.Length != constraint.VocabularySize) _mask = new bool[constraint.VocabularySize];
             constraint.ComputeAllowedMask(_mask);
-            var any = false;
-            for (var i = 0; i < logits.Length; i++)
-            {
-                var allowed = i < _mask.Length && _mask[i];
-                if (!allowed) logits[i] = float.NegativeInfinity;
-                any |= allowed;
-            }
+            _mask.AsSpan(0, Math.Min(allowed.Length, _mask.Length)).CopyTo(allowed);
             // A closed value with no EOS in the mask: end the sequence rather than sample nothing.
-            if (!any)
+            if (!allowed.Contains(true))
                 foreach (var id in eos)
-                    if (id < logits.Length) logits[id] = 0;
+                    if (id < allowed.Length) allowed[id] = true;
         }
 
         public void Accept(int tokenId)
