@@ -111,6 +111,19 @@ public class EngineGenerationTests(TinyEngineFixture fx) : IClassFixture<TinyEng
     }
 
     [Fact]
+    public async Task ASeededRequestGetsTheSameTokensAloneOrBatchedWithFifteenCopies()
+    {
+        GenerationRequest Req(int seed) => Greedy([1, 2, 3], 24) with { Sampling = new SamplingOptions { Temperature = 1.2, TopK = 40, TopP = 0.95, Seed = seed } };
+        var alone = await fx.Engine.GenerateAsync(Req(7));
+        // Sixteen copies at once (the engine batches up to eight, so they also run at changing batch sizes),
+        // beside batch-mates that sample differently.
+        var mates = new[] { Greedy([1, 5, 9], 24), Req(8), Greedy([1, 2, 3], 24) with { Sampling = new SamplingOptions { Temperature = 0.7 } } };
+        var copies = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => fx.Engine.GenerateAsync(Req(7))).Concat(mates.Select(m => fx.Engine.GenerateAsync(m))));
+        Assert.All(copies.Take(16), c => Assert.Equal(alone.Tokens, c.Tokens));
+        Assert.NotEqual(alone.Tokens, copies[17].Tokens); // another seed differs
+    }
+
+    [Fact]
     public async Task AStopTokenEndsTheSequenceAndIsNotEmitted()
     {
         int[] prompt = [1, 9, 33, 4, 17];
