@@ -11,6 +11,7 @@ layerskip — local LLaMA-family inference with Unified Layer Skipping
   layerskip plan       --layers L --speedup R [--policy NAME] [--seed S] [--explicit 0,5,9]
   layerskip bench      [--shape NAME] [--dtype float32|bfloat16] [--batch 1,16] [--speedup 1,2,3,4] [--policy unified,earlyexit,...]
                        [--tokens N] [--prompt-tokens N] [--json FILE] [--device cpu|cuda]
+                       [--sample temperature=0.8,top-k=40,top-p=0.95]  (also decode with sampling, interleaved)
   layerskip bench-speculative (--model DIR | --shape NAME [--plant]) [--batch 1,4] [--speedup 1.5,2,3] [--tokens N] [--draft-tokens K]
   layerskip bench-router --model DIR [--router FILE] [--tokens N] [--prompts N]
   layerskip train      --data FILE --out DIR [--layers 8] [--hidden 128] [--steps N] [--seq-len 128] [--batch 8] [--lr 3e-3]

@@ -44,12 +44,16 @@ internal sealed class CandidateSet
         var vocab = (int)logits.shape[1];
         var device = logits.device;
         var temperature = tensor(options.Select(o => (float)o.Temperature).ToArray(), ScalarType.Float32, device).unsqueeze(1);
-        var scaled = logits / temperature;
         if (!Restricts(options[0]))
+        {
+            var scaled = logits / temperature;
             return new CandidateSet(Positions(vocab, device).unsqueeze(0), scaled - scaled.logsumexp(1, keepdim: true), null);
+        }
 
+        // A positive temperature keeps the order: pick the candidates first, then scale only them.
         var k = options.Max(o => Math.Min(vocab, o.TopK ?? nucleusCandidates));
-        var (values, ids) = scaled.topk(k, 1, largest: true, sorted: true);
+        var (values, ids) = logits.topk(k, 1, largest: true, sorted: true);
+        values = values / temperature;
 
         // A row's own top-k: candidates ranked at or past it are out (a batch-mate may have asked for more).
         var rowK = tensor(options.Select(o => (long)Math.Min(vocab, o.TopK ?? vocab)).ToArray(), ScalarType.Int64, device).unsqueeze(1);
@@ -59,7 +63,7 @@ internal sealed class CandidateSet
         var withoutTopK = options.Select(o => o.TopK is null).ToArray();
         var norm = values.logsumexp(1, keepdim: true);
         if (withoutTopK.Any(w => w))
-            norm = where(tensor(withoutTopK, ScalarType.Bool, device).unsqueeze(1), scaled.logsumexp(1, keepdim: true), norm);
+            norm = where(tensor(withoutTopK, ScalarType.Bool, device).unsqueeze(1), (logits / temperature).logsumexp(1, keepdim: true), norm);
         var logProbs = values - norm;
 
         Tensor? unfit = null;

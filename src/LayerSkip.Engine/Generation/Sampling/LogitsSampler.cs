@@ -38,7 +38,8 @@ public sealed class LogitsSampler
         if (processors is not null) ApplyGrammars(logits, processors);
         ApplyPenalties(logits, samplers);
 
-        var chosen = logits.argmax(1);
+        // Greedy rows take the arg-max; sampled rows overwrite their entries with their draws.
+        var chosen = samplers.Any(s => s.IsGreedy) ? logits.argmax(1) : zeros(samplers.Count, ScalarType.Int64, logits.device);
         var keys = samplers.Select(s => s.IsGreedy ? 0 : s.NextKey()).ToArray();
         foreach (var rows in SampledSubsets(samplers))
             chosen.index_copy_(0, Index(rows, logits.device), Draw(logits, rows, samplers, keys, NucleusCandidates));
