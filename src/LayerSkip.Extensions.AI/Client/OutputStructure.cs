@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LayerSkip.Engine.Generation;
-using LayerSkip.Extensions.AI.Structured;
+using LayerSkip.Engine.Generation.Constraints;
 using LayerSkip.Extensions.AI.Tools;
 using Microsoft.Extensions.AI;
 
@@ -76,42 +76,14 @@ internal sealed class OutputStructure
         return JsonSerializer.SerializeToElement(schema);
     }
 
-    /// <summary>
-    /// At most one whitespace character between JSON tokens: small models otherwise spend their token budget on
-    /// newlines and indentation; the output stays valid JSON either way.
-    /// </summary>
-    private static readonly JsonConstraintOptions Compact = new() { MaxWhitespaceRun = 1 };
-
     public ILogitsProcessor? CreateLogitsProcessor() =>
-        _json ? new JsonLogitsProcessor(new JsonConstraint(_resources.JsonVocabulary, _jsonSchema, Compact), _resources.EosTokenIds) : null;
+        _json ? new JsonLogitsProcessor(_resources.JsonVocabulary, _jsonSchema, _resources.EosTokenIds) : null;
 
     public IToolCallExtractor? CreateToolCallExtractor() =>
         _toolFormat == ToolCallFormat.None ? null : new ToolCallExtractor(new ToolCallStreamParser(_toolFormat), AssistantPrefix);
 
     /// <summary>A forced call is the whole response: once it is parsed, generation can stop.</summary>
     public bool IsCompleteAfterForcedCall(int calls) => ForcedToolCall && calls > 0;
-
-    /// <summary>Masks every token that cannot continue valid JSON (or the schema); allows EOS once the value is complete.</summary>
-    private sealed class JsonLogitsProcessor(JsonConstraint constraint, IReadOnlyCollection<int> eos) : ILogitsProcessor
-    {
-        private bool[] _mask = [];
-
-        public void ComputeAllowed(Span<bool> allowed)
-        {
-            if (_mask.Length != constraint.VocabularySize) _mask = new bool[constraint.VocabularySize];
-            constraint.ComputeAllowedMask(_mask);
-            _mask.AsSpan(0, Math.Min(allowed.Length, _mask.Length)).CopyTo(allowed);
-            // A closed value with no EOS in the mask: end the sequence rather than sample nothing.
-            if (!allowed.Contains(true))
-                foreach (var id in eos)
-                    if (id < allowed.Length) allowed[id] = true;
-        }
-
-        public void Accept(int tokenId)
-        {
-            if (!eos.Contains(tokenId)) constraint.TryAccept(tokenId);
-        }
-    }
 
     /// <summary>Adapts the streaming tool-call parser; a forced call's opening tag (in the prompt) is replayed first.</summary>
     private sealed class ToolCallExtractor : IToolCallExtractor

@@ -1,0 +1,74 @@
+using System.Diagnostics;
+using System.Globalization;
+using LayerSkip.Tests;
+
+namespace LayerSkip.Cli.Tests;
+
+/// <summary>The layerskip command line, run as a process the way users run it.</summary>
+public class CliTests
+{
+    internal static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "layerskip.dll");
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(dll);
+        foreach (var a in args) info.ArgumentList.Add(a);
+        using var p = Process.Start(info)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(120_000)) { p.Kill(true); throw new TimeoutException("layerskip did not finish"); }
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    private static string LastLine(string text) => text.TrimEnd().Split('\n')[^1].Trim();
+
+    [Theory]
+    [InlineData(32, 2, "unified", "0 2 4 6 8 10 12 14 16 18 20 22 24 26 28 31")]
+    [InlineData(32, 5, "unified", "0 6 12 18 24 31")]
+    [InlineData(30, 5, "unified", "0 6 12 18 24 29")]
+    [InlineData(32, 4, "earlyexit", "0 1 2 3 4 5 6 7")]
+    public void PlanPrintsTheKeptLayersLast(int layers, double speedup, string policy, string expected)
+    {
+        var (code, stdout, _) = Run("plan", "--layers", layers.ToString(), "--speedup", speedup.ToString(CultureInfo.InvariantCulture), "--policy", policy);
+        Assert.Equal(0, code);
+        Assert.Equal("kept: " + expected, LastLine(stdout));
+    }
+
+    [Fact]
+    public void GeneratePrintsOnlyTheContinuation()
+    {
+        var (code, stdout, stderr) = Run("generate", "--model", SharedData.Stories260K, "--prompt", "Once upon a time", "--max-tokens", "20", "--temperature", "0");
+        Assert.Equal(0, code);
+        Assert.StartsWith(", there was a little girl named Lily", stdout);
+        Assert.Contains("tokens/s", stderr);
+        Assert.DoesNotContain("tokens/s", stdout);
+    }
+
+    [Fact]
+    public void PerplexityEndsWithTheMachineReadableLine()
+    {
+        var file = SharedData.Path("data", "tinystories_dev.txt");
+        var (code, stdout, _) = Run("perplexity", "--model", SharedData.Stories260K, "--file", file, "--max-tokens", "3000", "--speedup", "1.25");
+        Assert.Equal(0, code);
+        var line = LastLine(stdout);
+        Assert.Matches(@"^nats_per_token=\d+\.\d+ tokens=\d+$", line);
+    }
+
+    [Fact]
+    public void BadInputIsAClearErrorNotACrash()
+    {
+        var missing = Run("generate", "--model", "/no/such/model", "--prompt", "x");
+        Assert.Equal(1, missing.Code);
+        Assert.Contains("Model folder not found", missing.Err);
+        var ratio = Run("plan", "--layers", "32", "--speedup", "0.5");
+        Assert.NotEqual(0, ratio.Code);
+        Assert.Contains("speedup", ratio.Err);
+        var policy = Run("plan", "--layers", "32", "--speedup", "2", "--policy", "fastest");
+        Assert.NotEqual(0, policy.Code);
+        Assert.Contains("fastest", policy.Err);
+        var typo = Run("plan", "--layers", "32", "--sppedup", "2");
+        Assert.Equal(2, typo.Code);
+        Assert.Contains("--sppedup", typo.Err);
+        Assert.DoesNotContain("   at ", missing.Err + ratio.Err + policy.Err + typo.Err); // no stack traces
+    }
+}
