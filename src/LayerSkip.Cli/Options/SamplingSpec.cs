@@ -1,7 +1,7 @@
 using System.Globalization;
 using LayerSkip.Engine.Generation;
 
-namespace LayerSkip.Cli.Commands;
+namespace LayerSkip.Cli.Options;
 
 /// <summary>Reads sampling settings written as "temperature=0.8,top-k=40,top-p=0.95".</summary>
 internal static class SamplingSpec
