@@ -48,25 +48,15 @@ public sealed class JsonLogitsProcessor : ILogitsProcessor
     /// <summary>The output so far is complete.</summary>
     public bool IsComplete => _constraint.IsComplete;
 
-    /// <summary>Which token ids may come next (EOS included once the output is complete). The core of the
-    /// constraint, independent of how the logits are then masked.</summary>
-    public void ComputeAllowedMask(Span<bool> allowed) => _constraint.ComputeAllowedMask(allowed);
-
-    public void Process(Span<float> logits)
+    public void ComputeAllowed(Span<bool> allowed)
     {
         if (_mask.Length != _constraint.VocabularySize) _mask = new bool[_constraint.VocabularySize];
         _constraint.ComputeAllowedMask(_mask);
-        var any = false;
-        for (var i = 0; i < logits.Length; i++)
-        {
-            var allowed = i < _mask.Length && _mask[i];
-            if (!allowed) logits[i] = float.NegativeInfinity;
-            any |= allowed;
-        }
+        _mask.AsSpan(0, Math.Min(allowed.Length, _mask.Length)).CopyTo(allowed);
         // A closed value with no EOS in the mask: end the sequence rather than sample nothing.
-        if (!any)
+        if (!allowed.Contains(true))
             foreach (var id in _eos)
-                if (id < logits.Length) logits[id] = 0;
+                if (id < allowed.Length) allowed[id] = true;
     }
 
     public void Accept(int tokenId)
