@@ -17,7 +17,7 @@ namespace LayerSkip.Extensions.AI.Tools;
 /// stop sequence; text that merely contains <c>&lt;</c> is emitted intact once it cannot be a tag. Inside a tag nothing
 /// is emitted until the closing tag. In Llama format, a message starting with <c>{</c> is held until the JSON object
 /// is complete (or as soon as it cannot be a call object: the first character after <c>{</c> is not <c>"</c>).</para>
-/// <para>Calls: <see cref="FunctionCallContent.CallId"/> is <c>"call_"</c> + 16 random hex digits (or from the
+/// <para>Calls: <c>FunctionCallContent.CallId</c> is <c>"call_"</c> + 16 random hex digits (or from the
 /// factory given); <see cref="FunctionCallContent.Arguments"/> maps names to <see cref="JsonElement"/> values (null
 /// for JSON null), read from <c>"arguments"</c> or <c>"parameters"</c>, which may also be a JSON-encoded string;
 /// the OpenAI shape <c>{"type":"function","function":{...}}</c> and a JSON array of calls are accepted too.</para>
