@@ -60,7 +60,7 @@ internal sealed class OutputStructure
     {
         var argumentsKey = format == ToolCallFormat.LlamaJson ? "parameters" : "arguments";
         JsonNode arguments = functions.Count == 1
-            ? JsonNode.Parse(functions[0].JsonSchema.GetRawText())!
+            ? ClosedParameters(JsonNode.Parse(functions[0].JsonSchema.GetRawText())!)
             : new JsonObject { ["type"] = "object" };
         var schema = new JsonObject
         {
@@ -74,6 +74,17 @@ internal sealed class OutputStructure
             ["additionalProperties"] = false,
         };
         return JsonSerializer.SerializeToElement(schema);
+    }
+
+    /// <summary>
+    /// A forced call passes only the function's declared parameters: a parameter schema that does not say otherwise
+    /// is closed (additionalProperties false), so a small model cannot fill the call with invented keys.
+    /// </summary>
+    private static JsonNode ClosedParameters(JsonNode schema)
+    {
+        if (schema is JsonObject o && (o["properties"] is JsonObject || (string?)o["type"] == "object") && !o.ContainsKey("additionalProperties"))
+            o["additionalProperties"] = false;
+        return schema;
     }
 
     /// <summary>
