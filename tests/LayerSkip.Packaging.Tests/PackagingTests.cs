@@ -13,7 +13,7 @@ namespace LayerSkip.Packaging.Tests;
 /// </summary>
 public sealed class PackagingTests(LocalFeed feed, ITestOutputHelper log) : IClassFixture<LocalFeed>
 {
-    private static readonly string[] LibraryIds = ["LayerSkip.Engine", "LayerSkip.Extensions.AI", "LayerSkip.SemanticKernel"];
+    private static readonly string[] LibraryIds = ["LayerSkip.Engine", "LayerSkip.Templates", "LayerSkip.Extensions.AI", "LayerSkip.SemanticKernel"];
 
     [Fact]
     public void PackagesCarryMetadataDocsAndTheNativeFix()
