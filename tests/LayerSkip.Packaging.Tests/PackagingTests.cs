@@ -120,8 +120,10 @@ public sealed class PackagingTests(LocalFeed feed, ITestOutputHelper log) : ICla
 
         var help = DotnetProcess.Run(layerskip, feed.WorkRoot, null, TimeSpan.FromMinutes(1), "--help").EnsureSuccess("layerskip --help");
         Assert.Contains("generate", help.Output);
-        var generateHelp = DotnetProcess.Run(layerskip, feed.WorkRoot, null, TimeSpan.FromMinutes(1), "generate", "--help");
-        Assert.Contains("--prompt", generateHelp.Output);
+        var generateHelp = DotnetProcess.Run(layerskip, feed.WorkRoot, null, TimeSpan.FromMinutes(1), "generate", "--help")
+            .EnsureSuccess("layerskip generate --help");
+        foreach (var option in new[] { "--model", "--prompt", "--max-tokens", "--speedup", "--policy" })
+            Assert.Contains(option, generateHelp.Output);
 
         var generate = DotnetProcess.Run(layerskip, feed.WorkRoot, null, TimeSpan.FromMinutes(2),
                 "generate", "--model", SharedData.Stories260K, "--prompt", "Once upon a time", "--max-tokens", "20", "--temperature", "0")
