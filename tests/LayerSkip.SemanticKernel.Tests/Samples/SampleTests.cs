@@ -37,7 +37,9 @@ public class SampleTests
         var text = output.ToString();
         Assert.True(code == 0, text);
         Assert.Equal(2, text.Split("agent> ").Length - 1);
-        Assert.Contains("[layers 0,4 | tool calls so far: 0]", text);
+        // The first turn must call the plugin (FunctionChoiceBehavior.Required), then the story goes on from its result.
+        Assert.Contains("tool> story.get_hero() -> Lily, a little girl who loves the sea", text);
+        Assert.Contains("[layers 0,4 | tool calls so far: 1]", text);
     }
 
     [Fact]
@@ -51,6 +53,7 @@ public class SampleTests
         Assert.Contains("speedup 1 (Unified): 3 prompts", text);
         Assert.Contains("speedup 2 (Unified): 3 prompts", text);
         Assert.Contains("throughput with layer skipping:", text);
+        Assert.Equal(2, text.Split("tok/s (warm)").Length - 1);
     }
 
     [Fact]
