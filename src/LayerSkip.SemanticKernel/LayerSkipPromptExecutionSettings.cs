@@ -134,7 +134,17 @@ public sealed class LayerSkipPromptExecutionSettings : PromptExecutionSettings
             var mapped = new Dictionary<string, object?>();
             foreach (var (name, key) in LayerSkipExecutionSettingsChatClient.KeyMap)
                 if (rest.Remove(name, out var value)) mapped[key] = value;
-            if (LayerSkipProperties.Read(mapped) is { } request)
+            LayerSkipRequest? request;
+            try
+            {
+                request = LayerSkipProperties.Read(mapped);
+            }
+            catch (ArgumentException e) when (e.ParamName is { } key && LayerSkipExecutionSettingsChatClient.KeyMap.FirstOrDefault(k => k.Value == key).Key is { } name)
+            {
+                // Name the setting as the caller wrote it (skip_policy), not the chat-options key it maps to.
+                throw new ArgumentException(e.Message.Replace($"'{key}'", $"'{name}'").Replace($" (Parameter '{key}')", ""), name, e);
+            }
+            if (request is not null)
             {
                 result.SpeedupRatio = request.SpeedupRatio;
                 result.SkipPolicy = request.Policy;

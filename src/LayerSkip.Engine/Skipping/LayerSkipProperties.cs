@@ -71,7 +71,8 @@ public static class LayerSkipProperties
         double d => d,
         float f => f,
         decimal m => (double)m,
-        byte or sbyte or short or ushort or int or uint or long or ulong or Half => Convert.ToDouble(value, CultureInfo.InvariantCulture),
+        Half h => (double)h,
+        byte or sbyte or short or ushort or int or uint or long or ulong => Convert.ToDouble(value, CultureInfo.InvariantCulture),
         string s when double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var p) => p,
         JsonElement { ValueKind: JsonValueKind.Number } e => e.GetDouble(),
         JsonElement { ValueKind: JsonValueKind.String } e => ReadNumber(e.GetString()!, key),
@@ -161,11 +162,15 @@ public static class LayerSkipProperties
     private static ArgumentException Invalid(string key, string expected, object value) =>
         new($"'{key}' must be {expected}, got '{Describe(value)}'.", key);
 
-    private static string Describe(object value) => value switch
+    /// <summary>A value as an error message shows it: JSON as written, lists as [a, b], numbers invariantly.</summary>
+    private static string Describe(object? value) => value switch
     {
+        null => "null",
         JsonElement e => e.GetRawText(),
         JsonNode n => n.ToJsonString(),
-        IEnumerable list and not string => "[" + string.Join(",", list.Cast<object?>()) + "]",
-        _ => Convert.ToString(value, CultureInfo.InvariantCulture) ?? "",
+        string s => s,
+        IEnumerable list => "[" + string.Join(", ", list.Cast<object?>().Select(Describe)) + "]",
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
     };
 }
