@@ -6,11 +6,13 @@ layerskip — local LLaMA-family inference with Unified Layer Skipping
 
   layerskip generate   --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S]
                        [--speedup R] [--policy NAME] [--layers 0,3,7] [--device auto|cpu|cuda] [--dtype float32|bfloat16]
+                       [--quantize none|int8|int4] [--group-size G] [--threads N]
   layerskip perplexity --model DIR --file F [--max-tokens N] [--speedup R] [--policy NAME] [--context-tokens 16] [--window N]
   layerskip eval       --model DIR --file F [--speedup 1.5,2,3] [--policy unified,earlyexit,...] [--max-tokens N] [--markdown FILE]
   layerskip plan       --layers L --speedup R [--policy NAME] [--seed S] [--explicit 0,5,9]
   layerskip bench      [--shape NAME] [--dtype float32|bfloat16] [--batch 1,16] [--speedup 1,2,3,4] [--policy unified,earlyexit,...]
                        [--tokens N] [--prompt-tokens N] [--json FILE] [--device cpu|cuda]
+  layerskip bench-matvec [--shape NAME] [--quantize none,int8,int4] [--group-size G] [--threads N] [--seconds S]
   layerskip bench-speculative (--model DIR | --shape NAME [--plant]) [--batch 1,4] [--speedup 1.5,2,3] [--tokens N] [--draft-tokens K]
   layerskip bench-router --model DIR [--router FILE] [--tokens N] [--prompts N]
   layerskip train      --data FILE --out DIR [--layers 8] [--hidden 128] [--steps N] [--seq-len 128] [--batch 8] [--lr 3e-3]
@@ -39,6 +41,7 @@ try
         "plan" => PlanCommand.Run(options),
         "bench" => await BenchCommand.RunAsync(options),
         "bench-speculative" => await SpeculativeBenchCommand.RunAsync(options),
+        "bench-matvec" => MatVecBenchCommand.Run(options),
         "bench-router" => await RouterBenchCommand.RunAsync(options),
         "train" => TrainCommand.Run(options),
         "adapt" => AdaptCommand.Run(options),

@@ -32,22 +32,28 @@ internal static class BenchCommand
         var device = ComputeDevice.Resolve(args.String("device") ?? "cpu");
         var threads = args.Int("threads");
         var repeats = Math.Max(1, args.Int("repeats") ?? 3);
+        var quantization = WeightQuantization.Parse(args.String("quantize"), args.Int("group-size"));
         args.EnsureAllUsed();
 
         WarnIfBusy();
         var config = ModelShapes.Get(shapeName);
         var dtype = ComputeDevice.ResolveDType(dtypeName, device);
         var maxLen = promptLength + steps + 2;
-        Console.Error.WriteLine($"Building random {shapeName} ({config.NumLayers} layers, hidden {config.HiddenSize}) in {dtypeName} on {device}...");
+        Console.Error.WriteLine($"Building random {shapeName} ({config.NumLayers} layers, hidden {config.HiddenSize}) in {dtypeName} on {device}, quantization {quantization}...");
         using var engine = InferenceEngine.FromModel(
-            () => new DecoderModel(config, RandomWeights.Create(config, dtype, device), dtype, device, maxLen),
+            () => new DecoderModel(config, RandomWeights.Create(config, dtype, device), dtype, device, maxLen, quantization),
             maxBatchSize: batches.Max(), threads: threads);
 
-        var weights = engine.Model.Weights;
-        double layerBytes = weights.LayerBytes, headBytes = weights.HeadBytes;
-        var bandwidth = await engine.RunAsync(_ => MeasureCopyBandwidth(device));
+        // The bytes a decode step streams: the projections in their decode format, plus norms and the final norm.
+        var model = engine.Model;
+        var normBytes = model.Weights.Layers.Sum(l => l.InputNorm.NumberOfElements * l.InputNorm.ElementSize * 2);
+        double layerBytes = model.StreamedLayerBytes + normBytes, headBytes = model.StreamedHeadBytes;
+        // On the CPU the bound is the read bandwidth our kernels see (weights are only read); elsewhere a device copy.
+        var bandwidth = await engine.RunAsync(_ => device.type == TorchSharp.DeviceType.CPU
+            ? LayerSkip.Engine.Model.Kernels.ReadBandwidth.Measure(get_num_threads())
+            : MeasureCopyBandwidth(device));
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"weights: {layerBytes / 1e9:0.000} GB in layers + {headBytes / 1e9:0.000} GB head; copy bandwidth {bandwidth / 1e9:0.0} GB/s; " +
+            $"weights: {layerBytes / 1e9:0.000} GB in layers + {headBytes / 1e9:0.000} GB head; memory bandwidth {bandwidth / 1e9:0.0} GB/s; " +
             $"full-depth bound {bandwidth / (layerBytes + headBytes):0.00} tokens/s at batch 1"));
 
         var rows = new List<Row>();
@@ -75,7 +81,7 @@ internal static class BenchCommand
                 var plan = plans[i];
                 var speedup = best[i] / best[0];
                 var ideal = (layerBytes + headBytes) / (layerBytes * plan.KeptLayers.Count / plan.LayerCount + headBytes);
-                var row = new Row(shapeName, ComputeDevice.Name(dtype), batch, plan.IsFullDepth ? "full" : plan.Policy.ToString().ToLowerInvariant(),
+                var row = new Row(shapeName, quantization.Format == WeightFormat.None ? ComputeDevice.Name(dtype) : quantization.ToString(), batch, plan.IsFullDepth ? "full" : plan.Policy.ToString().ToLowerInvariant(),
                     plan.TargetSpeedup, plan.KeptLayers.Count, Math.Round(prefillMs, 1), Math.Round(best[i], 2), Math.Round(speedup, 3),
                     Math.Round(speedup / plan.TargetSpeedup, 3), Math.Round(ideal, 3), kvBytes[i]);
                 rows.Add(row);

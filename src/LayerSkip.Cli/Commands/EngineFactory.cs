@@ -17,6 +17,8 @@ internal static class EngineFactory
             MaxBatchSize = maxBatchSize,
             Threads = args.Int("threads"),
             RouterPath = args.String("router"),
+            Quantization = args.String("quantize"),
+            GroupSize = args.Int("group-size"),
         });
         var calibration = args.String("calibration-file");
         if (calibration is not null) engine.Plans.CalibrationTextOverride = File.ReadAllText(calibration);

@@ -18,6 +18,13 @@ public sealed record EngineOptions
     /// <c>router.safetensors</c> from the model folder when it is there.
     /// </summary>
     public string? RouterPath { get; init; }
+    /// <summary>
+    /// Weight-only quantization applied at load to every linear layer and the LM head: <c>none</c> (default),
+    /// <c>int8</c> (one scale per output channel) or <c>int4</c> (a scale and a min per group of columns).
+    /// </summary>
+    public string? Quantization { get; init; }
+    /// <summary>Columns per int4 group (a multiple of 64); null uses the default.</summary>
+    public int? GroupSize { get; init; }
     /// <summary>Intra-op threads for libtorch on CPU; null uses every core.</summary>
     public int? Threads { get; init; }
 }

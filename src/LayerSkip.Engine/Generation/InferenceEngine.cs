@@ -115,7 +115,8 @@ public sealed class InferenceEngine : IDisposable
             var tokenizer = TextTokenizer.Load(folder);
             var maxLen = options.MaxSequenceLength ?? Math.Min(config.MaxPositionEmbeddings, 8192);
             if (maxLen < 2) throw new ArgumentOutOfRangeException(nameof(options.MaxSequenceLength), maxLen, "MaxSequenceLength must be at least 2.");
-            var model = DecoderModel.Load(folder, dtype, device, maxLen);
+            var quantization = WeightQuantization.Parse(options.Quantization, options.GroupSize, nameof(options.Quantization));
+            var model = DecoderModel.Load(folder, dtype, device, maxLen, quantization);
             return (model, (TextTokenizer?)tokenizer);
         }, folder, options.MaxBatchSize, options.Threads, RouterFile(options, folder));
     }
