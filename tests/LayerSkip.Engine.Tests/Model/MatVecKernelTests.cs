@@ -65,11 +65,18 @@ public unsafe class MatVecKernelTests
             for (var n = 0; n < outF; n++)
                 for (var g = 0; g * group < inF; g++)
                 {
-                    var values = original.Skip(n * inF + g * group).Take(Math.Min(group, inF - g * group)).ToArray();
-                    var step = (values.Max() - values.Min()) / 15f;
-                    for (var k = g * group; k < Math.Min(inF, (g + 1) * group); k++)
-                        Assert.True(Math.Abs(original[n * inF + k] - dequantized[n * inF + k]) <= step / 2 * 1.0001 + 1e-6,
-                            $"int4 round trip of W[{n},{k}] (group {group}) is off by more than half a step");
+                    var from = n * inF + g * group;
+                    var count = Math.Min(group, inF - g * group);
+                    var values = original[from..(from + count)];
+                    var got = dequantized[from..(from + count)];
+                    // At most 16 distinct levels, evenly spaced (scale · q + min) ...
+                    var levels = got.Distinct().Order().ToArray();
+                    Assert.True(levels.Length <= 16, $"group {g} of row {n} has {levels.Length} levels");
+                    // ... and as close as rounding from min to max in 15 steps (asymmetric int4).
+                    float lo = values.Min(), hi = values.Max(), step = (hi - lo) / 15f;
+                    var plain = values.Sum(v => Math.Pow(v - (lo + MathF.Round((v - lo) / step) * step), 2));
+                    var error = values.Zip(got, (a, b) => Math.Pow(a - b, 2)).Sum();
+                    Assert.True(error <= plain * 1.0001 + 1e-12, $"group {g} of row {n}: squared error {error} above min/max rounding's {plain}");
                 }
             CheckAgainstReference(kernel, dequantized, outF, inF, rows, scalar, (_, _) => 1e-5, QuantizeActivation);
         }

@@ -50,20 +50,12 @@ internal sealed unsafe class Int4MatVec : IMatVec
             {
                 var start = g * groupSize;
                 var end = Math.Min(inFeatures, start + groupSize);
-                float lo = float.MaxValue, hi = float.MinValue;
-                for (var k = start; k < end; k++) { lo = Math.Min(lo, row[k]); hi = Math.Max(hi, row[k]); }
-                if (end <= start) { lo = 0; hi = 0; }
-                var scale = (hi - lo) / 15f;
-                var inv = scale == 0 ? 0f : 1f / scale;
+                var (scale, min) = FitGroup(row + start, Math.Max(0, end - start), q + start);
                 for (var k = start; k < start + groupSize; k++)
-                {
-                    if (k >= end) { q[k] = 0; continue; } // padding: its activation is zero
-                    var v = (int)Math.Clamp(MathF.Round((row[k] - lo) * inv), 0, 15);
-                    q[k] = (byte)v;
-                    row[k] = v * scale + lo;
-                }
+                    if (k >= end) q[k] = 0; // padding: its activation is zero
+                    else row[k] = q[k] * scale + min;
                 m._scales[n * m._groups + g] = scale;
-                m._mins[n * m._groups + g] = lo;
+                m._mins[n * m._groups + g] = min;
             }
             var packed = m._q + (long)n * m._padded / 2;
             for (var c = 0; c < m._padded; c += Chunk)
@@ -71,6 +63,18 @@ internal sealed unsafe class Int4MatVec : IMatVec
                     packed[c / 2 + j] = (byte)(q[c + j] | (q[c + 32 + j] << 4));
         });
         return m;
+    }
+
+    /// <summary>The group's range in 15 steps: scale = (max − min) / 15, q = round((w − min) / scale).</summary>
+    private static (float Scale, float Min) FitGroup(float* w, int n, byte* q)
+    {
+        if (n == 0) return (0, 0);
+        float lo = float.MaxValue, hi = float.MinValue;
+        for (var k = 0; k < n; k++) { lo = Math.Min(lo, w[k]); hi = Math.Max(hi, w[k]); }
+        var scale = (hi - lo) / 15f;
+        var inv = scale == 0 ? 0f : 1f / scale;
+        for (var k = 0; k < n; k++) q[k] = (byte)Math.Clamp(MathF.Round((w[k] - lo) * inv), 0, 15);
+        return (scale, lo);
     }
 
     public void Multiply(float* x, int rows, float* y, int rowStart, int rowCount, RowParallel threads)

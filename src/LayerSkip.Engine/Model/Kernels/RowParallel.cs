@@ -15,6 +15,7 @@ internal sealed class RowParallel : IDisposable
     private RowRange? _body;
     private int _rows, _grain, _parts;
     private int _pending;
+    private Exception? _error;
     private volatile bool _disposed;
 
     public int Threads { get; }
@@ -33,39 +34,51 @@ internal sealed class RowParallel : IDisposable
         }
     }
 
-    private static RowParallel? _shared;
-    private static readonly Lock SharedLock = new();
+    private static readonly Dictionary<int, RowParallel> SharedPools = [];
 
-    /// <summary>A pool of <paramref name="threads"/> threads shared by every model in the process.</summary>
+    /// <summary>The process-wide pool of <paramref name="threads"/> threads (pools live as long as the process).</summary>
     public static RowParallel Shared(int threads)
     {
-        lock (SharedLock)
+        threads = Math.Max(1, threads);
+        lock (SharedPools)
         {
-            if (_shared is null || _shared.Threads != Math.Max(1, threads))
-            {
-                _shared?.Dispose();
-                _shared = new RowParallel(threads);
-            }
-            return _shared;
+            if (!SharedPools.TryGetValue(threads, out var pool)) SharedPools[threads] = pool = new RowParallel(threads);
+            return pool;
         }
     }
 
-    /// <summary>Runs <paramref name="body"/> over [0, rows) in contiguous parts whose bounds are multiples of <paramref name="grain"/>.</summary>
+    private int _busy;
+
+    /// <summary>
+    /// Runs <paramref name="body"/> over [0, rows) in contiguous parts whose bounds are multiples of
+    /// <paramref name="grain"/>. A caller that finds the pool busy (another engine in the process) runs the whole
+    /// range on its own thread instead of waiting.
+    /// </summary>
     public void For(int rows, int grain, RowRange body)
     {
         var parts = Math.Min(Threads, Math.Max(1, (rows + grain - 1) / grain));
-        if (parts == 1)
+        if (parts == 1 || Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
         {
             body(0, rows);
             return;
         }
+        try { RunParts(rows, grain, parts, body); }
+        finally { Volatile.Write(ref _busy, 0); }
+    }
+
+    private void RunParts(int rows, int grain, int parts, RowRange body)
+    {
         _body = body; _rows = rows; _grain = grain; _parts = parts;
         Volatile.Write(ref _pending, parts - 1);
         for (var p = 1; p < parts; p++) _wake[p - 1].Release();
-        Run(0);
-        var spin = new SpinWait();
-        while (Volatile.Read(ref _pending) != 0) spin.SpinOnce(sleep1Threshold: -1);
-        _body = null;
+        try { Run(0); }
+        finally
+        {
+            var spin = new SpinWait();
+            while (Volatile.Read(ref _pending) != 0) spin.SpinOnce(sleep1Threshold: -1);
+            _body = null;
+        }
+        if (Interlocked.Exchange(ref _error, null) is { } error) throw new AggregateException(error);
     }
 
     private void Run(int part)
@@ -86,6 +99,7 @@ internal sealed class RowParallel : IDisposable
             wake.Wait();
             if (_disposed) return;
             try { Run(part); }
+            catch (Exception e) { Interlocked.CompareExchange(ref _error, e, null); } // rethrown on the caller's thread
             finally { Interlocked.Decrement(ref _pending); }
         }
     }
