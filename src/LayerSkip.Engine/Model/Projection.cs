@@ -13,8 +13,13 @@ namespace LayerSkip.Engine.Model;
 /// </summary>
 public sealed class Projection : IDisposable
 {
-    /// <summary>Up to this many rows use the kernels; larger batches and prompts use libtorch's blocked GEMM.</summary>
-    public const int MaxKernelRows = 4;
+    /// <summary>
+    /// Up to this many rows use the kernels; larger batches and prompts use libtorch's blocked GEMM. The environment
+    /// variable LAYERSKIP_KERNEL_MAX_ROWS overrides it (a large value scores whole texts through the decode kernels,
+    /// which is how the decode path's own quality is measured).
+    /// </summary>
+    public static int MaxKernelRows { get; } =
+        int.TryParse(Environment.GetEnvironmentVariable("LAYERSKIP_KERNEL_MAX_ROWS"), out var rows) && rows >= 0 ? rows : 4;
 
     private readonly IMatVec? _kernel;
 
