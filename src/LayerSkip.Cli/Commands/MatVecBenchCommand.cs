@@ -1,5 +1,8 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using LayerSkip.Cli.Options;
+using LayerSkip.Cli.Progress;
 using LayerSkip.Engine.Generation;
 using LayerSkip.Engine.Model;
 using LayerSkip.Engine.Model.Kernels;
@@ -13,16 +16,24 @@ namespace LayerSkip.Cli.Commands;
 /// format, as GB/s of the bytes it streams and as a share of this machine's measured read bandwidth; libtorch's
 /// bfloat16 <c>linear</c> alongside for comparison.
 /// </summary>
-internal static class MatVecBenchCommand
+internal sealed class MatVecBenchCommand : CliCommand
 {
-    public static int Run(CliArgs args)
+    private readonly Option<string> _shape = Opt.OneOf("--shape", "Model shape whose projections to measure.", "llama-1b", ModelShapes.Names.ToArray());
+    private readonly Option<string> _formats = Opt.Value("--quantize", "Comma-separated weight formats: none, int8, int4.", "none,int8,int4", "formats");
+    private readonly Option<int?> _groupSize = SharedOptions.GroupSize();
+    private readonly Option<int?> _threads = SharedOptions.Threads();
+    private readonly Option<double> _seconds = Opt.Value("--seconds", "Time spent per kernel and matrix.", 0.5);
+
+    public MatVecBenchCommand() : base("bench-matvec",
+        "Each decode projection of a model shape (batch-1 matrix-vector product) in each weight format: GB/s and share of the measured read bandwidth.") =>
+        this.AddAll(_shape, _formats, _groupSize, _threads, _seconds);
+
+    protected override Task<int> RunAsync(ParseResult parse, IProgressReporter progress, CancellationToken cancellation) =>
+        Task.FromResult(Run(parse.GetValue(_shape)!, parse.GetValue(_formats)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            parse.GetValue(_groupSize), parse.GetValue(_threads) ?? get_num_threads(), parse.GetValue(_seconds)));
+
+    private static int Run(string shapeName, string[] formats, int? groupSize, int threads, double seconds)
     {
-        var shapeName = args.String("shape") ?? "llama-1b";
-        var formats = args.List("quantize", "none", "int8", "int4");
-        var groupSize = args.Int("group-size");
-        var threads = args.Int("threads") ?? get_num_threads();
-        var seconds = args.Double("seconds") ?? 0.5;
-        args.EnsureAllUsed();
 
         set_num_threads(threads);
         var c = ModelShapes.Get(shapeName);

@@ -25,6 +25,12 @@ public sealed record EngineOptions
     public string? Quantization { get; init; }
     /// <summary>Columns per int4 group (a multiple of 64); null uses the default.</summary>
     public int? GroupSize { get; init; }
+    /// <summary>
+    /// Bytes of full-depth prompt KV caches kept so a chat's next turn need not prefill its history again
+    /// (at most four prompts; 0 turns the cache off). See docs/configuration.md.
+    /// </summary>
+    public long PrefixCacheBytes { get; init; } = DefaultPrefixCacheBytes;
+    public const long DefaultPrefixCacheBytes = 512L * 1024 * 1024;
     /// <summary>Intra-op threads for libtorch on CPU; null uses every core.</summary>
     public int? Threads { get; init; }
 }

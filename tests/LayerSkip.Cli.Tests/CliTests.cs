@@ -2,12 +2,12 @@ using System.Diagnostics;
 using System.Globalization;
 using LayerSkip.Tests;
 
-namespace LayerSkip.Engine.Tests.Cli;
+namespace LayerSkip.Cli.Tests;
 
 /// <summary>The layerskip command line, run as a process the way users run it.</summary>
 public class CliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
+    internal static (int Code, string Out, string Err) Run(params string[] args)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "layerskip.dll");
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
