@@ -30,19 +30,12 @@ internal sealed class GenerateCommand : CliCommand
         using var engine = _model.Load(parse, progress, maxBatchSize: 1);
         var plan = await _plan.BuildAsync(parse, engine);
         var tokenizer = engine.Tokenizer;
-        var config = engine.Config;
         var request = new GenerationRequest
         {
             PromptTokens = tokenizer.Encode(parse.GetValue(_prompt)!, addBos: !parse.GetValue(_noBos) && tokenizer.AddBosByDefault),
             MaxNewTokens = parse.GetValue(_maxTokens),
             Plan = plan,
-            Sampling = new SamplingOptions
-            {
-                Temperature = parse.GetValue(_temperature) ?? config.DefaultTemperature ?? 0.7,
-                TopP = parse.GetValue(_topP) ?? config.DefaultTopP,
-                TopK = parse.GetValue(_topK) ?? config.DefaultTopK,
-                Seed = parse.GetValue(_plan.Seed),
-            },
+            Sampling = SamplingOptions.ForModel(engine.Config, parse.GetValue(_temperature), parse.GetValue(_topP), parse.GetValue(_topK), parse.GetValue(_plan.Seed)),
         };
 
         var clock = Stopwatch.StartNew();

@@ -40,9 +40,9 @@ internal sealed class ModelOptions
                 RouterPath = parse.GetValue(Router),
                 Quantization = parse.GetValue(Quantize),
                 GroupSize = parse.GetValue(GroupSize),
+                CalibrationText = calibration is null ? null : File.ReadAllText(calibration),
+                CalibrationProgress = new CalibrationProgress(progress),
             });
-        if (calibration is not null) engine.Plans.CalibrationTextOverride = File.ReadAllText(calibration);
-        engine.Plans.CalibrationProgress = new CalibrationProgress(progress);
         return engine;
     }
 

@@ -6,7 +6,7 @@ namespace LayerSkip.Cli.Options;
 internal static class SharedOptions
 {
     public const string PolicyList =
-        "unified (default: every r-th layer, first and last kept), unified-even, early-exit, skip-bottom, random, explicit (--layers), " +
+        "unified (default: every r-th layer, first and last kept), unifiedeven, earlyexit, skipbottom, random, explicit (--layers), " +
         "calibrated (the layers that change the hidden state least on calibration text), router (trained token routers: --router FILE), none";
 
     public static Option<string> Model(string description = "Hugging Face model folder (config.json, *.safetensors, tokenizer files).") =>

@@ -31,6 +31,15 @@ public sealed record EngineOptions
     /// </summary>
     public long PrefixCacheBytes { get; init; } = DefaultPrefixCacheBytes;
     public const long DefaultPrefixCacheBytes = 512L * 1024 * 1024;
+    /// <summary>
+    /// When the model folder records the plan it was adapted for (<c>layerskip adapt</c> writes it into config.json),
+    /// requests that choose no plan of their own use it (see <see cref="InferenceEngine.CreatePlanAsync(LayerSkip.Engine.Skipping.LayerSkipRequest, LayerSkip.Engine.Skipping.LayerSkipRequest?, CancellationToken)"/>).
+    /// </summary>
+    public bool UseAdaptedPlan { get; init; } = true;
+    /// <summary>Text the Calibrated policy ranks layers on; null uses a built-in English sample.</summary>
+    public string? CalibrationText { get; init; }
+    /// <summary>Told how many calibration windows have been measured, when a calibration runs (not when it is cached).</summary>
+    public IProgress<LayerSkip.Engine.Progress.WorkProgress>? CalibrationProgress { get; init; }
     /// <summary>Intra-op threads for libtorch on CPU; null uses every core.</summary>
     public int? Threads { get; init; }
 }

@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 namespace LayerSkip.Engine.Loading;
 
 /// <summary>Writes tensors (given as raw little-endian bytes) into one safetensors file.</summary>
-public static class SafeTensorsWriter
+internal static class SafeTensorsWriter
 {
     public sealed record Entry(string Name, SafeTensorDType DType, long[] Shape, byte[] Data);
 

@@ -1,3 +1,4 @@
+using LayerSkip.Engine.Skipping;
 using LayerSkip.Engine.Generation;
 using LayerSkip.Extensions.AI;
 using LayerSkip.Tests;
@@ -8,7 +9,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace LayerSkip.Hosting.Tests;
+namespace LayerSkip.Extensions.AI.Tests.DependencyInjection;
 
 public class DependencyInjectionTests
 {
@@ -59,7 +60,7 @@ public class DependencyInjectionTests
         await host.StartAsync();
 
         var o = host.Services.GetRequiredService<IOptions<LayerSkipOptions>>().Value;
-        Assert.Equal((SharedData.Stories260K, "cpu", 2.0, SkipPolicy.EarlyExit, 3, 256, "tiny", 6, 7),
+        Assert.Equal((SharedData.Stories260K, "cpu", 2.0, LayerPolicy.EarlyExit, 3, 256, "tiny", 6, 7),
             (o.ModelPath, o.Device, o.DefaultSpeedupRatio, o.DefaultSkipPolicy, o.MaxBatchSize, o.MaxSequenceLength, o.ModelId, o.DefaultMaxOutputTokens, o.RandomPolicySeed));
         var engine = host.Services.GetRequiredService<InferenceEngine>();
         Assert.Equal((3, 256), (engine.MaxBatchSize, engine.MaxSequenceLength));
@@ -85,7 +86,7 @@ public class DependencyInjectionTests
         builder.Services.AddLayerSkipChatClient();
         using var host = builder.Build();
         var o = host.Services.GetRequiredService<IOptions<LayerSkipOptions>>().Value;
-        Assert.Equal((SharedData.Stories260K, 1.5, SkipPolicy.SkipBottom), (o.ModelPath, o.DefaultSpeedupRatio, o.DefaultSkipPolicy));
+        Assert.Equal((SharedData.Stories260K, 1.5, LayerPolicy.SkipBottom), (o.ModelPath, o.DefaultSpeedupRatio, o.DefaultSkipPolicy));
     }
 
     [Fact]

@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.AI;
 
-namespace LayerSkip.Hosting.Tests;
+namespace LayerSkip.Extensions.AI.Tests.DependencyInjection;
 
 /// <summary>An IChatClient that answers with a script and records every request's messages and options.</summary>
 internal sealed class ScriptedChatClient(Func<IReadOnlyList<ChatMessage>, ChatOptions?, ChatResponse> script) : IChatClient

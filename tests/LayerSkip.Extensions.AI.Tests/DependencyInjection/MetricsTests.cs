@@ -4,7 +4,7 @@ using LayerSkip.Extensions.AI;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace LayerSkip.Hosting.Tests;
+namespace LayerSkip.Extensions.AI.Tests.DependencyInjection;
 
 public class MetricsTests
 {
@@ -32,10 +32,10 @@ public class MetricsTests
     }
 
     [Fact]
-    public async Task TheLayerSkipMeterReportsTokensSpeedLayersBatchAndQueue()
+    public async Task TheLayerSkipMeterReportsSpeedLayersBatchAndQueueWhenAsked()
     {
         var builder = TestHosts.Builder();
-        builder.Services.AddLayerSkipChatClient(TestHosts.Stories);
+        builder.Services.AddLayerSkipChatClient(TestHosts.Stories).UseLayerSkipMetrics();
         using var host = builder.Build();
         await host.StartAsync();
         var metrics = host.Services.GetRequiredService<LayerSkipMetrics>();
@@ -47,12 +47,12 @@ public class MetricsTests
         var streamed = await client.GetStreamingResponseAsync(TestHosts.Prompt, TestHosts.Greedy(6)).ToChatResponseAsync();
         recorder.Observe();
 
-        var generated = recorder.Items.Where(x => x.Name == "layerskip.tokens.generated").ToList();
-        Assert.Equal(response.Usage!.OutputTokenCount! + streamed.Usage!.OutputTokenCount!, (long)generated.Sum(x => x.Value));
-        Assert.All(generated, x => Assert.Equal("stories260K", x.Tags[LayerSkipMetrics.ModelTag]));
-        Assert.Equal(["Unified", "Unified"], generated.Select(x => x.Tags[LayerSkipMetrics.PolicyTag]));
-        Assert.Equal(2, recorder.Values("layerskip.decode.tokens_per_second").Count(v => v > 0));
-        Assert.Equal(2, recorder.Values("layerskip.time_to_first_token").Count(v => v > 0));
+        // Decode speed per policy; token counts and time to first chunk are left to UseOpenTelemetry().
+        var speeds = recorder.Items.Where(x => x.Name == "layerskip.decode.tokens_per_second").ToList();
+        Assert.Equal(2, speeds.Count(x => x.Value > 0));
+        Assert.All(speeds, x => Assert.Equal("stories260K", x.Tags[LayerSkipMetrics.ModelTag]));
+        Assert.Equal(["Unified", "Unified"], speeds.Select(x => x.Tags[LayerSkipMetrics.PolicyTag]));
+        Assert.DoesNotContain(recorder.Items, x => x.Name.StartsWith("layerskip.tokens", StringComparison.Ordinal) || x.Name == "layerskip.time_to_first_token");
 
         // One measurement per decoded token (the first token of each response comes from the prefill).
         var layers = recorder.Values("layerskip.decode.layers_per_token");
@@ -66,21 +66,34 @@ public class MetricsTests
     }
 
     [Fact]
-    public async Task TheMetricsClientCountsUsageOfAnyInnerClient()
+    public async Task WithoutUseLayerSkipMetricsNothingIsMeasured()
+    {
+        var builder = TestHosts.Builder();
+        builder.Services.AddLayerSkipChatClient(TestHosts.Stories);
+        using var host = builder.Build();
+        await host.StartAsync();
+        using var recorder = new Recorder(host.Services.GetRequiredService<LayerSkipMetrics>().Meter);
+        await host.Services.GetRequiredService<IChatClient>().GetResponseAsync(TestHosts.Prompt, TestHosts.Greedy(6));
+        recorder.Observe();
+        Assert.Empty(recorder.Items);
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task TheMetricsClientKeepsTheResponseMetadataOfAnyInnerClient()
     {
         using var metrics = new LayerSkipMetrics();
         using var recorder = new Recorder(metrics.Meter);
-        var inner = new ScriptedChatClient((_, _) => new ChatResponse(new ChatMessage(ChatRole.Assistant, "hello there"))
+        var inner = new ScriptedChatClient((_, _) =>
         {
-            Usage = new UsageDetails { InputTokenCount = 4, OutputTokenCount = 3 },
-            AdditionalProperties = new() { [LayerSkipPropertyNames.Policy] = "EarlyExit" },
+            var r = new ChatResponse(new ChatMessage(ChatRole.Assistant, "hello there")) { Usage = new UsageDetails { InputTokenCount = 4, OutputTokenCount = 3 } };
+            new LayerSkipInfo(2, Engine.Skipping.LayerPolicy.EarlyExit, [0, 1]).WriteTo(r.AdditionalProperties = []);
+            return r;
         });
         using var client = new LayerSkipMetricsChatClient(inner, metrics, "scripted");
         var response = await client.GetResponseAsync("hi");
         Assert.Equal("hello there", response.Text);
-        Assert.Equal([3.0], recorder.Values("layerskip.tokens.generated"));
-        Assert.Equal([4.0], recorder.Values("layerskip.tokens.prompt"));
-        var tags = recorder.Items.Single(x => x.Name == "layerskip.tokens.generated").Tags;
-        Assert.Equal(("scripted", "EarlyExit"), (tags[LayerSkipMetrics.ModelTag], tags[LayerSkipMetrics.PolicyTag]));
+        Assert.Equal([0, 1], response.GetLayerSkipInfo()!.KeptLayers);
+        Assert.All(recorder.Items, x => Assert.Equal(("scripted", "EarlyExit"), (x.Tags[LayerSkipMetrics.ModelTag], x.Tags[LayerSkipMetrics.PolicyTag])));
     }
 }

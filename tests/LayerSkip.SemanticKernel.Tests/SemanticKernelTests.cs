@@ -1,3 +1,5 @@
+using LayerSkip.Extensions.AI.Tests.DependencyInjection;
+using LayerSkip.Engine.Skipping;
 using System.ComponentModel;
 using System.Text.Json;
 using LayerSkip.Engine.Generation;
@@ -9,7 +11,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.SemanticKernel;
 using Microsoft.SemanticKernel.ChatCompletion;
 
-namespace LayerSkip.Hosting.Tests;
+namespace LayerSkip.SemanticKernel.Tests;
 
 /// <summary>One stories260K engine for the Semantic Kernel tests against the real model.</summary>
 public sealed class EngineFixture : IDisposable
@@ -92,7 +94,7 @@ public class SemanticKernelTests(EngineFixture fx) : IClassFixture<EngineFixture
         var builder = Kernel.CreateBuilder();
         builder.AddLayerSkipChatCompletion(TestHosts.Stories);
         var kernel = builder.Build();
-        var result = await kernel.InvokePromptAsync(TestHosts.Prompt, new(new LayerSkipPromptExecutionSettings { SkipPolicy = SkipPolicy.EarlyExit, SpeedupRatio = 2 }));
+        var result = await kernel.InvokePromptAsync(TestHosts.Prompt, new(new LayerSkipPromptExecutionSettings { SkipPolicy = LayerPolicy.EarlyExit, SpeedupRatio = 2 }));
         Assert.Equal([0, 1], Assert.IsType<int[]>(result.GetValue<ChatMessageContent>()!.Metadata![LayerSkipPropertyNames.KeptLayers]));
         var engine = kernel.Services.GetRequiredService<LayerSkipChatClient>().Engine;
         ((IDisposable)kernel.Services).Dispose();
@@ -108,8 +110,8 @@ public class SemanticKernelTests(EngineFixture fx) : IClassFixture<EngineFixture
 
     public static TheoryData<string, PromptExecutionSettings> SettingsThatAskForSkipping => new()
     {
-        { "typed", new LayerSkipPromptExecutionSettings { SpeedupRatio = 2.5, SkipPolicy = SkipPolicy.SkipBottom } },
-        { "extension data", new PromptExecutionSettings { ExtensionData = new Dictionary<string, object> { ["speedup_ratio"] = 2.5, ["skip_policy"] = "skip-bottom" } } },
+        { "typed", new LayerSkipPromptExecutionSettings { SpeedupRatio = 2.5, SkipPolicy = LayerPolicy.SkipBottom } },
+        { "extension data", new PromptExecutionSettings { ExtensionData = new Dictionary<string, object> { ["speedup_ratio"] = 2.5, ["skip_policy"] = "skipbottom" } } },
         { "json", JsonSerializer.Deserialize<PromptExecutionSettings>("""{ "speedup_ratio": 2.5, "skip_policy": "SkipBottom" }""")! },
         { "typed json", JsonSerializer.Deserialize<LayerSkipPromptExecutionSettings>("""{ "speedup_ratio": 2.5, "skip_policy": "SkipBottom" }""")! },
         { "strings", new PromptExecutionSettings { ExtensionData = new Dictionary<string, object> { ["speedup_ratio"] = "2.5", ["skip_policy"] = "skipbottom" } } },
@@ -137,7 +139,7 @@ public class SemanticKernelTests(EngineFixture fx) : IClassFixture<EngineFixture
             Assert.DoesNotContain("skip_policy", props.Keys);
             var skip = options.GetLayerSkip();
             Assert.True(skip is not null, kind);
-            Assert.Equal((2.5, SkipPolicy.SkipBottom), (skip!.SpeedupRatio, skip.Policy));
+            Assert.Equal(((double?)2.5, (LayerPolicy?)LayerPolicy.SkipBottom), (skip!.SpeedupRatio, skip.Policy));
         }
     }
 
@@ -148,16 +150,16 @@ public class SemanticKernelTests(EngineFixture fx) : IClassFixture<EngineFixture
         var chat = LayerSkipChatCompletion.Create(inner);
         var history = new ChatHistory();
         history.AddUserMessage("hello");
-        await chat.GetChatMessageContentsAsync(history, new LayerSkipPromptExecutionSettings { SkipPolicy = SkipPolicy.Explicit, Layers = [0, 2, 4] });
+        await chat.GetChatMessageContentsAsync(history, new LayerSkipPromptExecutionSettings { SkipPolicy = LayerPolicy.Explicit, Layers = [0, 2, 4] });
         await chat.GetChatMessageContentsAsync(history, new PromptExecutionSettings
         {
             ExtensionData = new Dictionary<string, object> { ["layers"] = new[] { 0, 3, 4 }, ["skip_mode"] = "speculative", ["speedup_ratio"] = 2 },
         });
         var first = inner.Requests[0].Options.GetLayerSkip()!;
-        Assert.Equal(SkipPolicy.Explicit, first.Policy);
+        Assert.Equal(LayerPolicy.Explicit, first.Policy);
         Assert.Equal([0, 2, 4], first.Layers!);
         var second = inner.Requests[1].Options.GetLayerSkip()!;
-        Assert.Equal((SkipPolicy.Explicit, LayerSkipMode.Speculative, 2.0), (second.Policy, second.Mode, second.SpeedupRatio));
+        Assert.Equal(((LayerPolicy?)LayerPolicy.Explicit, (LayerSkipMode?)LayerSkipMode.Speculative, (double?)2.0), (second.Policy, second.Mode, second.SpeedupRatio));
         Assert.Equal([0, 3, 4], second.Layers!);
     }
 
@@ -178,10 +180,10 @@ public class SemanticKernelTests(EngineFixture fx) : IClassFixture<EngineFixture
         var plain = new PromptExecutionSettings
         {
             ServiceId = "s",
-            ExtensionData = new Dictionary<string, object> { ["speedup_ratio"] = 3, ["skip_policy"] = "early_exit", ["layers"] = new[] { 0, 4 }, ["max_tokens"] = 9 },
+            ExtensionData = new Dictionary<string, object> { ["speedup_ratio"] = 3, ["skip_policy"] = "earlyexit", ["layers"] = new[] { 0, 4 }, ["max_tokens"] = 9 },
         };
         var typed = LayerSkipPromptExecutionSettings.FromExecutionSettings(plain);
-        Assert.Equal((3.0, SkipPolicy.EarlyExit, "s"), (typed.SpeedupRatio, typed.SkipPolicy, typed.ServiceId));
+        Assert.Equal((3.0, LayerPolicy.EarlyExit, "s"), (typed.SpeedupRatio, typed.SkipPolicy, typed.ServiceId));
         Assert.Equal([0, 4], typed.Layers);
         Assert.Equal(9, typed.ExtensionData!["max_tokens"]);
         Assert.DoesNotContain("speedup_ratio", typed.ExtensionData.Keys);

@@ -4,7 +4,7 @@ using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-namespace LayerSkip.Hosting.Tests;
+namespace LayerSkip.Extensions.AI.Tests.DependencyInjection;
 
 /// <summary>Host builders and request options shared by the hosting tests.</summary>
 internal static class TestHosts
@@ -30,13 +30,9 @@ internal static class TestHosts
 
     public static ChatOptions Greedy(int tokens = 12) => new() { Temperature = 0, MaxOutputTokens = tokens };
 
-    /// <summary>
-    /// A <c>layerskip.*</c> value of a response. M.E.AI 10.11's ToChatResponse moves the last update's
-    /// AdditionalProperties onto the message, so look there when the response itself has none.
-    /// </summary>
+    /// <summary>A <c>layerskip.*</c> value of a response: on the response itself, in every pipeline.</summary>
     public static object? Property(ChatResponse response, string key) =>
-        response.AdditionalProperties?.TryGetValue(key, out var v) == true ? v
-        : response.Messages.LastOrDefault()?.AdditionalProperties?.TryGetValue(key, out var m) == true ? m : null;
+        response.AdditionalProperties?.TryGetValue(key, out var v) == true ? v : null;
 
     public static int[] KeptLayers(ChatResponse response) => Assert.IsType<int[]>(Property(response, LayerSkipPropertyNames.KeptLayers));
 }
