@@ -20,6 +20,7 @@ public static class CliApp
         new EvalCommand(),
         new PlanCommand(),
         new BenchCommand(),
+        new MatVecBenchCommand(),
         new SpeculativeBenchCommand(),
         new RouterBenchCommand(),
         new TrainCommand(),

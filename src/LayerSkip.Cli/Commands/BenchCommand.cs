@@ -35,6 +35,8 @@ internal sealed class BenchCommand : CliCommand
     private readonly Option<int> _repeats = Opt.Value("--repeats", "Rounds over all plans; each plan keeps its best round.", 3);
     private readonly Option<string> _device = Opt.Value("--device", "cpu, cuda or cuda:N.", "cpu", "device");
     private readonly Option<int?> _threads = SharedOptions.Threads();
+    private readonly Option<string> _quantize = SharedOptions.Quantize();
+    private readonly Option<int?> _groupSize = SharedOptions.GroupSize();
     private readonly Option<string?> _json = SharedOptions.Json();
     private readonly Option<string?> _sample = Opt.Text("--sample",
         "Also decode every plan with sampling, interleaved with greedy: e.g. temperature=0.8,top-k=40,top-p=0.95 " +
@@ -42,7 +44,7 @@ internal sealed class BenchCommand : CliCommand
 
     public BenchCommand() : base("bench",
         "Decode throughput of a random-weight model of a named shape for each batch size, policy and speedup, with the speedup over full depth measured in the same run.") =>
-        this.AddAll(_shape, _dtype, _batches, _speedups, _policies, _tokens, _promptTokens, _repeats, _device, _threads, _json, _sample);
+        this.AddAll(_shape, _dtype, _batches, _speedups, _policies, _tokens, _promptTokens, _repeats, _device, _threads, _quantize, _groupSize, _json, _sample);
 
     protected override async Task<int> RunAsync(ParseResult parse, IProgressReporter progress, CancellationToken cancellation)
     {
@@ -55,6 +57,7 @@ internal sealed class BenchCommand : CliCommand
         var promptLength = parse.GetValue(_promptTokens);
         var repeats = Math.Max(1, parse.GetValue(_repeats));
         var device = ComputeDevice.Resolve(parse.GetValue(_device)!);
+        var quantization = WeightQuantization.Parse(parse.GetValue(_quantize), parse.GetValue(_groupSize));
         if (batches.Length == 0) throw new CliException("--batch needs at least one batch size.");
         var sampled = parse.GetValue(_sample) is { } spec ? SamplingSpec.Parse("sample", spec) : null;
         SamplingOptions?[] modes = sampled is null ? [null] : [null, sampled];
@@ -68,16 +71,21 @@ internal sealed class BenchCommand : CliCommand
         InferenceEngine engine;
         using (progress.Start($"build {shapeName}"))
             engine = InferenceEngine.FromModel(
-                () => new DecoderModel(config, RandomWeights.Create(config, dtype, device), dtype, device, maxLen),
+                () => new DecoderModel(config, RandomWeights.Create(config, dtype, device), dtype, device, maxLen, quantization),
                 maxBatchSize: batches.Max(), threads: parse.GetValue(_threads));
         using var _ = engine;
-        log.WriteLine($"random {shapeName}: {config.NumLayers} layers, hidden {config.HiddenSize}, {dtypeName} on {device}");
+        log.WriteLine($"random {shapeName}: {config.NumLayers} layers, hidden {config.HiddenSize}, {dtypeName} on {device}, quantization {quantization}");
 
-        var weights = engine.Model.Weights;
-        double layerBytes = weights.LayerBytes, headBytes = weights.HeadBytes;
-        var bandwidth = await engine.RunAsync(_ => MeasureCopyBandwidth(device));
+        // The bytes a decode step streams: the projections in their decode format, plus the layers' norms.
+        var model = engine.Model;
+        var normBytes = model.Weights.Layers.Sum(l => l.InputNorm.NumberOfElements * l.InputNorm.ElementSize * 2);
+        double layerBytes = model.StreamedLayerBytes + normBytes, headBytes = model.StreamedHeadBytes;
+        // On the CPU the bound is the read bandwidth our kernels see (weights are only read); elsewhere a device copy.
+        var bandwidth = await engine.RunAsync(_ => device.type == TorchSharp.DeviceType.CPU
+            ? LayerSkip.Engine.Model.Kernels.ReadBandwidth.Measure(get_num_threads())
+            : MeasureCopyBandwidth(device));
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"weights: {layerBytes / 1e9:0.000} GB in layers + {headBytes / 1e9:0.000} GB head; copy bandwidth {bandwidth / 1e9:0.0} GB/s; " +
+            $"weights: {layerBytes / 1e9:0.000} GB in layers + {headBytes / 1e9:0.000} GB head; memory bandwidth {bandwidth / 1e9:0.0} GB/s; " +
             $"full-depth bound {bandwidth / (layerBytes + headBytes):0.00} tokens/s at batch 1"));
 
         var rows = new List<Row>();
@@ -114,7 +122,7 @@ internal sealed class BenchCommand : CliCommand
                         var best = rates[i, m].Max();
                         var speedup = best / rates[0, m].Max();
                         var ideal = (layerBytes + headBytes) / (layerBytes * plan.KeptLayers.Count / plan.LayerCount + headBytes);
-                        var row = new Row(shapeName, ComputeDevice.Name(dtype), batch, plan.IsFullDepth ? "full" : plan.Policy.ToString().ToLowerInvariant(),
+                        var row = new Row(shapeName, quantization.Format == WeightFormat.None ? ComputeDevice.Name(dtype) : quantization.ToString(), batch, plan.IsFullDepth ? "full" : plan.Policy.ToString().ToLowerInvariant(),
                             plan.TargetSpeedup, plan.KeptLayers.Count, Math.Round(prefillMs, 1), Math.Round(best, 2), Math.Round(speedup, 3),
                             Math.Round(speedup / plan.TargetSpeedup, 3), Math.Round(ideal, 3), kvBytes[i],
                             modes[m] is { } o ? SamplingSpec.Format(o) : "greedy", Math.Round(Median(rates[i, m]), 2), Math.Round(rates[i, m].Min(), 2),

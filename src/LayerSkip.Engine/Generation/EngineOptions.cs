@@ -19,6 +19,13 @@ public sealed record EngineOptions
     /// </summary>
     public string? RouterPath { get; init; }
     /// <summary>
+    /// Weight-only quantization applied at load to every linear layer and the LM head: <c>none</c> (default),
+    /// <c>int8</c> (one scale per output channel) or <c>int4</c> (a scale and a min per group of columns).
+    /// </summary>
+    public string? Quantization { get; init; }
+    /// <summary>Columns per int4 group (a multiple of 64); null uses the default.</summary>
+    public int? GroupSize { get; init; }
+    /// <summary>
     /// Bytes of full-depth prompt KV caches kept so a chat's next turn need not prefill its history again
     /// (at most four prompts; 0 turns the cache off). See docs/configuration.md.
     /// </summary>

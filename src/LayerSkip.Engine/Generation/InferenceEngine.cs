@@ -126,7 +126,8 @@ public sealed class InferenceEngine : IDisposable
             var config = ModelConfig.Load(folder);
             var maxLen = config.SequenceLengthFor(options.MaxSequenceLength);
             var tokenizer = LoadTokenizer(folder);
-            var model = DecoderModel.Load(folder, dtype, device, maxLen);
+            var quantization = WeightQuantization.Parse(options.Quantization, options.GroupSize, nameof(options.Quantization));
+            var model = DecoderModel.Load(folder, dtype, device, maxLen, quantization);
             return (model, (TextTokenizer?)tokenizer);
         }, folder, options.MaxBatchSize, options.Threads, RouterFile.Locate(options.RouterPath, folder),
             options.UseAdaptedPlan && Loading.AdaptedPlan.TryRead(folder, out var adapted) ? adapted : null, options.CalibrationText, options.CalibrationProgress,

@@ -42,6 +42,15 @@ public sealed class LayerSkipOptions
     /// <summary>Intra-op CPU threads for libtorch; null uses every core.</summary>
     public int? Threads { get; set; }
 
+    /// <summary>
+    /// Weight-only quantization at load: <c>none</c> (default), <c>int8</c> or <c>int4</c>. Decoding reads a quarter
+    /// (int4) or half (int8) of the bfloat16 weight bytes per token, at a small cost in quality (docs/benchmarks.md).
+    /// </summary>
+    public string Quantization { get; set; } = "none";
+
+    /// <summary>Columns per int4 group (a multiple of 64); null uses the default.</summary>
+    public int? QuantizationGroupSize { get; set; }
+
     /// <summary>Text used to rank layers for <see cref="LayerPolicy.Calibrated"/>; null uses a built-in English sample.</summary>
     public string? CalibrationText { get; set; }
 
@@ -69,6 +78,8 @@ public sealed class LayerSkipOptions
         MaxBatchSize = MaxBatchSize,
         MaxSequenceLength = MaxSequenceLength,
         Threads = Threads,
+        Quantization = Quantization,
+        GroupSize = QuantizationGroupSize,
         PrefixCacheBytes = PrefixCacheBytes,
     };
 
@@ -103,6 +114,8 @@ public sealed class LayerSkipOptions
         if (MaxSequenceLength is < 2) throw new ArgumentException($"LayerSkipOptions.MaxSequenceLength must be at least 2, got {MaxSequenceLength}.", nameof(MaxSequenceLength));
         if (PrefixCacheBytes < 0) throw new ArgumentException($"LayerSkipOptions.PrefixCacheBytes must be 0 or more, got {PrefixCacheBytes}.", nameof(PrefixCacheBytes));
         if (DefaultMaxOutputTokens < 1) throw new ArgumentException($"LayerSkipOptions.DefaultMaxOutputTokens must be at least 1, got {DefaultMaxOutputTokens}.", nameof(DefaultMaxOutputTokens));
+        try { LayerSkip.Engine.Model.WeightQuantization.Parse(Quantization, QuantizationGroupSize, "LayerSkipOptions.Quantization"); }
+        catch (ArgumentException e) { throw new ArgumentException(e.Message, nameof(Quantization)); }
         var device = Device?.Trim().ToLowerInvariant();
         if (device is not ("auto" or "cpu" or "cuda") && device?.StartsWith("cuda:") != true)
             throw new ArgumentException($"LayerSkipOptions.Device must be auto, cpu, cuda or cuda:N, got '{Device}'.", nameof(Device));
