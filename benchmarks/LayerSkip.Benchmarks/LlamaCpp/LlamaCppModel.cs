@@ -51,6 +51,10 @@ public sealed class LlamaCppModel : IDisposable
         }
     }
 
+    /// <summary>llama.cpp's own tokenization of <paramref name="text"/> with the vocabulary in the GGUF file.</summary>
+    public int[] Tokenize(string text, bool addBos) =>
+        _context.NativeHandle.Tokenize(text, addBos, special: false, System.Text.Encoding.UTF8).Select(t => (int)t).ToArray();
+
     /// <summary>Forgets the sequence (the KV cache) so the next call starts at position 0.</summary>
     public void Reset()
     {
