@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using LayerSkip.Benchmarks.LlamaCpp;
 using LayerSkip.Benchmarks.Ours;
+using LayerSkip.Engine.Evaluation;
 using LayerSkip.Engine.Export.Gguf;
 using LayerSkip.Engine.Loading;
 using LayerSkip.Engine.Model;
@@ -70,9 +71,8 @@ public sealed class PeerBench(PeerBenchOptions options, TextWriter log)
 
         foreach (var g in _rows.Where(r => r.kind == "round").GroupBy(r => (r.engine, r.weights, r.r, r.metric)).ToList())
         {
-            var values = g.Select(r => r.tokens_per_s).Order().ToArray();
-            var first = g.First();
-            var summary = first with { kind = "summary", round = null, tokens_per_s = Math.Round(Median(values), 2), min = values[0], max = values[^1] };
+            var spread = Spread.Of(g.Select(r => r.tokens_per_s));
+            var summary = g.First() with { kind = "summary", round = null, tokens_per_s = Math.Round(spread.Median, 2), min = spread.Min, max = spread.Max };
             _rows.Add(summary);
             jsonl?.WriteLine(JsonSerializer.Serialize(summary));
         }
@@ -81,9 +81,6 @@ public sealed class PeerBench(PeerBenchOptions options, TextWriter log)
 
     private PeerRow Row(string engine, string weights, double r, int kept, string metric, int round, double rate, int tokens, string model) =>
         new("round", engine, weights, r, kept, metric, round, Math.Round(rate, 2), null, null, options.Threads, tokens, model);
-
-    public static double Median(IReadOnlyList<double> sorted) =>
-        sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
 
     /// <summary>The model folder, or random bf16 weights of the shape written once into the work folder.</summary>
     private string PrepareFolder()

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using LayerSkip.Engine.Evaluation;
 using LayerSkip.Engine.Generation;
 using LayerSkip.Engine.Model;
 using LayerSkip.Engine.Skipping;
@@ -11,16 +12,20 @@ namespace LayerSkip.Cli.Commands;
 /// <summary>
 /// layerskip bench: decode throughput of a random-weight model of a named shape, for each batch size, policy and
 /// ratio, with the speedup over full depth measured in the same run. Timings exclude prefill; each
-/// configuration decodes after a warm-up step.
+/// configuration decodes after a warm-up step. Each configuration reports the median of its rounds with the
+/// slowest and fastest round beside it. <c>--e2e</c> switches to <see cref="ChatBenchCommand"/>: whole requests
+/// through the chat client, sampling on.
 /// </summary>
 internal static class BenchCommand
 {
     public sealed record Row(
         string shape, string dtype, int batch, string policy, double target, int kept_layers,
-        double prefill_ms, double decode_tokens_per_s, double speedup, double achieved_ratio, double ideal_speedup, long kv_bytes);
+        double prefill_ms, double decode_tokens_per_s, double decode_min, double decode_max, int rounds,
+        double speedup, double achieved_ratio, double ideal_speedup, long kv_bytes);
 
     public static async Task<int> RunAsync(CliArgs args)
     {
+        if (args.Flag("e2e")) return await ChatBenchCommand.RunAsync(args);
         var shapeName = args.String("shape") ?? "llama-1b";
         var dtypeName = args.String("dtype") ?? "bfloat16";
         var batches = args.IntList("batch", 1, 16);
@@ -59,24 +64,26 @@ internal static class BenchCommand
                     plans.Add(await engine.CreatePlanAsync(p, r));
             var (prefillMs, prompt) = await engine.RunAsync(model => Prefill(model, batch, promptLength, steps));
             // Rounds visit every plan in turn, so slow drift or a busy neighbour hits all plans alike; each plan
-            // keeps its best round (the least disturbed one).
-            var best = new double[plans.Count];
+            // reports its median round and the spread, never only its best.
+            var rates = plans.Select(_ => new List<double>()).ToArray();
             var kvBytes = new long[plans.Count];
             for (var round = 0; round < repeats; round++)
                 for (var i = 0; i < plans.Count; i++)
                 {
                     var (rate, kv) = await engine.RunAsync(model => Decode(model, prompt, plans[i], steps));
-                    best[i] = Math.Max(best[i], rate);
+                    rates[i].Add(rate);
                     kvBytes[i] = kv;
                 }
+            var median = rates.Select(r => Spread.Of(r)).ToArray();
             await engine.RunAsync(_ => { prompt.Cache.Dispose(); prompt.NextTokens.Dispose(); return 0; });
             for (var i = 0; i < plans.Count; i++)
             {
                 var plan = plans[i];
-                var speedup = best[i] / best[0];
+                var speedup = median[i].Median / median[0].Median;
                 var ideal = (layerBytes + headBytes) / (layerBytes * plan.KeptLayers.Count / plan.LayerCount + headBytes);
                 var row = new Row(shapeName, ComputeDevice.Name(dtype), batch, plan.IsFullDepth ? "full" : plan.Policy.ToString().ToLowerInvariant(),
-                    plan.TargetSpeedup, plan.KeptLayers.Count, Math.Round(prefillMs, 1), Math.Round(best[i], 2), Math.Round(speedup, 3),
+                    plan.TargetSpeedup, plan.KeptLayers.Count, Math.Round(prefillMs, 1), Math.Round(median[i].Median, 2),
+                    Math.Round(median[i].Min, 2), Math.Round(median[i].Max, 2), repeats, Math.Round(speedup, 3),
                     Math.Round(speedup / plan.TargetSpeedup, 3), Math.Round(ideal, 3), kvBytes[i]);
                 rows.Add(row);
                 Console.Error.WriteLine(Format(row));
@@ -84,7 +91,7 @@ internal static class BenchCommand
         }
 
         Console.WriteLine();
-        Console.WriteLine("| shape | dtype | batch | policy | target r | kept | prefill ms | decode tok/s | speedup | speedup/target | ideal (head incl.) | KV MiB |");
+        Console.WriteLine($"| shape | dtype | batch | policy | target r | kept | prefill ms | decode tok/s, median of {repeats} (min–max) | speedup (medians) | speedup/target | ideal (head incl.) | KV MiB |");
         Console.WriteLine("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in rows) Console.WriteLine(Format(r));
         var full1 = rows.FirstOrDefault(r => r.batch == 1 && r.policy == "full");
@@ -110,7 +117,7 @@ internal static class BenchCommand
     }
 
     private static string Format(Row r) => string.Create(CultureInfo.InvariantCulture,
-        $"| {r.shape} | {r.dtype} | {r.batch} | {r.policy} | {r.target:0.##} | {r.kept_layers} | {r.prefill_ms:0} | {r.decode_tokens_per_s:0.00} | {r.speedup:0.00}x | {r.achieved_ratio:0.00} | {r.ideal_speedup:0.00}x | {r.kv_bytes / 1048576.0:0.00} |");
+        $"| {r.shape} | {r.dtype} | {r.batch} | {r.policy} | {r.target:0.##} | {r.kept_layers} | {r.prefill_ms:0} | {r.decode_tokens_per_s:0.00} ({r.decode_min:0.00}–{r.decode_max:0.00}) | {r.speedup:0.00}x | {r.achieved_ratio:0.00} | {r.ideal_speedup:0.00}x | {r.kv_bytes / 1048576.0:0.00} |");
 
     /// <summary>A batch prefilled at full depth once, copied for every measurement.</summary>
     private sealed record Prefilled(KvCache Cache, Tensor NextTokens);

@@ -1,19 +1,25 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LayerSkip.Engine.Loading;
+using TorchSharp;
 using static TorchSharp.torch;
 
-namespace LayerSkip.Benchmarks.Peer;
+namespace LayerSkip.Engine.Model;
 
 /// <summary>
 /// Writes a Hugging Face folder (config.json, model.safetensors in bf16) of seeded random weights of a given shape,
-/// one tensor at a time, so both engines can load the very same weights.
+/// one tensor at a time, so a benchmark can load the very same weights into several engines or through the model-folder path.
 /// </summary>
 public static class RandomCheckpoint
 {
-    public static void Write(ModelConfig c, string folder, int seed = 0)
+    /// <param name="tokenizerSource">A folder whose tokenizer files (and chat template) are copied beside the weights.</param>
+    public static void Write(ModelConfig c, string folder, int seed = 0, string? tokenizerSource = null)
     {
         Directory.CreateDirectory(folder);
+        if (tokenizerSource is not null)
+            foreach (var name in Training.HfCheckpointWriter.TokenizerFiles.Where(n => n != "generation_config.json"))
+                if (File.Exists(Path.Combine(tokenizerSource, name)))
+                    File.Copy(Path.Combine(tokenizerSource, name), Path.Combine(folder, name), overwrite: true);
         var config = c.ToJson();
         config["architectures"] = new JsonArray("LlamaForCausalLM");
         config["torch_dtype"] = "bfloat16";
@@ -30,6 +36,17 @@ public static class RandomCheckpoint
             Add(p + "self_attn.q_proj.weight", q, h);
             Add(p + "self_attn.k_proj.weight", kv, h);
             Add(p + "self_attn.v_proj.weight", kv, h);
+            if (c.AttentionBias)
+            {
+                Add(p + "self_attn.q_proj.bias", q);
+                Add(p + "self_attn.k_proj.bias", kv);
+                Add(p + "self_attn.v_proj.bias", kv);
+            }
+            if (c.QkNorm)
+            {
+                Add(p + "self_attn.q_norm.weight", c.HeadDim);
+                Add(p + "self_attn.k_norm.weight", c.HeadDim);
+            }
             Add(p + "self_attn.o_proj.weight", h, q);
             Add(p + "post_attention_layernorm.weight", h);
             Add(p + "mlp.gate_proj.weight", ff, h);
@@ -45,9 +62,9 @@ public static class RandomCheckpoint
         {
             using var scope = NewDisposeScope();
             var t = tensors[i];
-            // Norms are ones; matrices small normals, which keep activations in range through many layers.
+            // Norms are ones, biases zeros; matrices small normals, which keep activations in range through many layers.
             var values = t.Shape.Length == 1
-                ? ones(t.Shape, ScalarType.BFloat16)
+                ? (t.Name.EndsWith(".bias", StringComparison.Ordinal) ? zeros(t.Shape, ScalarType.BFloat16) : ones(t.Shape, ScalarType.BFloat16))
                 : (randn(t.Shape, ScalarType.Float32, generator: generator) * 0.02).to(ScalarType.BFloat16);
             stream.Write(values.contiguous().bytes);
         }, new Dictionary<string, string> { ["format"] = "pt" });
