@@ -2,7 +2,10 @@ using LLama.Native;
 
 namespace LayerSkip.Benchmarks.LlamaCpp;
 
-/// <summary>llama.cpp logs every tensor it loads; only its errors reach stderr here.</summary>
+/// <summary>
+/// llama.cpp logs every tensor it loads; only its errors reach stderr here. Also loads the native library, which
+/// LLamaSharp otherwise does only on first use of its main API class (the quantizer's entry points don't trigger it).
+/// </summary>
 internal static class NativeLog
 {
     private static int _configured;
@@ -14,5 +17,6 @@ internal static class NativeLog
         {
             if (level == LLamaLogLevel.Error) Console.Error.Write("llama.cpp: " + message);
         });
+        NativeApi.llama_empty_call();
     }
 }
