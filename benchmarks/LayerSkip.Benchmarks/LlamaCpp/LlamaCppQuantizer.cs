@@ -20,6 +20,6 @@ public static class LlamaCppQuantizer
         NativeLog.QuietUnlessError();
         // quantizeOutputTensor: true is llama-quantize's default (the output matrix gets the type llama.cpp picks for it).
         if (!LLamaQuantizer.Quantize(source, destination, Parse(type), threads, allowRequantize: false, quantizeOutputTensor: true))
-            throw new InvalidOperationException($"llama.cpp could not quantize {source} to {type}.");
+            throw new InvalidOperationException($"llama.cpp could not quantize {source} to {type}: {NativeLog.LastError ?? "no error logged"}");
     }
 }

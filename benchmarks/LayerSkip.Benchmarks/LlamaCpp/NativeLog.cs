@@ -9,13 +9,19 @@ namespace LayerSkip.Benchmarks.LlamaCpp;
 internal static class NativeLog
 {
     private static int _configured;
+    private static volatile string? _lastError;
+
+    /// <summary>The last error line llama.cpp logged, to name the cause when one of its calls fails.</summary>
+    public static string? LastError => _lastError;
 
     public static void QuietUnlessError()
     {
         if (Interlocked.Exchange(ref _configured, 1) == 1) return;
         NativeLibraryConfig.All.WithLogCallback((level, message) =>
         {
-            if (level == LLamaLogLevel.Error) Console.Error.Write("llama.cpp: " + message);
+            if (level != LLamaLogLevel.Error) return;
+            _lastError = message.Trim();
+            Console.Error.Write("llama.cpp: " + message);
         });
         NativeApi.llama_empty_call();
     }

@@ -40,6 +40,8 @@ internal static class ChatBenchCommand
             JsonLines = args.String("json"),
         };
         args.EnsureAllUsed();
+        if (options.Scenarios.FirstOrDefault(s => !ChatScenario.Names.Contains(s)) is { } unknown)
+            throw new CliException($"Unknown scenario '{unknown}' (use {string.Join(", ", ChatScenario.Names)}).");
         if (options.Concurrency.Any(c => c < 1)) throw new CliException("--concurrency values must be at least 1.");
         if (options.Requests < 1) throw new CliException("--requests must be at least 1.");
         if (options.ModelFolder is not null && options.Shape is not null) throw new CliException("Give --model or --shape, not both.");
