@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LayerSkip.Engine.Generation;
-using LayerSkip.Extensions.AI.Structured;
+using LayerSkip.Engine.Generation.Constraints;
 using LayerSkip.Extensions.AI.Tools;
 using Microsoft.Extensions.AI;
 
@@ -76,48 +76,14 @@ internal sealed class OutputStructure
         return JsonSerializer.SerializeToElement(schema);
     }
 
-    /// <summary>
-    /// At most one whitespace character between JSON tokens: small models otherwise spend their token budget on
-    /// newlines and indentation; the output stays valid JSON either way.
-    /// </summary>
-    private static readonly JsonConstraintOptions Compact = new() { MaxWhitespaceRun = 1 };
-
     public ILogitsProcessor? CreateLogitsProcessor() =>
-        _json ? new JsonLogitsProcessor(new JsonConstraint(_resources.JsonVocabulary, _jsonSchema, Compact), _resources.EosTokenIds) : null;
+        _json ? new JsonLogitsProcessor(_resources.JsonVocabulary, _jsonSchema, _resources.EosTokenIds) : null;
 
     public IToolCallExtractor? CreateToolCallExtractor() =>
         _toolFormat == ToolCallFormat.None ? null : new ToolCallExtractor(new ToolCallStreamParser(_toolFormat), AssistantPrefix);
 
     /// <summary>A forced call is the whole response: once it is parsed, generation can stop.</summary>
     public bool IsCompleteAfterForcedCall(int calls) => ForcedToolCall && calls > 0;
-
-    /// <summary>Masks every token that cannot continue valid JSON (or the schema); allows EOS once the value is complete.</summary>
-    private sealed class JsonLogitsProcessor(JsonConstraint constraint, IReadOnlyCollection<int> eos) : ILogitsProcessor
-    {
-        private bool[] _mask = [];
-
-        public void Process(Span<float> logits)
-        {
-            if (_mask.Length != constraint.VocabularySize) _mask = new bool[constraint.VocabularySize];
-            constraint.ComputeAllowedMask(_mask);
-            var any = false;
-            for (var i = 0; i < logits.Length; i++)
-            {
-                var allowed = i < _mask.Length && _mask[i];
-                if (!allowed) logits[i] = float.NegativeInfinity;
-                any |= allowed;
-            }
-            // A closed value with no EOS in the mask: end the sequence rather than sample nothing.
-            if (!any)
-                foreach (var id in eos)
-                    if (id < logits.Length) logits[id] = 0;
-        }
-
-        public void Accept(int tokenId)
-        {
-            if (!eos.Contains(tokenId)) constraint.TryAccept(tokenId);
-        }
-    }
 
     /// <summary>Adapts the streaming tool-call parser; a forced call's opening tag (in the prompt) is replayed first.</summary>
     private sealed class ToolCallExtractor : IToolCallExtractor

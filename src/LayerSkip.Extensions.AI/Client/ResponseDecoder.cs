@@ -1,6 +1,6 @@
 using LayerSkip.Engine.Generation;
+using LayerSkip.Engine.Generation.Constraints;
 using LayerSkip.Engine.Tokenization;
-using LayerSkip.Extensions.AI.Structured;
 using LayerSkip.Extensions.AI.Tools;
 using Microsoft.Extensions.AI;
 

@@ -1,6 +1,6 @@
 using System.Text;
 using LayerSkip.Engine.Tokenization;
-using LayerSkip.Extensions.AI.Templates;
+using LayerSkip.Templates;
 using Microsoft.Extensions.AI;
 
 namespace LayerSkip.Extensions.AI.Prompting;
