@@ -7,6 +7,7 @@ using LayerSkip.Engine.Model;
 var root = new RootCommand("LayerSkip benchmarks against other engines");
 root.Subcommands.Add(PeerCommandLine.Create());
 root.Subcommands.Add(GgufCommandLine.Create());
+root.Subcommands.Add(TableCommandLine.Create());
 return await root.Parse(args).InvokeAsync();
 
 /// <summary>The <c>peer</c> command's options, read into <see cref="PeerBenchOptions"/>.</summary>
@@ -84,6 +85,28 @@ internal static class GgufCommandLine
                 Console.Error.WriteLine($"error: {e.Message}");
                 return 2;
             }
+        });
+        return command;
+    }
+}
+
+/// <summary>The <c>table</c> command: the side-by-side table of a <c>peer</c> run's JSON lines (also of an interrupted run).</summary>
+internal static class TableCommandLine
+{
+    public static Command Create()
+    {
+        var json = new Option<string>("--json") { Description = "JSON lines written by peer --json", Required = true };
+        var command = new Command("table", "print the markdown table of a peer run's JSON lines") { json };
+        command.SetAction(parse =>
+        {
+            var path = parse.GetValue(json)!;
+            if (!File.Exists(path))
+            {
+                Console.Error.WriteLine($"error: --json: '{path}' not found.");
+                return 2;
+            }
+            Console.WriteLine(PeerBench.Markdown(PeerBench.ReadJsonLines(path)));
+            return 0;
         });
         return command;
     }

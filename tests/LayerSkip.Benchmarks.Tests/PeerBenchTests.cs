@@ -42,6 +42,11 @@ public sealed class PeerBenchTests : IDisposable
         Assert.All(summaries, s => Assert.InRange(s.tokens_per_s, s.min!.Value - 0.01, s.max!.Value + 0.01));
         Assert.All(rounds, r => Assert.True(r.tokens_per_s > 0));
 
+        // An interrupted run keeps only its round rows; the table is rebuilt from them with the same summaries.
+        var interrupted = Path.Combine(_folder, "interrupted.jsonl");
+        File.WriteAllLines(interrupted, File.ReadAllLines(jsonl).Where(l => l.Contains("\"kind\":\"round\"")));
+        Assert.Equal(summaries, PeerBench.ReadJsonLines(interrupted).Where(r => r.kind == "summary"));
+
         var table = PeerBench.Markdown(rows);
         Assert.Contains("| llama.cpp | Q8_0 | 1 | 5 |", table);
         Assert.Contains("| ours | f32 | 2 | 2 |", table);

@@ -69,14 +69,28 @@ public sealed class PeerBench(PeerBenchOptions options, TextWriter log)
             }
         }
 
-        foreach (var g in _rows.Where(r => r.kind == "round").GroupBy(r => (r.engine, r.weights, r.r, r.metric)).ToList())
+        foreach (var summary in Summarize(_rows))
         {
-            var spread = Spread.Of(g.Select(r => r.tokens_per_s));
-            var summary = g.First() with { kind = "summary", round = null, tokens_per_s = Math.Round(spread.Median, 2), min = spread.Min, max = spread.Max };
             _rows.Add(summary);
             jsonl?.WriteLine(JsonSerializer.Serialize(summary));
         }
         return _rows;
+    }
+
+    /// <summary>One summary row (median, min, max) per configuration and metric, from the round rows.</summary>
+    public static List<PeerRow> Summarize(IEnumerable<PeerRow> rows) =>
+        rows.Where(r => r.kind == "round").GroupBy(r => (r.engine, r.weights, r.r, r.metric)).Select(g =>
+        {
+            var spread = Spread.Of(g.Select(r => r.tokens_per_s));
+            return g.First() with { kind = "summary", round = null, tokens_per_s = Math.Round(spread.Median, 2), min = spread.Min, max = spread.Max };
+        }).ToList();
+
+    /// <summary>Rows read back from a JSON-lines file; an interrupted run's file has rounds but no summaries, which are then computed.</summary>
+    public static List<PeerRow> ReadJsonLines(string path)
+    {
+        var rows = File.ReadLines(path).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<PeerRow>(l)
+            ?? throw new InvalidDataException($"{path}: a line is not a peer row")).ToList();
+        return rows.Any(r => r.kind == "summary") ? rows : [.. rows, .. Summarize(rows)];
     }
 
     private PeerRow Row(string engine, string weights, double r, int kept, string metric, int round, double rate, int tokens, string model) =>

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using LayerSkip.Tests;
 
@@ -11,17 +10,7 @@ public sealed class BenchCliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "layerskip.dll"));
-        foreach (var a in args) info.ArgumentList.Add(a);
-        using var p = Process.Start(info)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(300_000)) { p.Kill(true); throw new TimeoutException("layerskip did not finish"); }
-        return (p.ExitCode, stdout.Result, stderr.Result);
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliTests.Run(TimeSpan.FromMinutes(5), args);
 
     [Fact]
     public void Bench_reports_the_median_round_between_the_slowest_and_fastest()
