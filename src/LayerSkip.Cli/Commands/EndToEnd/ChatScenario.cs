@@ -17,8 +17,8 @@ internal sealed record ChatScenario(string Name, IReadOnlyList<ChatMessage> Mess
     /// context in its slice of <paramref name="contextText"/>), so the engine's prefix cache only reuses what real
     /// traffic shares: the system prompt and tool declarations.
     /// </summary>
-    /// <param name="contextText">Text the RAG scenario cuts its ~<paramref name="contextTokens"/>-token context from.</param>
-    public static ChatScenario Create(string name, TextTokenizer tokenizer, string contextText, int contextTokens, int request) => name switch
+    /// <param name="context">Tokens of the text the RAG scenario cuts its <paramref name="contextTokens"/>-token context from.</param>
+    public static ChatScenario Create(string name, TextTokenizer tokenizer, IReadOnlyList<int> context, int contextTokens, int request) => name switch
     {
         "chat" => new("chat", [new(ChatRole.User, $"Tell me a short story about {Subjects[request % Subjects.Length]}. (#{request})")], null, 64),
         "agent" => new("agent",
@@ -29,16 +29,15 @@ internal sealed record ChatScenario(string Name, IReadOnlyList<ChatMessage> Mess
         "rag" => new("rag",
         [
             new(ChatRole.System, "Answer the question using only the context. If the context does not say, answer that you do not know."),
-            new(ChatRole.User, $"Context:\n{Cut(tokenizer, contextText, contextTokens, request)}\n\nQuestion: What happens to the main character at the end of the last story?"),
+            new(ChatRole.User, $"Context:\n{Cut(tokenizer, context, contextTokens, request)}\n\nQuestion: What happens to the main character at the end of the last story?"),
         ], null, 128),
         _ => throw new CliException($"Unknown scenario '{name}' (use {string.Join(", ", Names)})."),
     };
 
-    /// <summary><paramref name="tokens"/> tokens of <paramref name="text"/> from a place that depends on the request (the text wraps around).</summary>
-    private static string Cut(TextTokenizer tokenizer, string text, int tokens, int request)
+    /// <summary><paramref name="tokens"/> tokens of the context from a place that depends on the request (the text wraps around).</summary>
+    private static string Cut(TextTokenizer tokenizer, IReadOnlyList<int> ids, int tokens, int request)
     {
-        if (string.IsNullOrWhiteSpace(text)) throw new CliException("The RAG scenario needs context text (--context-file).");
-        var ids = tokenizer.Encode(text, addBos: false);
+        if (ids.Count == 0) throw new CliException("The RAG scenario needs context text (--context-file).");
         var start = (int)((long)request * 997 % ids.Count);
         return tokenizer.Decode(Enumerable.Range(start, tokens).Select(i => ids[i % ids.Count]), skipSpecialTokens: true);
     }
