@@ -133,7 +133,7 @@ public sealed class PeerBench(PeerBenchOptions options, TextWriter log)
     public static string Markdown(IEnumerable<PeerRow> rows)
     {
         var summaries = rows.Where(r => r.kind == "summary").ToList();
-        string Cell(PeerRow? r) => r is null ? "—" : string.Create(CultureInfo.InvariantCulture, $"{r.tokens_per_s:0.0} ({r.min:0.0}–{r.max:0.0})");
+        string Cell(PeerRow? r) => r is null ? "—" : string.Create(CultureInfo.InvariantCulture, $"{r.tokens_per_s:0.00} ({r.min:0.00}–{r.max:0.00})");
         var lines = new List<string>
         {
             "| engine | weights | r | kept layers | decode tok/s, median (min–max) | prefill tok/s, median (min–max) |",
