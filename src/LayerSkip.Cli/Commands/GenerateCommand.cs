@@ -1,47 +1,55 @@
+using System.CommandLine;
 using System.Diagnostics;
+using LayerSkip.Cli.Options;
+using LayerSkip.Cli.Progress;
 using LayerSkip.Engine.Generation;
 
 namespace LayerSkip.Cli.Commands;
 
 /// <summary>layerskip generate: streams the continuation of a prompt to stdout, statistics to stderr.</summary>
-internal static class GenerateCommand
+internal sealed class GenerateCommand : CliCommand
 {
-    public static async Task<int> RunAsync(CliArgs args)
-    {
-        var prompt = args.Required("prompt");
-        var maxTokens = args.Int("max-tokens") ?? 128;
-        var temperature = args.Double("temperature");
-        var topP = args.Double("top-p");
-        var topK = args.Int("top-k");
-        var seed = args.Int("seed");
-        var planOptions = PlanOptions.From(args);
-        var noBos = args.Flag("no-bos");
-        using var engine = EngineFactory.Load(args, maxBatchSize: 1);
-        args.EnsureAllUsed();
+    private readonly ModelOptions _model;
+    private readonly PlanOptions _plan;
+    private readonly Option<string> _prompt = Opt.Required("--prompt", "Text to continue.");
+    private readonly Option<int> _maxTokens = Opt.Value("--max-tokens", "Most tokens to generate.", 128);
+    private readonly Option<double?> _temperature = Opt.Maybe<double>("--temperature", "Sampling temperature; 0 is greedy (default: the model's generation_config.json, else 0.7).");
+    private readonly Option<double?> _topP = Opt.Maybe<double>("--top-p", "Nucleus sampling: smallest set of tokens whose probability reaches P (default: the model's).");
+    private readonly Option<int?> _topK = Opt.Maybe<int>("--top-k", "Sample among the K most likely tokens (default: the model's).");
+    private readonly Option<bool> _noBos = Opt.Flag("--no-bos", "Do not open the prompt with the BOS token.");
 
-        var plan = await planOptions.BuildAsync(engine);
+    public GenerateCommand() : base("generate", "Continue a prompt, printing the text as it is generated; statistics (decode tokens/s) go to stderr.")
+    {
+        this.AddAll(_prompt, _maxTokens, _temperature, _topP, _topK, _noBos);
+        _plan = new PlanOptions(this);
+        _model = new ModelOptions(this);
+    }
+
+    protected override async Task<int> RunAsync(ParseResult parse, IProgressReporter progress, CancellationToken cancellation)
+    {
+        using var engine = _model.Load(parse, progress, maxBatchSize: 1);
+        var plan = await _plan.BuildAsync(parse, engine);
         var tokenizer = engine.Tokenizer;
-        var promptTokens = tokenizer.Encode(prompt, addBos: !noBos && tokenizer.AddBosByDefault);
         var config = engine.Config;
         var request = new GenerationRequest
         {
-            PromptTokens = promptTokens,
-            MaxNewTokens = maxTokens,
+            PromptTokens = tokenizer.Encode(parse.GetValue(_prompt)!, addBos: !parse.GetValue(_noBos) && tokenizer.AddBosByDefault),
+            MaxNewTokens = parse.GetValue(_maxTokens),
             Plan = plan,
             Sampling = new SamplingOptions
             {
-                Temperature = temperature ?? config.DefaultTemperature ?? 0.7,
-                TopP = topP ?? config.DefaultTopP,
-                TopK = topK ?? config.DefaultTopK,
-                Seed = seed,
+                Temperature = parse.GetValue(_temperature) ?? config.DefaultTemperature ?? 0.7,
+                TopP = parse.GetValue(_topP) ?? config.DefaultTopP,
+                TopK = parse.GetValue(_topK) ?? config.DefaultTopK,
+                Seed = parse.GetValue(_plan.Seed),
             },
         };
 
         var clock = Stopwatch.StartNew();
-        var stream = engine.Submit(request);
+        var stream = engine.Submit(request, cancellation);
         var decoder = tokenizer.CreateStreamingDecoder(skipSpecialTokens: true);
         var stdout = Console.Out;
-        await foreach (var token in stream.ReadAllAsync())
+        await foreach (var token in stream.ReadAllAsync(cancellation))
         {
             stdout.Write(decoder.Append(token));
             stdout.Flush();
@@ -50,11 +58,22 @@ internal static class GenerateCommand
         stdout.WriteLine();
         var summary = await stream.Completion;
         var decodeSeconds = summary.DecodeTime.TotalSeconds;
-        Console.Error.WriteLine(
-            $"[{EngineFactory.Describe(plan)}] prompt {summary.PromptTokens} tokens, generated {summary.GeneratedTokens} " +
+        await engine.RunAsync(_ => 0); // after the round that finished the request, so the KV figures include it
+
+        progress.Log.WriteLine(
+            $"[{ModelOptions.Describe(plan)}] prompt {summary.PromptTokens} tokens, generated {summary.GeneratedTokens} " +
             $"({summary.FinishReason.ToString().ToLowerInvariant()}); prefill {summary.PrefillTime.TotalMilliseconds:0} ms; " +
             $"decode {(summary.GeneratedTokens > 1 && decodeSeconds > 0 ? (summary.GeneratedTokens - 1) / decodeSeconds : 0):0.0} tokens/s; " +
-            $"total {clock.Elapsed.TotalSeconds:0.00} s on {engine.DeviceName}/{engine.DTypeName}");
+            $"total {clock.Elapsed.TotalSeconds:0.00} s on {engine.DeviceName}/{engine.DTypeName}; " +
+            $"KV cache peak {Size(engine.PeakKvCacheBytes)}, held now {Size(engine.KvCacheBytes)} (prefix cache)");
         return 0;
     }
+
+    private static string Size(long bytes) => bytes switch
+    {
+        < 1024 => $"{bytes} B",
+        < 1024 * 1024 => $"{bytes / 1024.0:0.#} KiB",
+        < 1024L * 1024 * 1024 => $"{bytes / (1024.0 * 1024):0.#} MiB",
+        _ => $"{bytes / (1024.0 * 1024 * 1024):0.##} GiB",
+    };
 }

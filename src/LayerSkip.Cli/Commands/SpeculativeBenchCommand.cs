@@ -1,5 +1,8 @@
 using System.Globalization;
-using System.Text.Json;
+using System.CommandLine;
+using LayerSkip.Cli.Options;
+using LayerSkip.Cli.Output;
+using LayerSkip.Cli.Progress;
 using LayerSkip.Engine.Generation;
 using LayerSkip.Engine.Model;
 using LayerSkip.Engine.Skipping;
@@ -13,71 +16,92 @@ namespace LayerSkip.Cli.Commands;
 /// the plan skips get near-zero output projections, so the draft agrees with the full model almost always: the
 /// upper end of what speculation can give on that shape.
 /// </summary>
-internal static class SpeculativeBenchCommand
+internal sealed class SpeculativeBenchCommand : CliCommand
 {
     public sealed record Row(string model, int batch, double target, int kept_layers, int draft_tokens, double acceptance_rate,
         double tokens_per_full_pass, double full_tokens_per_s, double speculative_tokens_per_s, double speedup, bool identical);
 
-    public static async Task<int> RunAsync(CliArgs args)
+    private readonly Option<string?> _model = Opt.Text("--model", "Hugging Face model folder (or use --shape).", "dir");
+    private readonly Option<string?> _shape = Opt.Text("--shape", "Random-weight model shape instead of a model folder: " + string.Join(", ", ModelShapes.Names) + ".", "name");
+    private readonly Option<bool> _plant = Opt.Flag("--plant", "With --shape: shrink the skipped layers' output projections so the draft almost always agrees (the upper bound of speculation).");
+    private readonly Option<int[]> _batches = Opt.Ints("--batch", "Batch sizes.", 1, 4);
+    private readonly Option<double[]> _speedups = Opt.Doubles("--speedup", "Target speedups of the drafting plan.", 1.5, 2, 3);
+    private readonly Option<LayerPolicy?> _policy = Opt.Policy("--policy", "Policy of the drafting plan: " + SharedOptions.PolicyList + ". Default: unified.");
+    private readonly Option<int> _tokens = Opt.Value("--tokens", "Tokens generated per request.", 64);
+    private readonly Option<int> _draft = Opt.Value("--draft-tokens", "Tokens drafted before each full-depth verification.", 4);
+    private readonly Option<string?> _dtype = Opt.Text("--dtype", "Compute dtype: float32 or bfloat16 (default: float32).", "dtype");
+    private readonly Option<int?> _threads = SharedOptions.Threads();
+    private readonly Option<string?> _json = SharedOptions.Json();
+
+    public SpeculativeBenchCommand() : base("bench-speculative",
+        "Greedy decoding at full depth versus self-speculative decoding (the plan drafts, full depth verifies), on a model folder or a random-weight shape.") =>
+        this.AddAll(_model, _shape, _plant, _batches, _speedups, _policy, _tokens, _draft, _dtype, _threads, _json);
+
+    protected override async Task<int> RunAsync(ParseResult parse, IProgressReporter progress, CancellationToken cancellation)
     {
-        var modelPath = args.String("model");
-        var shapeName = args.String("shape");
-        var plant = args.Flag("plant");
-        var batches = args.IntList("batch", 1, 4);
-        var speedups = args.DoubleList("speedup", 1.5, 2, 3);
-        var policy = LayerPlanner.ParsePolicy(args.String("policy") ?? "unified");
-        var tokens = args.Int("tokens") ?? 64;
-        var draft = args.Int("draft-tokens") ?? 4;
-        var json = args.String("json");
-        var dtypeName = args.String("dtype");
-        var threads = args.Int("threads");
-        args.EnsureAllUsed();
+        var modelPath = parse.GetValue(_model);
+        var shapeName = parse.GetValue(_shape);
+        var plant = parse.GetValue(_plant);
+        var batches = parse.GetValue(_batches)!;
+        var speedups = parse.GetValue(_speedups)!;
+        var policy = parse.GetValue(_policy) ?? LayerPolicy.Unified;
+        var tokens = parse.GetValue(_tokens);
+        var draft = parse.GetValue(_draft);
+        var dtypeName = parse.GetValue(_dtype);
+        var threads = parse.GetValue(_threads);
         if ((modelPath is null) == (shapeName is null)) throw new CliException("Give either --model DIR or --shape NAME.");
+        if (plant && shapeName is null) throw new CliException("--plant changes random weights: use it with --shape.");
+        using var json = new JsonLinesFile(parse.GetValue(_json));
 
         InferenceEngine engine;
         string name;
-        if (modelPath is not null)
+        using (progress.Start($"load {modelPath ?? shapeName}"))
         {
-            engine = InferenceEngine.Load(new EngineOptions { ModelPath = modelPath, Device = "cpu", ComputeDType = dtypeName, MaxBatchSize = batches.Max(), Threads = threads });
-            name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelPath)));
-        }
-        else
-        {
-            var config = ModelShapes.Get(shapeName!);
-            var dtype = ComputeDevice.ResolveDType(dtypeName ?? "float32", CPU);
-            engine = InferenceEngine.FromModel(() => new DecoderModel(config, RandomWeights.Create(config, dtype, CPU, seed: 3), dtype, CPU, 64 + tokens * 2),
-                maxBatchSize: batches.Max(), threads: threads);
-            name = shapeName! + (plant ? " (planted)" : "");
+            if (modelPath is not null)
+            {
+                engine = InferenceEngine.Load(new EngineOptions { ModelPath = modelPath, Device = "cpu", ComputeDType = dtypeName, MaxBatchSize = batches.Max(), Threads = threads });
+                name = ModelOptions.FolderName(modelPath);
+            }
+            else
+            {
+                var config = ModelShapes.Get(shapeName!);
+                var dtype = ComputeDevice.ResolveDType(dtypeName ?? "float32", CPU);
+                engine = InferenceEngine.FromModel(() => new DecoderModel(config, RandomWeights.Create(config, dtype, CPU, seed: 3), dtype, CPU, 64 + tokens * 2),
+                    maxBatchSize: batches.Max(), threads: threads);
+                name = shapeName! + (plant ? " (planted)" : "");
+            }
         }
         using var _ = engine;
         var rows = new List<Row>();
         var rng = new Random(9);
-        foreach (var r in speedups)
-        {
-            var plan = await engine.CreatePlanAsync(policy, r);
-            if (plant) await engine.RunAsync(m => { Plant(m, plan); return 0; });
-            foreach (var batch in batches)
+        using (var task = progress.Start("bench-speculative", (plant ? 1 : speedups.Length) * batches.Length, "rows"))
+            foreach (var r in speedups)
             {
-                var prompts = Enumerable.Range(0, batch).Select(_ => DecodeTiming.Prompt(engine, rng)).ToList();
-                var full = await DecodeTiming.MeasureAsync(engine, prompts, p => new GenerationRequest { PromptTokens = p, MaxNewTokens = tokens, StopTokenIds = [] });
-                var spec = await DecodeTiming.MeasureAsync(engine, prompts, p => new GenerationRequest
+                var plan = await engine.CreatePlanAsync(policy, r, cancellationToken: cancellation);
+                if (plant) await engine.RunAsync(m => { Plant(m, plan); return 0; });
+                foreach (var batch in batches)
                 {
-                    PromptTokens = p, MaxNewTokens = tokens, StopTokenIds = [], Plan = plan,
-                    Speculative = new SpeculativeOptions { MaxDraftTokens = draft, Adaptive = false },
-                });
-                var identical = full.Outputs.Zip(spec.Outputs).All(p => p.First.SequenceEqual(p.Second));
-                var row = new Row(name, batch, r, plan.KeptLayers.Count, draft, Math.Round(spec.Acceptance, 3), Math.Round(spec.TokensPerPass, 2),
-                    Math.Round(full.Rate, 2), Math.Round(spec.Rate, 2), Math.Round(spec.Rate / full.Rate, 3), identical);
-                rows.Add(row);
-                Console.Error.WriteLine(Format(row));
+                    var prompts = Enumerable.Range(0, batch).Select(_ => DecodeTiming.Prompt(engine, rng)).ToList();
+                    var full = await DecodeTiming.MeasureAsync(engine, prompts, p => new GenerationRequest { PromptTokens = p, MaxNewTokens = tokens, StopTokenIds = [] });
+                    var spec = await DecodeTiming.MeasureAsync(engine, prompts, p => new GenerationRequest
+                    {
+                        PromptTokens = p, MaxNewTokens = tokens, StopTokenIds = [], Plan = plan,
+                        Speculative = new SpeculativeOptions { MaxDraftTokens = draft, Adaptive = false },
+                    });
+                    var identical = full.Outputs.Zip(spec.Outputs).All(p => p.First.SequenceEqual(p.Second));
+                    var row = new Row(name, batch, r, plan.KeptLayers.Count, draft, Math.Round(spec.Acceptance, 3), Math.Round(spec.TokensPerPass, 2),
+                        Math.Round(full.Rate, 2), Math.Round(spec.Rate, 2), Math.Round(spec.Rate / full.Rate, 3), identical);
+                    rows.Add(row);
+                    json.Write(row);
+                    progress.Log.WriteLine(Format(row));
+                    task.Advance();
+                }
+                if (plant) break; // planting changes the weights for one plan only
             }
-            if (plant) break; // planting changes the weights for one plan only
-        }
         Console.WriteLine();
         Console.WriteLine("| model | batch | target r | draft layers | draft tokens | acceptance | tokens per full pass | full tok/s | speculative tok/s | speedup | identical output |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var row in rows) Console.WriteLine(Format(row));
-        if (json is not null) await File.WriteAllTextAsync(json, JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }));
         return 0;
     }
 

@@ -1,5 +1,9 @@
+using System.CommandLine;
 using System.Globalization;
+using LayerSkip.Cli.Options;
+using LayerSkip.Cli.Progress;
 using LayerSkip.Engine.Evaluation;
+using LayerSkip.Engine.Loading;
 using LayerSkip.Engine.Tokenization;
 using LayerSkip.Engine.Training;
 using LayerSkip.Engine.Training.Routing;
@@ -11,31 +15,52 @@ namespace LayerSkip.Cli.Commands;
 /// layerskip train-router: token-level routers (one linear router per layer) on a frozen model, trained towards an
 /// execution-rate budget; saved as safetensors and measured on held-out text.
 /// </summary>
-internal static class TrainRouterCommand
+internal sealed class TrainRouterCommand : CliCommand
 {
-    public static int Run(CliArgs args)
+    private readonly Option<string> _model = SharedOptions.Model("Model folder (kept frozen).");
+    private readonly Option<string> _out = Opt.Required("--out", "Safetensors file to save the routers to (router.safetensors in a model folder is picked up by default).", "file");
+    private readonly Option<double> _budget = Opt.Value("--budget", "Target execution rate of every layer, in (0, 1].", 0.5);
+    private readonly Option<double> _penalty = Opt.Value("--penalty", "Weight of the budget penalty next to the language-model loss.", 4.0);
+    private readonly Option<double> _temperature = Opt.Value("--temperature", "Gumbel-softmax temperature.", 1.0);
+    private readonly Option<int> _seqLen = Opt.Value("--seq-len", "Tokens predicted per training window.", 128);
+    private readonly Option<string?> _evalFile = Opt.Text("--eval-file", "Held-out text to measure the routers on (default: windows of the training data).", "file");
+    private readonly Option<int> _evalWindows = Opt.Value("--eval-windows", "Windows measured after training.", 32);
+    private readonly TrainingOptionSet _training;
+
+    public TrainRouterCommand() : base("train-router",
+        "Train token routers (one linear router per layer) on a frozen model towards an execution-rate budget, then measure them on held-out text.")
     {
-        var data = TrainingArgs.DataFile(args);
-        var modelFolder = args.Required("model");
-        var outFile = args.Required("out");
-        var evalFile = args.String("eval-file");
-        var seqLen = args.Int("seq-len") ?? 128;
+        this.AddAll(_model, _out, _budget, _penalty, _temperature);
+        _training = new TrainingOptionSet(this, defaultSteps: 200, defaultLr: 1e-2);
+        this.AddAll(_seqLen, _evalFile, _evalWindows);
+    }
+
+    protected override Task<int> RunAsync(ParseResult parse, IProgressReporter progress, CancellationToken cancellation)
+    {
+        var data = _training.DataFile(parse);
+        var modelFolder = ModelFolder.Resolve(parse.GetValue(_model)!);
+        var outFile = parse.GetValue(_out)!;
+        var evalFile = parse.GetValue(_evalFile);
+        var seqLen = parse.GetValue(_seqLen);
         var router = new RouterTrainingOptions
         {
-            Budget = args.Double("budget") ?? 0.5,
-            PenaltyWeight = args.Double("penalty") ?? 4.0,
-            Temperature = args.Double("temperature") ?? 1.0,
+            Budget = parse.GetValue(_budget),
+            PenaltyWeight = parse.GetValue(_penalty),
+            Temperature = parse.GetValue(_temperature),
             WindowTokens = seqLen + 1,
         };
-        var options = TrainingArgs.Options(args, defaultSteps: 200, defaultLr: 1e-2);
-        var evalWindows = args.Int("eval-windows") ?? 32;
-        args.EnsureAllUsed();
+        var options = _training.Read(parse);
+        var evalWindows = parse.GetValue(_evalWindows);
         if (router.Budget is <= 0 or > 1) throw new CliException("--budget must be in (0, 1].");
+        if (evalFile is not null && !File.Exists(evalFile)) throw new CliException($"--eval-file: file not found: {evalFile}");
 
         var tokenizer = TextTokenizer.Load(modelFolder);
         using var model = TrainableModel.Load(modelFolder);
-        var stream = TrainingArgs.Tokenize(tokenizer, data);
-        using var routers = RouterTraining.Train(model, stream, router, options, log: Console.Error);
+        var stream = TrainingOptionSet.Tokenize(tokenizer, data);
+        LayerRouterSet routers;
+        using (var task = progress.Start("train-router", options.Steps, "steps"))
+            routers = RouterTraining.Train(model, stream, router, options, log: progress.Log, progress: task);
+        using var _ = routers;
         routers.Save(outFile);
         Console.WriteLine($"saved {outFile}");
 
@@ -50,6 +75,6 @@ internal static class TrainRouterCommand
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"budget {router.Budget:0.##}: measured execution rate {rate:0.000} (per layer {string.Join(", ", perLayer.Select(r => r.ToString("0.00", CultureInfo.InvariantCulture)))}); " +
             $"nats/token full {full:0.000} routed {nats:0.000} on {windows.Length} windows{(evalFile is null ? " of the training data" : " of " + Path.GetFileName(evalFile))}"));
-        return 0;
+        return Task.FromResult(0);
     }
 }

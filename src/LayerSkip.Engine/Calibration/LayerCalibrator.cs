@@ -1,4 +1,5 @@
 using LayerSkip.Engine.Model;
+using LayerSkip.Engine.Progress;
 using static TorchSharp.torch;
 
 namespace LayerSkip.Engine.Calibration;
@@ -9,10 +10,12 @@ namespace LayerSkip.Engine.Calibration;
 /// </summary>
 public static class LayerCalibrator
 {
-    public static double[] Measure(DecoderModel model, IEnumerable<int[]> windows)
+    /// <summary>Mean change per layer; <paramref name="progress"/> counts windows measured.</summary>
+    public static double[] Measure(DecoderModel model, IReadOnlyCollection<int[]> windows, IProgress<WorkProgress>? progress = null)
     {
         var sums = new double[model.Config.NumLayers];
         long positions = 0;
+        var done = 0;
         foreach (var window in windows)
         {
             using var scope = NewDisposeScope();
@@ -24,6 +27,7 @@ public static class LayerCalibrator
                 sums[layer] += (1 - cos).sum().item<float>();
             });
             positions += window.Length;
+            progress?.Report(new WorkProgress(++done, windows.Count));
         }
         if (positions == 0) throw new ArgumentException("Calibration needs at least one window of tokens.", nameof(windows));
         return sums.Select(s => s / positions).ToArray();

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using LayerSkip.Engine.Evaluation;
 using LayerSkip.Engine.Generation;
+using LayerSkip.Engine.Progress;
 using LayerSkip.Engine.Skipping;
 
 namespace LayerSkip.Engine.Calibration;
@@ -21,6 +22,9 @@ public sealed class PlanProvider
 
     /// <summary>Text ranked for Calibrated; null uses <see cref="CalibrationText.Default"/>.</summary>
     public string? CalibrationTextOverride { get; set; }
+
+    /// <summary>Told how many calibration windows have been measured, when a calibration runs (not when it is cached).</summary>
+    public IProgress<WorkProgress>? CalibrationProgress { get; set; }
 
     /// <summary>Folder for cached calibrations; null disables the disk cache.</summary>
     public string? CacheFolder { get; set; } = DefaultCacheFolder();
@@ -59,7 +63,7 @@ public sealed class PlanProvider
                 }
             }
             var windows = CalibrationWindows(text);
-            var scores = await _engine.RunAsync(model => LayerCalibrator.Measure(model, windows)).ConfigureAwait(false);
+            var scores = await _engine.RunAsync(model => LayerCalibrator.Measure(model, windows, CalibrationProgress)).ConfigureAwait(false);
             var importance = new LayerImportance(scores, fingerprint);
             if (path is not null)
             {
@@ -104,7 +108,8 @@ public sealed class PlanProvider
             sb.Append(folder).Append('|');
             foreach (var f in Directory.EnumerateFiles(folder, "*.safetensors").Order())
             {
-                var info = new FileInfo(f);
+                var link = new FileInfo(f);
+                var info = link.ResolveLinkTarget(returnFinalTarget: true) as FileInfo ?? link; // a cache's files are links
                 sb.Append(info.Name).Append(':').Append(info.Length).Append(':').Append(info.LastWriteTimeUtc.Ticks).Append('|');
             }
         }

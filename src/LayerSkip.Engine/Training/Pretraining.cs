@@ -1,3 +1,4 @@
+using LayerSkip.Engine.Progress;
 using LayerSkip.Engine.Loading;
 
 namespace LayerSkip.Engine.Training;
@@ -39,10 +40,11 @@ public static class Pretraining
     /// must have been loaded from <paramref name="outFolder"/> and training continues from the step saved there.
     /// </summary>
     public static TrainingResult Run(TrainableModel model, TokenWindows data, int windowTokens, TrainingOptions options,
-        string? outFolder, string? tokenizerSource, bool resume = false, TextWriter? log = null)
+        string? outFolder, string? tokenizerSource, bool resume = false, TextWriter? log = null,
+        IProgress<WorkProgress>? progress = null)
     {
         model.SetAllTrainable(true);
-        using var trainer = new Trainer(Kind, options, model.TrainableParameters) { Log = log };
+        using var trainer = new Trainer(Kind, options, model.TrainableParameters) { Log = log, Progress = progress };
         if (resume) trainer.Resume(outFolder ?? throw new ArgumentNullException(nameof(outFolder)));
         void Save(Trainer t)
         {

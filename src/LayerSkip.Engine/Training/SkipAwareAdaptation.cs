@@ -1,3 +1,4 @@
+using LayerSkip.Engine.Progress;
 using System.Text.Json.Nodes;
 using LayerSkip.Engine.Skipping;
 
@@ -41,12 +42,13 @@ public static class SkipAwareAdaptation
     public const string Kind = "adapt";
 
     public static TrainingResult Run(TrainableModel model, IAdaptationData data, LayerPlan plan, TrainingOptions options,
-        string? outFolder, string? tokenizerSource, bool resume = false, TextWriter? log = null)
+        string? outFolder, string? tokenizerSource, bool resume = false, TextWriter? log = null,
+        IProgress<WorkProgress>? progress = null)
     {
         if (plan.LayerCount != model.Config.NumLayers) throw new ArgumentException($"The plan is for {plan.LayerCount} layers, the model has {model.Config.NumLayers}.");
         model.SetAllTrainable(true);
         model.SetEmbeddingsTrainable(false);
-        using var trainer = new Trainer(Kind, options, model.TrainableParameters) { Log = log };
+        using var trainer = new Trainer(Kind, options, model.TrainableParameters) { Log = log, Progress = progress };
         if (resume) trainer.Resume(outFolder ?? throw new ArgumentNullException(nameof(outFolder)));
         void Save(Trainer t)
         {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using LayerSkip.Engine.Progress;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -31,6 +32,8 @@ public sealed class Trainer : IDisposable
     /// <summary>Mean loss of every optimizer step run by this instance, in order.</summary>
     public List<double> LossHistory { get; } = [];
     public TextWriter? Log { get; set; } = Console.Error;
+    /// <summary>Told after every optimizer step: the step reached of the steps planned, and that step's loss.</summary>
+    public IProgress<WorkProgress>? Progress { get; set; }
 
     public Trainer(string kind, TrainingOptions options, IReadOnlyList<Parameter> parameters)
     {
@@ -98,6 +101,7 @@ public sealed class Trainer : IDisposable
             LastLoss = stepLoss;
             LossHistory.Add(stepLoss);
             windowTokens += stepTokens; windowLoss += stepLoss; windowSteps++;
+            Progress?.Report(new WorkProgress(Step, stop, string.Create(CultureInfo.InvariantCulture, $"loss {stepLoss:0.000}")));
             if (Log is not null && (Step % Math.Max(1, _options.LogEvery) == 0 || Step == _options.Steps))
             {
                 var seconds = Math.Max(1e-9, clock.Elapsed.TotalSeconds);

@@ -1,6 +1,7 @@
 using LayerSkip.Engine.Evaluation;
 using LayerSkip.Engine.Generation;
 using LayerSkip.Engine.Skipping;
+using LayerSkip.Engine.Tests.Progress;
 using LayerSkip.Engine.Training.Routing;
 using LayerSkip.Tests;
 using static TorchSharp.torch;
@@ -62,6 +63,26 @@ public class Stories260KTests(Stories260KFixture fx) : IClassFixture<Stories260K
         Assert.True(results[0].NatsPerToken < results[1].NatsPerToken);
         Assert.True(results[1].NatsPerToken < results[2].NatsPerToken);
         Assert.True(results[1].GreedyAgreement > results[2].GreedyAgreement);
+    }
+
+    [Fact]
+    public async Task TheQualityReportCountsScoredWindowsAndHandsOverEachResultWhenMeasured()
+    {
+        var tokenizer = fx.Engine.Tokenizer;
+        var text = File.ReadAllText(SharedData.Path("data", "tinystories_dev.txt"))[..6_000];
+        var windows = TeacherForcedScorer.Windows(tokenizer.Encode(text, addBos: false), 128, tokenizer.BosTokenId).ToList();
+        var plans = new[] { LayerPlan.Full(5), LayerPlanner.Create(LayerPolicy.Unified, 1.25, 5), LayerPlanner.Create(LayerPolicy.EarlyExit, 2.5, 5) };
+        var progress = new RecordedProgress();
+        var measured = new List<(QualityResult Result, int ReportsSoFar)>();
+        var results = await fx.Engine.RunAsync(m => QualityReport.Compare(m, windows, plans, 16, progress: progress,
+            measured: r => measured.Add((r, progress.Reports.Count))));
+        // Full depth is scored once (its row reuses those scores), then each skipping plan once per window.
+        var total = windows.Count * 3L;
+        Assert.Equal(Enumerable.Range(1, (int)total).Select(i => (long)i), progress.Reports.Select(r => r.Done));
+        Assert.All(progress.Reports, r => Assert.Equal(total, r.Total));
+        Assert.Equal(results, measured.Select(m => m.Result));
+        // Each row is handed over as soon as its windows are scored, before the next plan starts.
+        Assert.Equal([windows.Count, windows.Count * 2, windows.Count * 3], measured.Select(m => m.ReportsSoFar));
     }
 
     [Fact]

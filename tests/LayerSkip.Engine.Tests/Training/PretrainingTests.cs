@@ -1,5 +1,6 @@
 using LayerSkip.Engine.Generation;
 using LayerSkip.Engine.Model;
+using LayerSkip.Engine.Tests.Progress;
 using LayerSkip.Engine.Tests.Reference;
 using LayerSkip.Engine.Training;
 using LayerSkip.Tests;
@@ -68,6 +69,24 @@ public class PretrainingTests
     {
         using var f = LayerSkip.Engine.Loading.SafeTensorsFile.Open(Path.Combine(folder, "model.safetensors"));
         return f.Tensors[name].Shape;
+    }
+
+    [Fact]
+    public void EveryStepIsReportedWithItsLoss()
+    {
+        var folder = TempFolder();
+        try
+        {
+            using var model = TrainableModel.Create(Config(layers: 2) with { MaxPositionEmbeddings = 64 }, seed: 5);
+            var progress = new RecordedProgress();
+            var result = Pretraining.Run(model, Stream(), 17, Options(4) with { StopAtStep = 3 }, folder, null, progress: progress);
+            // --stop-at 3 of 4 planned steps: the total is where this run stops.
+            Assert.Equal([1L, 2L, 3L], progress.Reports.Select(r => r.Done));
+            Assert.All(progress.Reports, r => Assert.Equal(3, r.Total));
+            Assert.Equal(result.LossHistory.Select(l => $"loss {l.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture)}"),
+                progress.Reports.Select(r => r.Detail));
+        }
+        finally { Directory.Delete(folder, true); }
     }
 
     [Fact]

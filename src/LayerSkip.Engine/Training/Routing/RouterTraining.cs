@@ -1,3 +1,4 @@
+using LayerSkip.Engine.Progress;
 using LayerSkip.Engine.Evaluation;
 using LayerSkip.Engine.Model;
 using TorchSharp;
@@ -26,7 +27,8 @@ public sealed record RouterTrainingOptions
 public static class RouterTraining
 {
     public static LayerRouterSet Train(TrainableModel model, TokenWindows data, RouterTrainingOptions router, TrainingOptions options,
-        LayerRouterSet? start = null, TextWriter? log = null, List<double>? lossHistory = null)
+        LayerRouterSet? start = null, TextWriter? log = null, List<double>? lossHistory = null,
+        IProgress<WorkProgress>? progress = null)
     {
         model.SetAllTrainable(false);
         var routers = start ?? LayerRouterSet.Create(model.Config.NumLayers, model.Config.HiddenSize, router.Budget, options.Seed, router.InitialRate, model.Model.Device);
@@ -38,7 +40,7 @@ public static class RouterTraining
         routers.TrackRates = false;
         try
         {
-            using var trainer = new Trainer("train-router", options with { WeightDecay = 0 }, [routers.Weight, routers.Bias]) { Log = log };
+            using var trainer = new Trainer("train-router", options with { WeightDecay = 0 }, [routers.Weight, routers.Bias]) { Log = log, Progress = progress };
             trainer.Run((step, micro) =>
             {
                 var generator = new Generator((ulong)TokenWindows.Mix(options.Seed, step, micro), model.Model.Device);

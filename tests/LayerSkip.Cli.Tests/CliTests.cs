@@ -2,15 +2,12 @@ using System.Diagnostics;
 using System.Globalization;
 using LayerSkip.Tests;
 
-namespace LayerSkip.Engine.Tests.Cli;
+namespace LayerSkip.Cli.Tests;
 
 /// <summary>The layerskip command line, run as a process the way users run it.</summary>
 public class CliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args) => Run(TimeSpan.FromMinutes(2), args);
-
-    /// <summary>Runs layerskip with <paramref name="args"/>; returns its exit code, stdout and stderr.</summary>
-    internal static (int Code, string Out, string Err) Run(TimeSpan timeout, params string[] args)
+    internal static (int Code, string Out, string Err) Run(params string[] args)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "layerskip.dll");
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
@@ -19,7 +16,7 @@ public class CliTests
         using var p = Process.Start(info)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(timeout)) { p.Kill(true); throw new TimeoutException("layerskip did not finish"); }
+        if (!p.WaitForExit(120_000)) { p.Kill(true); throw new TimeoutException("layerskip did not finish"); }
         return (p.ExitCode, stdout.Result, stderr.Result);
     }
 

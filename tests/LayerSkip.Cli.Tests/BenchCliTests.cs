@@ -1,16 +1,27 @@
+using System.Diagnostics;
 using System.Text.Json;
 using LayerSkip.Tests;
 
-namespace LayerSkip.Engine.Tests.Cli;
+namespace LayerSkip.Cli.Tests;
 
-/// <summary><c>layerskip bench</c>: medians with their spread, and the end-to-end mode through the chat client.</summary>
+/// <summary><c>layerskip bench</c>: medians with their spread; <c>bench-e2e</c>: requests through the chat client.</summary>
 public sealed class BenchCliTests : IDisposable
 {
     private readonly string _folder = Directory.CreateTempSubdirectory("bench-cli-").FullName;
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
-    private static (int Code, string Out, string Err) Run(params string[] args) => CliTests.Run(TimeSpan.FromMinutes(5), args);
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "layerskip.dll"));
+        foreach (var a in args) info.ArgumentList.Add(a);
+        using var p = Process.Start(info)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(5))) { p.Kill(true); throw new TimeoutException("layerskip did not finish"); }
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
 
     [Fact]
     public void Bench_reports_the_median_round_between_the_slowest_and_fastest()
@@ -32,10 +43,10 @@ public sealed class BenchCliTests : IDisposable
     }
 
     [Fact]
-    public void End_to_end_mode_times_chat_and_agent_requests_through_the_chat_client()
+    public void Bench_e2e_times_chat_and_agent_requests_through_the_chat_client()
     {
         var json = Path.Combine(_folder, "e2e.jsonl");
-        var (code, stdout, stderr) = Run("bench", "--e2e", "--model", SharedData.Stories260K, "--scenario", "chat,agent", "--mode", "r1,r2,spec",
+        var (code, stdout, stderr) = Run("bench-e2e", "--model", SharedData.Stories260K, "--scenario", "chat,agent", "--mode", "r1,r2,spec",
             "--concurrency", "1,3", "--requests", "2", "--json", json);
         Assert.True(code == 0, stderr);
         Assert.Contains("TTFT ms", stdout);
@@ -59,9 +70,9 @@ public sealed class BenchCliTests : IDisposable
     [InlineData("--shape", "llama-1b", "--tokenizer-from")]
     [InlineData("--mode", "fast", "Unknown mode 'fast'")]
     [InlineData("--scenario", "poem", "Unknown scenario 'poem'")]
-    public void End_to_end_mode_rejects_bad_options_by_name(string option, string value, string message)
+    public void Bench_e2e_rejects_bad_options_by_name(string option, string value, string message)
     {
-        var args = option == "--shape" ? new[] { "bench", "--e2e", option, value } : ["bench", "--e2e", "--model", SharedData.Stories260K, option, value];
+        var args = option == "--shape" ? new[] { "bench-e2e", option, value } : ["bench-e2e", "--model", SharedData.Stories260K, option, value];
         var (code, _, stderr) = Run(args);
         Assert.Equal(2, code);
         Assert.Contains(message, stderr);

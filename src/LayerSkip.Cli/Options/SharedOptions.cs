@@ -1,0 +1,24 @@
+using System.CommandLine;
+
+namespace LayerSkip.Cli.Options;
+
+/// <summary>Options several commands take with the same meaning; each command gets its own instance.</summary>
+internal static class SharedOptions
+{
+    public const string PolicyList =
+        "unified (default: every r-th layer, first and last kept), unified-even, early-exit, skip-bottom, random, explicit (--layers), " +
+        "calibrated (the layers that change the hidden state least on calibration text), router (trained token routers: --router FILE), none";
+
+    public static Option<string> Model(string description = "Hugging Face model folder (config.json, *.safetensors, tokenizer files).") =>
+        Opt.Required("--model", description, "dir");
+
+    public static Option<int?> Threads() => Opt.Maybe<int>("--threads", "CPU threads for libtorch (default: the engine's choice for this machine).");
+
+    public static Option<int> Seed(int defaultValue = 0, string description = "Random seed.") => Opt.Value("--seed", description, defaultValue);
+
+    public static Option<string?> Json() => Opt.Text("--json",
+        "Append each result row to this file as one JSON object per line, as soon as it is measured (an interrupted run keeps its rows).", "file");
+
+    public static Option<string?> Router() => Opt.Text("--router",
+        "Trained token routers (safetensors from train-router); default: router.safetensors in the model folder, if present.", "file");
+}
