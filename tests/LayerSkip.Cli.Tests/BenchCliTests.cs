@@ -4,7 +4,7 @@ using LayerSkip.Tests;
 
 namespace LayerSkip.Cli.Tests;
 
-/// <summary><c>layerskip bench</c>: medians with their spread; <c>bench-e2e</c>: requests through the chat client.</summary>
+/// <summary><c>layerskip bench</c>: medians with their spread; <c>bench-chat</c>: requests through the chat client.</summary>
 public sealed class BenchCliTests : IDisposable
 {
     private readonly string _folder = Directory.CreateTempSubdirectory("bench-cli-").FullName;
@@ -46,7 +46,7 @@ public sealed class BenchCliTests : IDisposable
     public void Bench_e2e_times_chat_and_agent_requests_through_the_chat_client()
     {
         var json = Path.Combine(_folder, "e2e.jsonl");
-        var (code, stdout, stderr) = Run("bench-e2e", "--model", SharedData.Stories260K, "--scenario", "chat,agent", "--mode", "r1,r2,spec",
+        var (code, stdout, stderr) = Run("bench-chat", "--model", SharedData.Stories260K, "--scenario", "chat,agent", "--mode", "r1,r2,spec",
             "--concurrency", "1,3", "--requests", "2", "--json", json);
         Assert.True(code == 0, stderr);
         Assert.Contains("TTFT ms", stdout);
@@ -72,7 +72,7 @@ public sealed class BenchCliTests : IDisposable
     [InlineData("--scenario", "poem", "Unknown scenario 'poem'")]
     public void Bench_e2e_rejects_bad_options_by_name(string option, string value, string message)
     {
-        var args = option == "--shape" ? new[] { "bench-e2e", option, value } : ["bench-e2e", "--model", SharedData.Stories260K, option, value];
+        var args = option == "--shape" ? new[] { "bench-chat", option, value } : ["bench-chat", "--model", SharedData.Stories260K, option, value];
         var (code, _, stderr) = Run(args);
         Assert.Equal(2, code);
         Assert.Contains(message, stderr);

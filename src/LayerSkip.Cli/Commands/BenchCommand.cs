@@ -16,7 +16,7 @@ namespace LayerSkip.Cli.Commands;
 /// layerskip bench: decode throughput of a random-weight model of a named shape, for each batch size, policy and
 /// ratio, with the speedup over full depth measured in the same run. Timings exclude prefill; each
 /// configuration decodes after a warm-up step, and reports the median of its rounds with the slowest and fastest
-/// round beside it. <c>bench-e2e</c> (<see cref="ChatBenchCommand"/>) times whole requests through the chat client.
+/// round beside it. <c>bench-chat</c> (<see cref="ChatBenchCommand"/>) times whole requests through the chat client.
 /// </summary>
 internal sealed class BenchCommand : CliCommand
 {

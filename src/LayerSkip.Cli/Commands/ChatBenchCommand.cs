@@ -6,7 +6,7 @@ using LayerSkip.Cli.Progress;
 namespace LayerSkip.Cli.Commands;
 
 /// <summary>
-/// layerskip bench-e2e: whole requests through the chat client (chat, agent with tools, RAG with a long context),
+/// layerskip bench-chat: whole requests through the chat client (chat, agent with tools, RAG with a long context),
 /// sampling on, one at a time and concurrently, at full depth, with layer skipping and speculative decoding.
 /// </summary>
 internal sealed class ChatBenchCommand : CliCommand
@@ -27,7 +27,7 @@ internal sealed class ChatBenchCommand : CliCommand
     private readonly Option<int?> _threads = SharedOptions.Threads();
     private readonly Option<string?> _json = SharedOptions.Json();
 
-    public ChatBenchCommand() : base("bench-e2e",
+    public ChatBenchCommand() : base("bench-chat",
         "Time to first token, decode rate and latency of chat, agent and RAG requests through the IChatClient, one at a time and concurrently.") =>
         this.AddAll(_model, _shape, _tokenizerFrom, _scenarios, _modes, _concurrency, _requests, _contextTokens, _contextFile,
             _temperature, _topP, _topK, _dtype, _threads, _json);

@@ -18,7 +18,7 @@ internal sealed record DecodeMode(string Name, double Speedup, bool Speculative)
             ? r : throw new CliException($"Mode '{text}' needs a ratio ≥ 1.");
 }
 
-/// <summary>What <c>layerskip bench-e2e</c> measures, apart from how the command line spells it.</summary>
+/// <summary>What <c>layerskip bench-chat</c> measures, apart from how the command line spells it.</summary>
 internal sealed record ChatBenchOptions
 {
     /// <summary>A model folder; or null with <see cref="Shape"/> and <see cref="TokenizerFrom"/> for random weights.</summary>
