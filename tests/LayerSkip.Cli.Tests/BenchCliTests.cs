@@ -31,7 +31,7 @@ public sealed class BenchCliTests : IDisposable
             "--policy", "unified", "--tokens", "4", "--prompt-tokens", "8", "--repeats", "3", "--json", json);
         Assert.True(code == 0, stderr);
         Assert.Contains("median of 3", stdout);
-        var rows = JsonDocument.Parse(File.ReadAllText(json)).RootElement.EnumerateArray().ToList();
+        var rows = File.ReadAllLines(json).Select(l => JsonDocument.Parse(l).RootElement).ToList(); // one JSON object per line
         Assert.Equal(2, rows.Count);
         foreach (var row in rows)
         {
