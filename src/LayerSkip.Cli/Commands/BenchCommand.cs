@@ -4,6 +4,7 @@ using System.CommandLine;
 using LayerSkip.Cli.Options;
 using LayerSkip.Cli.Output;
 using LayerSkip.Cli.Progress;
+using LayerSkip.Engine.Evaluation;
 using LayerSkip.Engine.Generation;
 using LayerSkip.Engine.Generation.Sampling;
 using LayerSkip.Engine.Model;
@@ -15,15 +16,17 @@ namespace LayerSkip.Cli.Commands;
 /// <summary>
 /// layerskip bench: decode throughput of a random-weight model of a named shape, for each batch size, policy and
 /// ratio, with the speedup over full depth measured in the same run. Timings exclude prefill; each
-/// configuration decodes after a warm-up step. With --sample, every plan is also decoded with the engine's
-/// device sampler (as a client with sampling options gets it), interleaved with the greedy rounds.
+/// configuration decodes after a warm-up step, and reports the median of its rounds with the slowest and fastest
+/// round beside it. With --sample, every plan is also decoded with the engine's device sampler (as a client with
+/// sampling options gets it), interleaved with the greedy rounds. <c>bench-chat</c> (<see cref="ChatBenchCommand"/>)
+/// times whole requests through the chat client.
 /// </summary>
 internal sealed class BenchCommand : CliCommand
 {
     public sealed record Row(
         string shape, string dtype, int batch, string policy, double target, int kept_layers,
-        double prefill_ms, double decode_tokens_per_s, double speedup, double achieved_ratio, double ideal_speedup, long kv_bytes,
-        string sampling, double decode_median, double decode_min, double decode_max, double choose_ms);
+        double prefill_ms, double decode_tokens_per_s, double decode_min, double decode_max, int rounds,
+        double speedup, double achieved_ratio, double ideal_speedup, long kv_bytes, string sampling, double choose_ms);
 
     private readonly Option<string> _shape = Opt.OneOf("--shape", "Model shape to build with random weights.", "llama-1b", ModelShapes.Names.ToArray());
     private readonly Option<string> _dtype = Opt.OneOf("--dtype", "Weight and compute dtype.", "bfloat16", "float32", "bfloat16", "float16", "f32", "bf16");
@@ -32,7 +35,7 @@ internal sealed class BenchCommand : CliCommand
     private readonly Option<LayerPolicy[]> _policies = Opt.Policies("--policy", "Policies to measure: " + SharedOptions.PolicyList + ".", LayerPolicy.Unified, LayerPolicy.EarlyExit);
     private readonly Option<int> _tokens = Opt.Value("--tokens", "Decode steps timed per run (after one warm-up step).", 16);
     private readonly Option<int> _promptTokens = Opt.Value("--prompt-tokens", "Prompt length prefilled at full depth before decoding.", 32);
-    private readonly Option<int> _repeats = Opt.Value("--repeats", "Rounds over all plans; each plan keeps its best round.", 3);
+    private readonly Option<int> _repeats = Opt.Value("--repeats", "Rounds over all plans; each plan reports its median round and the min–max.", 3);
     private readonly Option<string> _device = Opt.Value("--device", "cpu, cuda or cuda:N.", "cpu", "device");
     private readonly Option<int?> _threads = SharedOptions.Threads();
     private readonly Option<string> _quantize = SharedOptions.Quantize();
@@ -99,7 +102,7 @@ internal sealed class BenchCommand : CliCommand
                         plans.Add(await engine.CreatePlanAsync(p, r, cancellationToken: cancellation));
                 var (prefillMs, prompt) = await engine.RunAsync(model => Prefill(model, batch, promptLength, steps));
                 // Rounds visit every plan (and sampling mode) in turn, so slow drift or a busy neighbour hits all alike;
-                // each keeps its best round (the least disturbed one) and reports the median and range of its rounds.
+                // each reports its median round and the spread, never only its best.
                 var rates = new List<double>[plans.Count, modes.Length];
                 var chooseMs = new List<double>[plans.Count, modes.Length];
                 var kvBytes = new long[plans.Count];
@@ -119,14 +122,15 @@ internal sealed class BenchCommand : CliCommand
                     for (var i = 0; i < plans.Count; i++)
                     {
                         var plan = plans[i];
-                        var best = rates[i, m].Max();
-                        var speedup = best / rates[0, m].Max();
+                        var spread = Spread.Of(rates[i, m]);
+                        var speedup = spread.Median / Spread.Of(rates[0, m]).Median;
                         var ideal = (layerBytes + headBytes) / (layerBytes * plan.KeptLayers.Count / plan.LayerCount + headBytes);
-                        var row = new Row(shapeName, quantization.Format == WeightFormat.None ? ComputeDevice.Name(dtype) : quantization.ToString(), batch, plan.IsFullDepth ? "full" : plan.Policy.ToString().ToLowerInvariant(),
-                            plan.TargetSpeedup, plan.KeptLayers.Count, Math.Round(prefillMs, 1), Math.Round(best, 2), Math.Round(speedup, 3),
+                        var row = new Row(shapeName, quantization.Format == WeightFormat.None ? ComputeDevice.Name(dtype) : quantization.ToString(), batch,
+                            plan.IsFullDepth ? "full" : plan.Policy.ToString().ToLowerInvariant(),
+                            plan.TargetSpeedup, plan.KeptLayers.Count, Math.Round(prefillMs, 1), Math.Round(spread.Median, 2),
+                            Math.Round(spread.Min, 2), Math.Round(spread.Max, 2), repeats, Math.Round(speedup, 3),
                             Math.Round(speedup / plan.TargetSpeedup, 3), Math.Round(ideal, 3), kvBytes[i],
-                            modes[m] is { } o ? SamplingSpec.Format(o) : "greedy", Math.Round(Median(rates[i, m]), 2), Math.Round(rates[i, m].Min(), 2),
-                            Math.Round(rates[i, m].Max(), 2), Math.Round(Median(chooseMs[i, m]), 3));
+                            modes[m] is { } o ? SamplingSpec.Format(o) : "greedy", Math.Round(Spread.Of(chooseMs[i, m]).Median, 3));
                         rows.Add(row);
                         json.Write(row);
                         log.WriteLine(Format(row));
@@ -134,13 +138,13 @@ internal sealed class BenchCommand : CliCommand
                 if (sampled is not null)
                     for (var i = 0; i < plans.Count; i++)
                         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"batch {batch}, {(plans[i].IsFullDepth ? "full" : $"{plans[i].Policy} r={plans[i].TargetSpeedup:0.##}")}: sampled / greedy = {Median(rates[i, 1]) / Median(rates[i, 0]):0.000} (medians), " +
-                            $"choosing a token {Median(chooseMs[i, 1]):0.00} ms vs {Median(chooseMs[i, 0]):0.00} ms per step"));
+                            $"batch {batch}, {(plans[i].IsFullDepth ? "full" : $"{plans[i].Policy} r={plans[i].TargetSpeedup:0.##}")}: sampled / greedy = {Spread.Of(rates[i, 1]).Median / Spread.Of(rates[i, 0]).Median:0.000} (medians), " +
+                            $"choosing a token {Spread.Of(chooseMs[i, 1]).Median:0.00} ms vs {Spread.Of(chooseMs[i, 0]).Median:0.00} ms per step"));
             }
 
         Console.WriteLine();
-        Console.WriteLine("| shape | dtype | batch | policy | target r | kept | prefill ms | decode tok/s | speedup | speedup/target | ideal (head incl.) | KV MiB | sampling | median (min–max) tok/s | choose ms/step |");
-        Console.WriteLine("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|");
+        Console.WriteLine($"| shape | dtype | batch | policy | target r | kept | prefill ms | decode tok/s, median of {repeats} (min–max) | speedup (medians) | speedup/target | ideal (head incl.) | KV MiB | sampling | choose ms/step |");
+        Console.WriteLine("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|");
         foreach (var r in rows) Console.WriteLine(Format(r));
         var full1 = rows.FirstOrDefault(r => r.batch == 1 && r.policy == "full" && r.sampling == "greedy");
         if (full1 is not null)
@@ -163,13 +167,7 @@ internal sealed class BenchCommand : CliCommand
     }
 
     private static string Format(Row r) => string.Create(CultureInfo.InvariantCulture,
-        $"| {r.shape} | {r.dtype} | {r.batch} | {r.policy} | {r.target:0.##} | {r.kept_layers} | {r.prefill_ms:0} | {r.decode_tokens_per_s:0.00} | {r.speedup:0.00}x | {r.achieved_ratio:0.00} | {r.ideal_speedup:0.00}x | {r.kv_bytes / 1048576.0:0.00} | {r.sampling} | {r.decode_median:0.00} ({r.decode_min:0.00}–{r.decode_max:0.00}) | {r.choose_ms:0.00} |");
-
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
-    }
+        $"| {r.shape} | {r.dtype} | {r.batch} | {r.policy} | {r.target:0.##} | {r.kept_layers} | {r.prefill_ms:0} | {r.decode_tokens_per_s:0.00} ({r.decode_min:0.00}–{r.decode_max:0.00}) | {r.speedup:0.00}x | {r.achieved_ratio:0.00} | {r.ideal_speedup:0.00}x | {r.kv_bytes / 1048576.0:0.00} | {r.sampling} | {r.choose_ms:0.00} |");
 
     /// <summary>A batch prefilled at full depth once, copied for every measurement.</summary>
     private sealed record Prefilled(KvCache Cache, Tensor NextTokens);
