@@ -20,17 +20,7 @@ public sealed class LayerSkipModel : IDisposable
     /// <param name="weights">How the weights are held; see <see cref="OurWeights"/>.</param>
     public static LayerSkipModel Load(string folder, OurWeights weights, int maxSequenceLength)
     {
-        var model = DecoderModel.Load(folder, weights.DType, CPU, maxSequenceLength);
-        try
-        {
-            weights.Apply(model);
-            return new LayerSkipModel(model);
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
+        return new LayerSkipModel(DecoderModel.Load(folder, weights.DType, CPU, maxSequenceLength, weights.ToQuantization()));
     }
 
     public LayerPlan Plan(double speedup) =>

@@ -16,11 +16,6 @@ public sealed record OurWeights(string Name, ScalarType DType, string Quantizati
         _ => throw new ArgumentException($"Unknown weights '{name}' for our engine (use bf16, f32, int8 or int4)."),
     };
 
-    /// <summary>Quantizes the loaded model's weights in place when this configuration asks for it.</summary>
-    public void Apply(LayerSkip.Engine.Model.DecoderModel model)
-    {
-        if (Quantization == "none") return;
-        throw new NotSupportedException(
-            $"Our engine has no weight-only {Quantization} quantization in this build; leave {Name} out of --ours.");
-    }
+    /// <summary>The engine's weight-only quantization for this configuration (none for bf16/f32).</summary>
+    public LayerSkip.Engine.Model.WeightQuantization ToQuantization() => LayerSkip.Engine.Model.WeightQuantization.Parse(Quantization);
 }

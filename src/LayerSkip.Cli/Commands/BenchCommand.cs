@@ -231,7 +231,7 @@ internal sealed class BenchCommand : CliCommand
         }
         var seconds = clock.Elapsed.TotalSeconds;
         token.Dispose();
-        return (batch * steps / seconds, kvBytes, Median(choosing));
+        return (batch * steps / seconds, kvBytes, Spread.Of(choosing).Median);
     }
 
     /// <summary>Bytes moved per second by a large device copy (read + write), the bound on weight streaming.</summary>
