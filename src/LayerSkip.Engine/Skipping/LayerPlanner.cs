@@ -193,7 +193,7 @@ public static class LayerPlanner
         if (!double.IsFinite(speedup) || speedup < 1.0)
             throw new ArgumentOutOfRangeException(
                 paramName, speedup,
-                $"Speedup must be a finite number ≥ 1 (1 = full depth); got {speedup.ToString(CultureInfo.InvariantCulture)}.");
+                $"Speedup must be a finite number ≥ 1 (1 = full depth); got '{speedup.ToString(CultureInfo.InvariantCulture)}'.");
     }
 
     internal static void ValidateLayerCount(int layerCount)
