@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using LayerSkip.Engine.Skipping;
 using static TorchSharp.torch;
 
@@ -5,7 +6,8 @@ namespace LayerSkip.Engine.Generation;
 
 /// <summary>
 /// Self-speculative decoding: the group's layer plan drafts k tokens (cheap: only the kept layers run, over a
-/// full-depth prompt cache), then one full-depth pass over the k + 1 positions verifies them. Greedy rows keep the
+/// full-depth prompt cache), then one full-depth pass over the k + 1 positions verifies them. Each row picks its
+/// own k from its acceptance rate and the measured step costs (0: a plain step when drafting would not pay). Greedy rows keep the
 /// longest prefix the full model agrees with; sampled rows use speculative rejection sampling, so the output has
 /// exactly the full model's distribution. Each row then rolls its cache back to what it accepted.
 /// </summary>
@@ -19,14 +21,20 @@ internal sealed partial class BatchScheduler
         if (group.Sequences.Count == 0) return;
 
         var cache = group.Cache!;
+        var meter = group.Costs!;
         var rows = group.Sequences;
         var b = rows.Count;
         var starts = cache.Lengths.ToArray();
-        // Never draft past the sequence limit or past what a row may still generate.
-        var k = group.Drafting!.Current;
+        // Each row drafts its own k (never past the sequence limit or what it may still generate); the group
+        // runs the longest, and a row ignores the draft steps beyond its own k.
+        var ks = new int[b];
         for (var r = 0; r < b; r++)
-            k = Math.Min(k, Math.Min(_model.MaxSequenceLength - 1 - starts[r], rows[r].MaxNewTokens - rows[r].Generated - 1));
-        if (k <= 0)
+            ks[r] = Math.Max(0, Math.Min(rows[r].Drafting!.Next(rows[r].CostsFrom(meter)),
+                Math.Min(_model.MaxSequenceLength - 1 - starts[r], rows[r].MaxNewTokens - rows[r].Generated - 1)));
+        var k = ks.Max();
+        // Adaptive groups time a plain step first: the costs are ratios to it.
+        var adaptive = rows.Any(s => s.Request.Speculative!.Adaptive);
+        if (k == 0 || (adaptive && !meter.HasPlainTiming))
         {
             DecodeOne(group);
             return;
@@ -42,15 +50,18 @@ internal sealed partial class BatchScheduler
             var input = rows.Select(s => (long)s.LastToken).ToArray();
             for (var i = 0; i < k; i++)
             {
+                var clock = Stopwatch.StartNew();
                 var logits = _model.Forward(tensor(input, [b, 1], ScalarType.Int64, _model.Device), cache, group.Plan);
-                StepObserver?.Invoke(group.Plan, b);
                 CopyLogits(logits, b * vocab);
+                meter.Draft(clock.Elapsed);
+                StepObserver?.Invoke(group.Plan, b);
                 for (var r = 0; r < b; r++)
                 {
                     var row = _logits.AsSpan(r * vocab, vocab);
                     MaskInvalid(row);
                     var sampler = rows[r].Sampler;
-                    if (sampler.IsGreedy) drafts[r, i] = TokenSampler.ArgMax(row);
+                    // Past its own k a row only feeds some token along; it spends none of its random draws.
+                    if (sampler.IsGreedy || i >= ks[r]) drafts[r, i] = TokenSampler.ArgMax(row);
                     else
                     {
                         var q = draftProbs[r, i] = new double[vocab];
@@ -61,7 +72,7 @@ internal sealed partial class BatchScheduler
                 }
             }
 
-            // Verify all k drafts of every row in one full-depth pass over positions start .. start + k.
+            // Verify every row's drafts in one full-depth pass over positions start .. start + k.
             for (var r = 0; r < b; r++) cache.Truncate(r, starts[r]);
             var verifyTokens = new long[b * (k + 1)];
             for (var r = 0; r < b; r++)
@@ -69,38 +80,38 @@ internal sealed partial class BatchScheduler
                 verifyTokens[r * (k + 1)] = rows[r].LastToken;
                 for (var i = 0; i < k; i++) verifyTokens[r * (k + 1) + i + 1] = drafts[r, i];
             }
+            var verifyClock = Stopwatch.StartNew();
             var verify = _model.Forward(tensor(verifyTokens, [b, k + 1], ScalarType.Int64, _model.Device), cache, null, lastPositionOnly: false);
-            StepObserver?.Invoke(LayerPlan.Full(_model.Config.NumLayers), b);
             CopyLogits(verify, b * (k + 1) * vocab);
+            meter.Verify(verifyClock.Elapsed, k);
+            StepObserver?.Invoke(LayerPlan.Full(_model.Config.NumLayers), b);
 
-            var acceptedTotal = 0;
             for (var r = 0; r < b; r++)
             {
                 var seq = rows[r];
-                var emitted = new List<int>(k + 1);
+                var emitted = new List<int>(ks[r] + 1);
                 var accepted = 0;
-                for (var i = 0; i <= k; i++)
+                for (var i = 0; i <= ks[r]; i++)
                 {
                     var row = _logits.AsSpan((r * (k + 1) + i) * vocab, vocab);
                     MaskInvalid(row);
-                    var bonus = i == k;
+                    var bonus = i == ks[r];
                     var (token, agreed) = Verify(seq.Sampler, row, bonus ? -1 : drafts[r, i], bonus ? null : draftProbs[r, i]);
                     emitted.Add(token);
                     if (!agreed) break;
                     accepted++;
                 }
-                acceptedTotal += accepted;
                 cache.Truncate(r, starts[r] + accepted + 1);
-                seq.DraftedTokens += k;
+                seq.DraftedTokens += ks[r];
                 seq.AcceptedDraftTokens += accepted;
                 seq.FullDepthPasses++;
+                seq.Drafting!.Observe(ks[r], accepted, seq.CostsFrom(meter));
                 for (var j = 0; j < emitted.Count && !seq.Finished; j++)
                 {
                     seq.Sampler.Record(emitted[j]);
                     seq.Accept(emitted[j], atMaxLength: starts[r] + j + 2 >= _model.MaxSequenceLength);
                 }
             }
-            group.Drafting.Observe(b * k, acceptedTotal);
         }
         catch (Exception e)
         {
