@@ -17,10 +17,14 @@ internal sealed class GenerateCommand : CliCommand
     private readonly Option<double?> _topP = Opt.Maybe<double>("--top-p", "Nucleus sampling: smallest set of tokens whose probability reaches P (default: the model's).");
     private readonly Option<int?> _topK = Opt.Maybe<int>("--top-k", "Sample among the K most likely tokens (default: the model's).");
     private readonly Option<bool> _noBos = Opt.Flag("--no-bos", "Do not open the prompt with the BOS token.");
+    private readonly Option<string> _mode = Opt.OneOf("--mode",
+        "skip: decode with the plan's layers only; speculative: the plan drafts and the full model verifies, so the text is the full model's.",
+        "skip", "skip", "speculative");
+    private readonly Option<int> _draftTokens = Opt.Value("--draft-tokens", "Speculative mode: the most tokens drafted per verification (the length adapts to the measured acceptance and costs).", 6);
 
     public GenerateCommand() : base("generate", "Continue a prompt, printing the text as it is generated; statistics (decode tokens/s) go to stderr.")
     {
-        this.AddAll(_prompt, _maxTokens, _temperature, _topP, _topK, _noBos);
+        this.AddAll(_prompt, _maxTokens, _temperature, _topP, _topK, _noBos, _mode, _draftTokens);
         _plan = new PlanOptions(this);
         _model = new ModelOptions(this);
     }
@@ -29,6 +33,10 @@ internal sealed class GenerateCommand : CliCommand
     {
         using var engine = _model.Load(parse, progress, maxBatchSize: 1);
         var plan = await _plan.BuildAsync(parse, engine);
+        var speculative = parse.GetValue(_mode) == "speculative";
+        if (speculative && plan.IsFullDepth)
+            throw new CliException("--mode speculative drafts with a layer plan: give --speedup R > 1 (or --layers).");
+        if (parse.GetValue(_draftTokens) < 1) throw new CliException($"--draft-tokens must be at least 1, got {parse.GetValue(_draftTokens)}.");
         var tokenizer = engine.Tokenizer;
         var config = engine.Config;
         var request = new GenerationRequest
@@ -36,6 +44,7 @@ internal sealed class GenerateCommand : CliCommand
             PromptTokens = tokenizer.Encode(parse.GetValue(_prompt)!, addBos: !parse.GetValue(_noBos) && tokenizer.AddBosByDefault),
             MaxNewTokens = parse.GetValue(_maxTokens),
             Plan = plan,
+            Speculative = speculative ? new SpeculativeOptions { MaxDraftTokens = parse.GetValue(_draftTokens) } : null,
             Sampling = new SamplingOptions
             {
                 Temperature = parse.GetValue(_temperature) ?? config.DefaultTemperature ?? 0.7,
@@ -58,10 +67,14 @@ internal sealed class GenerateCommand : CliCommand
         stdout.WriteLine();
         var summary = await stream.Completion;
         var decodeSeconds = summary.DecodeTime.TotalSeconds;
+        var label = speculative ? $"speculative, drafts by {ModelOptions.Describe(plan)}" : ModelOptions.Describe(plan);
+        var acceptance = speculative
+            ? $"; acceptance {summary.AcceptanceRate:P0} ({summary.AcceptedDraftTokens}/{summary.DraftedTokens} drafts, {summary.FullDepthPasses} full-depth passes)"
+            : "";
         progress.Log.WriteLine(
-            $"[{ModelOptions.Describe(plan)}] prompt {summary.PromptTokens} tokens, generated {summary.GeneratedTokens} " +
+            $"[{label}] prompt {summary.PromptTokens} tokens, generated {summary.GeneratedTokens} " +
             $"({summary.FinishReason.ToString().ToLowerInvariant()}); prefill {summary.PrefillTime.TotalMilliseconds:0} ms; " +
-            $"decode {(summary.GeneratedTokens > 1 && decodeSeconds > 0 ? (summary.GeneratedTokens - 1) / decodeSeconds : 0):0.0} tokens/s; " +
+            $"decode {(summary.GeneratedTokens > 1 && decodeSeconds > 0 ? (summary.GeneratedTokens - 1) / decodeSeconds : 0):0.0} tokens/s{acceptance}; " +
             $"total {clock.Elapsed.TotalSeconds:0.00} s on {engine.DeviceName}/{engine.DTypeName}");
         return 0;
     }
