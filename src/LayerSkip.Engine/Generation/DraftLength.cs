@@ -87,33 +87,55 @@ internal sealed class DraftLength
 }
 
 /// <summary>
-/// The measured costs of a speculative group: exponentially averaged wall times of plain steps, draft steps and
+/// The measured costs of a speculative group: running medians of the wall times of plain steps, draft steps and
 /// verification passes, as ratios to a plain step. Before anything is measured it assumes a draft step costs the
 /// plan's share of layers and a verified position a twentieth of a step.
 /// </summary>
 internal sealed class DraftCostMeter(double layerShare)
 {
-    private const double Weight = 0.2;
-    private double? _plain, _draft, _verifyPerToken;
+    private readonly TimeAverage _plain = new(), _draft = new(), _verifyPerToken = new();
 
     /// <summary>The cost model that ignores timing: used where choices must not depend on the machine or batch-mates.</summary>
     public DraftCosts Static { get; } = new(layerShare, 0.05);
 
-    public bool HasPlainTiming => _plain is not null;
+    /// <summary>Whether a plain step has been timed past warm-up: drafting decisions need it.</summary>
+    public bool HasPlainTiming => _plain.Warm;
 
-    public DraftCosts Measured => _plain is { } p
-        ? new((_draft ?? Static.Draft * p) / p, Math.Max(0, (_verifyPerToken ?? Static.VerifyPerToken * p) / p))
+    public DraftCosts Measured => _plain.Value is { } p
+        ? new((_draft.Value ?? Static.Draft * p) / p, Math.Max(0, (_verifyPerToken.Value ?? Static.VerifyPerToken * p) / p))
         : Static;
 
-    public void Plain(TimeSpan t) => Average(ref _plain, t.TotalSeconds);
-    public void Draft(TimeSpan t) => Average(ref _draft, t.TotalSeconds);
+    public void Plain(TimeSpan t) => _plain.Add(t.TotalSeconds);
+    public void Draft(TimeSpan t) => _draft.Add(t.TotalSeconds);
 
     /// <summary>A verification pass over k drafts (k + 1 positions): what it costs beyond a plain step, per draft.</summary>
     public void Verify(TimeSpan t, int k)
     {
-        if (_plain is { } p && k > 0) Average(ref _verifyPerToken, (t.TotalSeconds - p) / k);
+        if (_plain.Value is { } p && k > 0) _verifyPerToken.Add((t.TotalSeconds - p) / k);
     }
 
-    private static void Average(ref double? average, double value) =>
-        average = average is { } a ? (1 - Weight) * a + Weight * value : value;
+    /// <summary>
+    /// The median of the latest timings: robust to the spikes of a shared machine and to warm-up (the first
+    /// timing only stands in until the second arrives).
+    /// </summary>
+    private sealed class TimeAverage
+    {
+        private const int Window = 15;
+        private readonly Queue<double> _recent = new();
+        private bool _warm;
+
+        public double? Value { get; private set; }
+        public bool Warm => _warm;
+
+        public void Add(double value)
+        {
+            if (!_warm && _recent.Count == 1) { _recent.Clear(); _warm = true; }
+            _recent.Enqueue(value);
+            if (_recent.Count > Window) _recent.Dequeue();
+            var sorted = _recent.Order().ToArray();
+            Value = sorted[sorted.Length / 2];
+        }
+    }
+
+    public override string ToString() => $"plain {_plain.Value * 1e3:0.###} ms, draft {_draft.Value * 1e3:0.###} ms, verify +{_verifyPerToken.Value * 1e3:0.###} ms/token: {Measured}";
 }
