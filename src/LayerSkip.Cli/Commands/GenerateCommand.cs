@@ -2,7 +2,10 @@ using System.CommandLine;
 using System.Diagnostics;
 using LayerSkip.Cli.Options;
 using LayerSkip.Cli.Progress;
+using System.Globalization;
 using LayerSkip.Engine.Generation;
+using LayerSkip.Engine.Skipping;
+using LayerSkip.Engine.Training.Routing;
 
 namespace LayerSkip.Cli.Commands;
 
@@ -54,6 +57,7 @@ internal sealed class GenerateCommand : CliCommand
             },
         };
 
+        engine.Router?.ResetRates();
         var clock = Stopwatch.StartNew();
         var stream = engine.Submit(request, cancellation);
         var decoder = tokenizer.CreateStreamingDecoder(skipSpecialTokens: true);
@@ -67,7 +71,11 @@ internal sealed class GenerateCommand : CliCommand
         stdout.WriteLine();
         var summary = await stream.Completion;
         var decodeSeconds = summary.DecodeTime.TotalSeconds;
-        var label = speculative ? $"speculative, drafts by {ModelOptions.Describe(plan)}" : ModelOptions.Describe(plan);
+        var label = speculative ? $"speculative, drafts by {ModelOptions.Describe(plan)}"
+            : plan.Policy == LayerPolicy.Router && engine.Router is { } router
+                ? string.Create(CultureInfo.InvariantCulture,
+                    $"router: {router.ExecutionRate:P0} of layers run, {RoutedCost.ComputeWeightedRate(router.ExecutionRate, config):P0} of layer compute")
+                : ModelOptions.Describe(plan);
         var acceptance = speculative
             ? $"; acceptance {summary.AcceptanceRate:P0} ({summary.AcceptedDraftTokens}/{summary.DraftedTokens} drafts, {summary.FullDepthPasses} full-depth passes)"
             : "";
