@@ -115,25 +115,34 @@ public sealed class LayerSkipPromptExecutionSettings : PromptExecutionSettings
         if (settings.ExtensionData is { } data)
         {
             var rest = new Dictionary<string, object>(data, StringComparer.OrdinalIgnoreCase);
-            if (Take(rest, SpeedupRatioKey) is { } ratio)
-                result.SpeedupRatio = ratio switch
-                {
-                    JsonElement { ValueKind: JsonValueKind.Number } e => e.GetDouble(),
-                    JsonElement { ValueKind: JsonValueKind.String } e => double.Parse(e.GetString()!, CultureInfo.InvariantCulture),
-                    string s => double.Parse(s, CultureInfo.InvariantCulture),
-                    _ => Convert.ToDouble(ratio, CultureInfo.InvariantCulture),
-                };
-            if (Take(rest, SkipPolicyKey) is { } policy)
-                result.SkipPolicy = Enum.Parse<SkipPolicy>(Text(policy).Replace("-", "").Replace("_", ""), ignoreCase: true);
-            if (Take(rest, ModeKey) is { } mode)
-                result.Mode = Enum.Parse<LayerSkipMode>(Text(mode), ignoreCase: true);
-            if (Take(rest, LayersKey) is { } layers)
-                result.Layers = layers switch
-                {
-                    JsonElement { ValueKind: JsonValueKind.Array } e => e.EnumerateArray().Select(x => x.GetInt32()).ToList(),
-                    System.Collections.IEnumerable list when layers is not string => list.Cast<object>().Select(x => Convert.ToInt32(x, CultureInfo.InvariantCulture)).ToList(),
-                    _ => throw new ArgumentException($"'{LayersKey}' must be an array of layer indices.", nameof(settings)),
-                };
+            var key = "";
+            try
+            {
+                if (Take(rest, key = SpeedupRatioKey) is { } ratio)
+                    result.SpeedupRatio = ratio switch
+                    {
+                        JsonElement { ValueKind: JsonValueKind.Number } e => e.GetDouble(),
+                        JsonElement { ValueKind: JsonValueKind.String } e => double.Parse(e.GetString()!, CultureInfo.InvariantCulture),
+                        string s => double.Parse(s, CultureInfo.InvariantCulture),
+                        _ => Convert.ToDouble(ratio, CultureInfo.InvariantCulture),
+                    };
+                if (Take(rest, key = SkipPolicyKey) is { } policy)
+                    result.SkipPolicy = Enum.Parse<SkipPolicy>(Text(policy).Replace("-", "").Replace("_", ""), ignoreCase: true);
+                if (Take(rest, key = ModeKey) is { } mode)
+                    result.Mode = Enum.Parse<LayerSkipMode>(Text(mode), ignoreCase: true);
+                if (Take(rest, key = LayersKey) is { } layers)
+                    result.Layers = layers switch
+                    {
+                        JsonElement { ValueKind: JsonValueKind.Array } e => e.EnumerateArray().Select(x => x.GetInt32()).ToList(),
+                        System.Collections.IEnumerable list when layers is not string => list.Cast<object>().Select(x => Convert.ToInt32(x, CultureInfo.InvariantCulture)).ToList(),
+                        _ => throw new ArgumentException($"'{LayersKey}' must be an array of layer indices.", nameof(settings)),
+                    };
+            }
+            catch (Exception e) when (e is FormatException or InvalidCastException or OverflowException or InvalidOperationException
+                                      || e is ArgumentException { ParamName: not nameof(settings) })
+            {
+                throw new ArgumentException($"'{key}' has an invalid value: {e.Message}", nameof(settings), e);
+            }
             result.ExtensionData = rest.Count > 0 ? rest : null;
         }
         return result;

@@ -194,6 +194,20 @@ public class SemanticKernelTests(EngineFixture fx) : IClassFixture<EngineFixture
         Assert.Contains("\"skip_policy\":\"EarlyExit\"", JsonSerializer.Serialize(clone));
     }
 
+    [Theory]
+    [InlineData("speedup_ratio", "fast")]
+    [InlineData("skip_policy", "sideways")]
+    [InlineData("skip_mode", "maybe")]
+    [InlineData("layers", "0,4")]
+    public void BadExtensionDataValuesAreArgumentExceptionsNamingTheKey(string key, string value)
+    {
+        var plain = new PromptExecutionSettings { ExtensionData = new Dictionary<string, object> { [key] = value } };
+        var e = Assert.ThrowsAny<ArgumentException>(() => LayerSkipPromptExecutionSettings.FromExecutionSettings(plain));
+        Assert.Contains($"'{key}'", e.Message);
+        var bytes = new PromptExecutionSettings { ExtensionData = new Dictionary<string, object> { ["speedup_ratio"] = (byte)2, ["layers"] = new byte[] { 0, 4 } } };
+        Assert.Equal(2.0, LayerSkipPromptExecutionSettings.FromExecutionSettings(bytes).SpeedupRatio);
+    }
+
     [Fact]
     public async Task AutoFunctionCallingInvokesTheKernelPluginAndSendsTheResultBack()
     {

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using LayerSkip.Cli.Options;
 using LayerSkip.Cli.Progress;
+using LayerSkip.Engine.Loading;
 using LayerSkip.Engine.Skipping;
 using LayerSkip.Engine.Tokenization;
 using LayerSkip.Engine.Training;
@@ -37,7 +38,7 @@ internal sealed class AdaptCommand : CliCommand
     protected override Task<int> RunAsync(ParseResult parse, IProgressReporter progress, CancellationToken cancellation)
     {
         var data = _training.DataFile(parse);
-        var modelFolder = parse.GetValue(_model)!;
+        var modelFolder = ModelFolder.Resolve(parse.GetValue(_model)!);
         var outFolder = parse.GetValue(_out)!;
         var speedup = parse.GetValue(_speedup);
         var explicitLayers = parse.GetLayers(_layers);

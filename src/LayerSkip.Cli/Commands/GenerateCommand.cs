@@ -71,6 +71,7 @@ internal sealed class GenerateCommand : CliCommand
         stdout.WriteLine();
         var summary = await stream.Completion;
         var decodeSeconds = summary.DecodeTime.TotalSeconds;
+        await engine.RunAsync(_ => 0); // after the round that finished the request, so the KV figures include it
         var label = speculative ? $"speculative, drafts by {ModelOptions.Describe(plan)}"
             : plan.Policy == LayerPolicy.Router && engine.Router is { } router
                 ? string.Create(CultureInfo.InvariantCulture,
@@ -83,7 +84,16 @@ internal sealed class GenerateCommand : CliCommand
             $"[{label}] prompt {summary.PromptTokens} tokens, generated {summary.GeneratedTokens} " +
             $"({summary.FinishReason.ToString().ToLowerInvariant()}); prefill {summary.PrefillTime.TotalMilliseconds:0} ms; " +
             $"decode {(summary.GeneratedTokens > 1 && decodeSeconds > 0 ? (summary.GeneratedTokens - 1) / decodeSeconds : 0):0.0} tokens/s{acceptance}; " +
-            $"total {clock.Elapsed.TotalSeconds:0.00} s on {engine.DeviceName}/{engine.DTypeName}");
+            $"total {clock.Elapsed.TotalSeconds:0.00} s on {engine.DeviceName}/{engine.DTypeName}; " +
+            $"KV cache peak {Size(engine.PeakKvCacheBytes)}, held now {Size(engine.KvCacheBytes)} (prefix cache)");
         return 0;
     }
+
+    private static string Size(long bytes) => bytes switch
+    {
+        < 1024 => $"{bytes} B",
+        < 1024 * 1024 => $"{bytes / 1024.0:0.#} KiB",
+        < 1024L * 1024 * 1024 => $"{bytes / (1024.0 * 1024):0.#} MiB",
+        _ => $"{bytes / (1024.0 * 1024 * 1024):0.##} GiB",
+    };
 }

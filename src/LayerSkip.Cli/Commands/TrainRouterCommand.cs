@@ -3,6 +3,7 @@ using System.Globalization;
 using LayerSkip.Cli.Options;
 using LayerSkip.Cli.Progress;
 using LayerSkip.Engine.Evaluation;
+using LayerSkip.Engine.Loading;
 using LayerSkip.Engine.Tokenization;
 using LayerSkip.Engine.Training;
 using LayerSkip.Engine.Training.Routing;
@@ -37,7 +38,7 @@ internal sealed class TrainRouterCommand : CliCommand
     protected override Task<int> RunAsync(ParseResult parse, IProgressReporter progress, CancellationToken cancellation)
     {
         var data = _training.DataFile(parse);
-        var modelFolder = parse.GetValue(_model)!;
+        var modelFolder = ModelFolder.Resolve(parse.GetValue(_model)!);
         var outFile = parse.GetValue(_out)!;
         var evalFile = parse.GetValue(_evalFile);
         var seqLen = parse.GetValue(_seqLen);

@@ -108,7 +108,8 @@ public sealed class PlanProvider
             sb.Append(folder).Append('|');
             foreach (var f in Directory.EnumerateFiles(folder, "*.safetensors").Order())
             {
-                var info = new FileInfo(f);
+                var link = new FileInfo(f);
+                var info = link.ResolveLinkTarget(returnFinalTarget: true) as FileInfo ?? link; // a cache's files are links
                 sb.Append(info.Name).Append(':').Append(info.Length).Append(':').Append(info.LastWriteTimeUtc.Ticks).Append('|');
             }
         }

@@ -23,18 +23,32 @@ internal sealed partial class BatchScheduler : IDisposable
     private float[] _logits = [];
     private volatile int _decoding; // written by the engine thread, read by any (metrics, callers)
 
-    public BatchScheduler(DecoderModel model, int maxBatchSize, int validVocab, ILayerRouter? router = null)
+    public BatchScheduler(DecoderModel model, int maxBatchSize, int validVocab, ILayerRouter? router = null,
+        long prefixCacheBytes = EngineOptions.DefaultPrefixCacheBytes)
     {
         _model = model;
         _router = router;
         _maxBatch = Math.Max(1, maxBatchSize);
         _validVocab = Math.Min(validVocab, model.Config.VocabSize);
-        _prefixes = new PrefixCache(maxEntries: 4, maxBytes: 512L * 1024 * 1024);
+        _prefixes = new PrefixCache(maxEntries: prefixCacheBytes > 0 ? 4 : 0, maxBytes: prefixCacheBytes);
     }
 
     /// <summary>Sequences decoding now plus those waiting to join; safe to read from any thread.</summary>
     public int Pending => _incoming.Count + _decoding;
     public int Waiting => _incoming.Count;
+
+    /// <summary>KV cache bytes held by the decode groups and the prefix cache after the last round; safe to read from any thread.</summary>
+    public long KvBytes => Interlocked.Read(ref _kvBytes);
+    /// <summary>The most KV cache bytes held at the end of any round so far.</summary>
+    public long PeakKvBytes => Interlocked.Read(ref _peakKvBytes);
+    private long _kvBytes, _peakKvBytes;
+
+    private void MeasureKv()
+    {
+        var bytes = _groups.Values.Sum(g => g.Cache?.Bytes ?? 0) + _prefixes.Bytes;
+        Interlocked.Exchange(ref _kvBytes, bytes);
+        if (bytes > _peakKvBytes) Interlocked.Exchange(ref _peakKvBytes, bytes);
+    }
 
     /// <summary>Observes each decode step: the plan that ran and the batch size.</summary>
     public Action<LayerPlan, int>? StepObserver { get; set; }
@@ -46,7 +60,11 @@ internal sealed partial class BatchScheduler : IDisposable
     {
         Admit();
         _decoding = _groups.Values.Sum(g => g.Sequences.Count);
-        if (_groups.Count == 0) return _incoming.Count > 0;
+        if (_groups.Count == 0)
+        {
+            MeasureKv();
+            return _incoming.Count > 0;
+        }
         foreach (var group in _groups.Values.ToList())
         {
             if (group.Costs is not null) SpeculativeRound(group);
@@ -59,6 +77,7 @@ internal sealed partial class BatchScheduler : IDisposable
             }
         }
         _decoding = _groups.Values.Sum(g => g.Sequences.Count);
+        MeasureKv();
         return true;
     }
 
@@ -189,6 +208,7 @@ internal sealed partial class BatchScheduler : IDisposable
         }
         _groups.Clear();
         _decoding = 0;
+        Interlocked.Exchange(ref _kvBytes, _prefixes.Bytes);
     }
 
     public void Dispose()

@@ -18,6 +18,12 @@ public sealed record EngineOptions
     /// <c>router.safetensors</c> from the model folder when it is there.
     /// </summary>
     public string? RouterPath { get; init; }
+    /// <summary>
+    /// Bytes of full-depth prompt KV caches kept so a chat's next turn need not prefill its history again
+    /// (at most four prompts; 0 turns the cache off). See docs/configuration.md.
+    /// </summary>
+    public long PrefixCacheBytes { get; init; } = DefaultPrefixCacheBytes;
+    public const long DefaultPrefixCacheBytes = 512L * 1024 * 1024;
     /// <summary>Intra-op threads for libtorch on CPU; null uses every core.</summary>
     public int? Threads { get; init; }
 }

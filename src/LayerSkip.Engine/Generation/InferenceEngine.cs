@@ -38,7 +38,8 @@ public sealed class InferenceEngine : IDisposable
     /// <summary>Raised on the engine thread after each decode step with the plan and the batch size.</summary>
     public event Action<LayerPlan, int>? DecodeStep;
 
-    private InferenceEngine(Func<(DecoderModel, TextTokenizer?)> load, string? modelPath, int maxBatchSize, int? threads, string? routerPath = null)
+    private InferenceEngine(Func<(DecoderModel, TextTokenizer?)> load, string? modelPath, int maxBatchSize, int? threads, string? routerPath = null,
+        long prefixCacheBytes = EngineOptions.DefaultPrefixCacheBytes)
     {
         ModelPath = modelPath;
         MaxBatchSize = Math.Max(1, maxBatchSize);
@@ -82,7 +83,7 @@ public sealed class InferenceEngine : IDisposable
                 throw;
             }
         }
-        _scheduler = new BatchScheduler(model, MaxBatchSize, tokenizer?.VocabSize ?? model.Config.VocabSize, Router)
+        _scheduler = new BatchScheduler(model, MaxBatchSize, tokenizer?.VocabSize ?? model.Config.VocabSize, Router, prefixCacheBytes)
         {
             StepObserver = (plan, batch) => DecodeStep?.Invoke(plan, batch),
         };
@@ -101,23 +102,41 @@ public sealed class InferenceEngine : IDisposable
         Plans.CreateAsync(policy, speedup, seed, layers, cancellationToken);
 
     /// <summary>Loads a Hugging Face model folder (config, weights, tokenizer) onto the chosen device.</summary>
+    /// <exception cref="ModelLoadException">The folder is unusable; the message names the file and the problem.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">MaxSequenceLength is below 2 or beyond the model's context.</exception>
     public static InferenceEngine Load(EngineOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (string.IsNullOrWhiteSpace(options.ModelPath)) throw new ArgumentException("ModelPath is required.", nameof(options));
-        var folder = Path.GetFullPath(options.ModelPath);
-        if (!Directory.Exists(folder)) throw new ModelLoadException("Model folder not found", folder);
+        var folder = ModelFolder.Resolve(options.ModelPath);
         return new InferenceEngine(() =>
         {
             var device = ComputeDevice.Resolve(options.Device);
             var dtype = ComputeDevice.ResolveDType(options.ComputeDType, device);
             var config = ModelConfig.Load(folder);
-            var tokenizer = TextTokenizer.Load(folder);
-            var maxLen = options.MaxSequenceLength ?? Math.Min(config.MaxPositionEmbeddings, 8192);
-            if (maxLen < 2) throw new ArgumentOutOfRangeException(nameof(options.MaxSequenceLength), maxLen, "MaxSequenceLength must be at least 2.");
+            var maxLen = config.SequenceLengthFor(options.MaxSequenceLength);
+            var tokenizer = LoadTokenizer(folder);
             var model = DecoderModel.Load(folder, dtype, device, maxLen);
             return (model, (TextTokenizer?)tokenizer);
-        }, folder, options.MaxBatchSize, options.Threads, RouterFile(options, folder));
+        }, folder, options.MaxBatchSize, options.Threads, RouterFile(options, folder), options.PrefixCacheBytes);
+    }
+
+    /// <summary>The tokenizer, its failures reported as the model folder's: a <see cref="ModelLoadException"/> naming the file.</summary>
+    private static TextTokenizer LoadTokenizer(string folder)
+    {
+        try
+        {
+            return TextTokenizer.Load(folder);
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or FormatException or InvalidOperationException
+                                      or KeyNotFoundException or ArgumentException or OverflowException or System.Text.Json.JsonException)
+        {
+            var file = e is FileNotFoundException { FileName: { } missing } ? missing
+                : new[] { "tokenizer_config.json", "tokenizer.json", "tokenizer.model", "config.json" }
+                    .Select(n => Path.Combine(folder, n)).FirstOrDefault(p => e.Message.Contains(p, StringComparison.Ordinal) || e.Message.Contains(Path.GetFileName(p), StringComparison.Ordinal))
+                  ?? Path.Combine(folder, File.Exists(Path.Combine(folder, "tokenizer.json")) ? "tokenizer.json" : "tokenizer.model");
+            throw new ModelLoadException($"The tokenizer cannot be loaded: {e.Message}", file, e);
+        }
     }
 
     private static string? RouterFile(EngineOptions options, string folder)
@@ -129,8 +148,18 @@ public sealed class InferenceEngine : IDisposable
     }
 
     /// <summary>Wraps a model built in memory (benchmarks, tests); the engine takes ownership of it.</summary>
-    public static InferenceEngine FromModel(Func<DecoderModel> build, TextTokenizer? tokenizer = null, int maxBatchSize = 16, int? threads = null) =>
-        new(() => (build(), tokenizer), null, maxBatchSize, threads);
+    public static InferenceEngine FromModel(Func<DecoderModel> build, TextTokenizer? tokenizer = null, int maxBatchSize = 16, int? threads = null,
+        long prefixCacheBytes = EngineOptions.DefaultPrefixCacheBytes) =>
+        new(() => (build(), tokenizer), null, maxBatchSize, threads, null, prefixCacheBytes);
+
+    /// <summary>
+    /// Bytes of key/value cache the engine holds now: the decode groups' caches (only the layers their plans run)
+    /// plus the prefix cache's full-depth prompt caches. Updated after each scheduling round; read from any thread.
+    /// </summary>
+    public long KvCacheBytes => _scheduler.KvBytes;
+
+    /// <summary>The most KV cache bytes the engine has held after any scheduling round since it was loaded.</summary>
+    public long PeakKvCacheBytes => _scheduler.PeakKvBytes;
 
     /// <summary>Requests waiting or decoding.</summary>
     public int PendingRequests => _scheduler.Pending;

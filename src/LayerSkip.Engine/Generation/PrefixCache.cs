@@ -4,8 +4,11 @@ namespace LayerSkip.Engine.Generation;
 
 /// <summary>
 /// Full-depth KV caches of recent prompts. A chat's next request repeats the previous prompt and adds the reply
-/// and a new turn, so its longest common prefix with a cached prompt need not be computed again.
-/// Entries are least-recently-used and bounded in count and bytes. Engine thread only.
+/// and a new turn, so its longest common prefix with a cached prompt need not be computed again. Entries hold every
+/// layer because prefill runs every layer, whatever the request's plan. Only entries a later prompt can use are
+/// kept: a prompt that extends a cached one replaces it (the longer entry serves every lookup the shorter one
+/// would), and a prompt already covered by a cached one adds nothing. Entries are least-recently-used and bounded
+/// in count and bytes. Engine thread only.
 /// </summary>
 internal sealed class PrefixCache : IDisposable
 {
@@ -41,16 +44,32 @@ internal sealed class PrefixCache : IDisposable
         return best.Value.Cache.CopyPrefix(0, reused, capacity);
     }
 
+    /// <summary>Bytes held by the cached prompts' key and value tensors.</summary>
+    public long Bytes => _entries.Sum(e => e.Cache.Bytes);
+
+    public int Count => _entries.Count;
+
     /// <summary>Keeps a copy of a full-depth batch-1 cache for <paramref name="prompt"/>.</summary>
     public void Store(IReadOnlyList<int> prompt, KvCache fullDepth)
     {
         if (_maxEntries == 0 || prompt.Count < MinimumTokens) return;
+        var tokens = prompt.ToArray();
         for (var node = _entries.First; node is not null; node = node.Next)
-            if (node.Value.Tokens.AsSpan().SequenceEqual(prompt.ToArray())) return;
+            if (node.Value.Tokens.AsSpan().StartsWith(tokens)) return; // a cached prompt already starts with this one
         var copy = fullDepth.CopyPrefix(0, prompt.Count, prompt.Count);
         if (copy.Bytes > _maxBytes) { copy.Dispose(); return; }
-        _entries.AddFirst((prompt.ToArray(), copy));
-        while (_entries.Count > _maxEntries || _entries.Sum(e => e.Cache.Bytes) > _maxBytes)
+        for (var node = _entries.First; node is not null;)
+        {
+            var next = node.Next;
+            if (tokens.AsSpan().StartsWith(node.Value.Tokens))
+            {
+                node.Value.Cache.Dispose(); // this prompt extends the cached one, which can serve nothing the new entry cannot
+                _entries.Remove(node);
+            }
+            node = next;
+        }
+        _entries.AddFirst((tokens, copy));
+        while (_entries.Count > _maxEntries || Bytes > _maxBytes)
         {
             _entries.Last!.Value.Cache.Dispose();
             _entries.RemoveLast();

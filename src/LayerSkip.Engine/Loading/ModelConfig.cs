@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace LayerSkip.Engine.Loading;
@@ -39,6 +38,30 @@ public sealed record ModelConfig
 
     public int QueryGroups => NumHeads / NumKeyValueHeads;
 
+    /// <summary>The default longest sequence: the model's context, capped so the RoPE tables stay small.</summary>
+    public const int DefaultSequenceCap = 8192;
+
+    /// <summary>
+    /// The longest sequence (prompt plus output) an engine for this model may run: <paramref name="requested"/>, or
+    /// the model's context capped at <see cref="DefaultSequenceCap"/>. A request beyond max_position_embeddings is
+    /// refused (positions the model was never trained on give garbage) unless rope_scaling stretches the context.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The requested length is below 2 or beyond the model's context; the message names the option.</exception>
+    public int SequenceLengthFor(int? requested, string option = "MaxSequenceLength (--max-seq-len)")
+    {
+        if (requested is not { } length) return Math.Min(MaxPositionEmbeddings, DefaultSequenceCap);
+        const string parameter = "MaxSequenceLength";
+        if (length < 2) throw new ArgumentOutOfRangeException(parameter, length, $"{option} must be at least 2, got {length}.");
+        var context = RopeScaling is { } s
+            ? Math.Max(MaxPositionEmbeddings, (long)Math.Min(int.MaxValue, s.OriginalMaxPositionEmbeddings * s.Factor))
+            : MaxPositionEmbeddings;
+        if (length > context)
+            throw new ArgumentOutOfRangeException(parameter, length,
+                $"{option} is {length}, beyond the model's context of {context} positions (max_position_embeddings in config.json" +
+                (RopeScaling is null ? ", and no rope_scaling extends it" : ", with its rope_scaling") + "). Ask for at most " + context + ".");
+        return length;
+    }
+
     /// <summary>Reads config.json (and generation_config.json when present) from a model folder.</summary>
     public static ModelConfig Load(string modelFolder)
     {
@@ -53,20 +76,11 @@ public sealed record ModelConfig
     }
 
     /// <summary>Parses the text of a config.json; <paramref name="source"/> names it in errors.</summary>
+    /// <exception cref="ModelLoadException">Not JSON, a field of the wrong type, or a value no real model has.</exception>
     public static ModelConfig Parse(string json, string source = "config.json")
     {
-        JsonObject root;
-        try
-        {
-            root = JsonNode.Parse(json) as JsonObject ?? throw new ModelLoadException("config.json is not a JSON object", source);
-        }
-        catch (JsonException e)
-        {
-            throw new ModelLoadException($"config.json is not valid JSON: {e.Message}", source, e);
-        }
-
-        var type = root["model_type"]?.GetValue<string>()
-                   ?? throw new ModelLoadException("config.json has no model_type", source);
+        var f = JsonFields.Parse(json, source);
+        var type = f.String("model_type") ?? throw f.Error("has no model_type");
         var arch = type.ToLowerInvariant() switch
         {
             "llama" => ModelArchitecture.Llama,
@@ -77,95 +91,81 @@ public sealed record ModelConfig
                 $"Unsupported model_type '{type}': this engine runs llama, mistral, qwen2 and qwen3 decoders", source),
         };
 
-        int Req(string key) => root[key] is JsonValue v && v.TryGetValue<int>(out var i) && i > 0
-            ? i
-            : throw new ModelLoadException($"config.json needs a positive integer '{key}'", source);
-
-        var hidden = Req("hidden_size");
-        var heads = Req("num_attention_heads");
-        var kvHeads = root["num_key_value_heads"] is JsonValue kv && kv.TryGetValue<int>(out var k) ? k : heads;
-        if (kvHeads <= 0 || heads % kvHeads != 0)
+        // Ranges generous enough for every released model, tight enough that no number here sizes an absurd allocation.
+        var hidden = f.RequiredInt("hidden_size", 1, 1 << 17);
+        var heads = f.RequiredInt("num_attention_heads", 1, 4096);
+        var kvHeads = f.Int("num_key_value_heads", 1, 4096) ?? heads;
+        if (heads % kvHeads != 0)
             throw new ModelLoadException($"num_attention_heads ({heads}) must be a multiple of num_key_value_heads ({kvHeads})", source);
-        var headDim = root["head_dim"] is JsonValue hd && hd.TryGetValue<int>(out var h) && h > 0 ? h : hidden / heads;
+        var headDim = f.Int("head_dim", 1, 4096) ?? hidden / heads;
+        if (headDim < 1) throw f.Error($"hidden_size {hidden} is smaller than num_attention_heads {heads}, so there is no head_dim");
+        if (headDim % 2 != 0) throw f.Error($"head_dim {headDim} is odd; rotary embeddings rotate pairs of dimensions");
+        var qwen2Bias = arch == ModelArchitecture.Qwen2;
 
         return new ModelConfig
         {
             Architecture = arch,
             HiddenSize = hidden,
-            IntermediateSize = Req("intermediate_size"),
-            NumLayers = Req("num_hidden_layers"),
+            IntermediateSize = f.RequiredInt("intermediate_size", 1, 1 << 20),
+            NumLayers = f.RequiredInt("num_hidden_layers", 1, MaxLayers),
             NumHeads = heads,
             NumKeyValueHeads = kvHeads,
             HeadDim = headDim,
-            VocabSize = Req("vocab_size"),
-            MaxPositionEmbeddings = OptInt(root, "max_position_embeddings") ?? 2048,
-            RmsNormEps = OptDouble(root, "rms_norm_eps") ?? 1e-6,
-            RopeTheta = OptDouble(root, "rope_theta") ?? 10000.0,
-            RopeScaling = ParseRopeScaling(root["rope_scaling"], source),
-            TieWordEmbeddings = OptBool(root, "tie_word_embeddings") ?? false,
-            AttentionBias = arch == ModelArchitecture.Qwen2 || (OptBool(root, "attention_bias") ?? false),
-            BosTokenId = OptInt(root, "bos_token_id"),
-            EosTokenIds = ReadIds(root["eos_token_id"]),
-            TorchDType = root["torch_dtype"]?.GetValue<string>(),
+            VocabSize = f.RequiredInt("vocab_size", 1, 1 << 24),
+            MaxPositionEmbeddings = f.Int("max_position_embeddings", 2, int.MaxValue) ?? 2048,
+            RmsNormEps = f.Double("rms_norm_eps", 0, 1, exclusiveMin: true) ?? 1e-6,
+            RopeTheta = f.Double("rope_theta", 0, 1e12, exclusiveMin: true) ?? 10000.0,
+            RopeScaling = ParseRopeScaling(f),
+            TieWordEmbeddings = f.Bool("tie_word_embeddings") ?? false,
+            AttentionBias = qwen2Bias || (f.Bool("attention_bias") ?? false),
+            BosTokenId = f.Int("bos_token_id", 0, int.MaxValue),
+            EosTokenIds = f.Ids("eos_token_id"),
+            TorchDType = f.String("torch_dtype"),
         };
     }
+
+    /// <summary>The most decoder layers a config may declare (the largest released models have under 200).</summary>
+    public const int MaxLayers = 1024;
 
     /// <summary>generation_config.json: eos may be a list, and it may set default sampling parameters.</summary>
+    /// <exception cref="ModelLoadException">Not JSON, or a field of the wrong type or range.</exception>
     public ModelConfig WithGenerationConfig(string json, string source = "generation_config.json")
     {
-        JsonObject gen;
-        try
-        {
-            gen = JsonNode.Parse(json) as JsonObject ?? throw new ModelLoadException("generation_config.json is not a JSON object", source);
-        }
-        catch (JsonException e)
-        {
-            throw new ModelLoadException($"generation_config.json is not valid JSON: {e.Message}", source, e);
-        }
-        var eos = ReadIds(gen["eos_token_id"]);
-        var doSample = OptBool(gen, "do_sample");
+        var f = JsonFields.Parse(json, source);
+        var eos = f.Ids("eos_token_id");
+        var doSample = f.Bool("do_sample");
+        var temperature = f.Double("temperature", 0, 100);
         return this with
         {
-            BosTokenId = OptInt(gen, "bos_token_id") ?? BosTokenId,
+            BosTokenId = f.Int("bos_token_id", 0, int.MaxValue) ?? BosTokenId,
             EosTokenIds = eos.Count > 0 ? eos : EosTokenIds,
             // A config that says do_sample=false asks for greedy decoding by default.
-            DefaultTemperature = doSample == false ? 0.0 : OptDouble(gen, "temperature") ?? DefaultTemperature,
-            DefaultTopP = OptDouble(gen, "top_p") ?? DefaultTopP,
-            DefaultTopK = OptInt(gen, "top_k") ?? DefaultTopK,
+            DefaultTemperature = doSample == false ? 0.0 : temperature ?? DefaultTemperature,
+            DefaultTopP = f.Double("top_p", 0, 1) ?? DefaultTopP,
+            DefaultTopK = f.Int("top_k", 0, int.MaxValue) ?? DefaultTopK,
         };
     }
 
-    private static RopeScaling? ParseRopeScaling(JsonNode? node, string source)
+    private static RopeScaling? ParseRopeScaling(JsonFields config)
     {
-        if (node is not JsonObject o) return null;
-        var type = (o["rope_type"] ?? o["type"])?.GetValue<string>() ?? "default";
+        var node = config["rope_scaling"];
+        if (node is null) return null;
+        if (node is not JsonObject o) throw config.Error("'rope_scaling' must be an object or null");
+        var f = new JsonFields(o, config.Source);
+        var type = f.String("rope_type") ?? f.String("type") ?? "default";
         if (type is "default") return null;
         if (type != "llama3")
-            throw new ModelLoadException($"Unsupported rope_scaling type '{type}' (supported: llama3)", source);
+            throw new ModelLoadException($"Unsupported rope_scaling type '{type}' (supported: llama3)", config.Source);
+        var low = f.Double("low_freq_factor", 0, 1e6, exclusiveMin: true) ?? 1.0;
+        var high = f.Double("high_freq_factor", 0, 1e6, exclusiveMin: true) ?? 4.0;
+        if (high <= low) throw config.Error($"rope_scaling.high_freq_factor ({high}) must be above low_freq_factor ({low})");
         return new RopeScaling(
             type,
-            OptDouble(o, "factor") ?? 8.0,
-            OptDouble(o, "low_freq_factor") ?? 1.0,
-            OptDouble(o, "high_freq_factor") ?? 4.0,
-            OptInt(o, "original_max_position_embeddings") ?? 8192);
+            f.Double("factor", 0, 1e6, exclusiveMin: true) ?? 8.0,
+            low,
+            high,
+            f.Int("original_max_position_embeddings", 1, int.MaxValue) ?? 8192);
     }
-
-    private static IReadOnlyList<int> ReadIds(JsonNode? node) => node switch
-    {
-        JsonArray a => a.Select(x => x!.GetValue<int>()).ToArray(),
-        JsonValue v when v.TryGetValue<int>(out var i) => [i],
-        _ => [],
-    };
-
-    private static int? OptInt(JsonObject o, string key) =>
-        o[key] is JsonValue v && v.TryGetValue<int>(out var i) ? i :
-        o[key] is JsonValue d && d.TryGetValue<double>(out var x) && x == Math.Floor(x) ? (int)x : null;
-
-    private static double? OptDouble(JsonObject o, string key) =>
-        o[key] is JsonValue v && v.TryGetValue<double>(out var d) ? d : null;
-
-    private static bool? OptBool(JsonObject o, string key) =>
-        o[key] is JsonValue v && v.TryGetValue<bool>(out var b) ? b : null;
 
     /// <summary>Writes a config.json equivalent (used for checkpoints the engine writes).</summary>
     public JsonObject ToJson()

@@ -4,7 +4,7 @@ namespace LayerSkip.Engine.Loading;
 public sealed class ModelLoadException : Exception
 {
     public ModelLoadException(string message, string? path = null, Exception? inner = null)
-        : base(path is null ? message : $"{message} ({path})", inner) => FilePath = path;
+        : base(path is null || message.Contains(path, StringComparison.Ordinal) ? message : $"{message} ({path})", inner) => FilePath = path;
 
     /// <summary>The file or folder at fault, when there is one.</summary>
     public string? FilePath { get; }

@@ -52,13 +52,17 @@ public sealed class DecoderModel : IDisposable
     }
 
     /// <summary>Loads config and weights of a Hugging Face model folder.</summary>
+    /// <exception cref="ModelLoadException">The folder is unusable; the message names the file and the problem.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxSequenceLength"/> is beyond the model's context.</exception>
     public static DecoderModel Load(string folder, ScalarType dtype, Device device, int? maxSequenceLength = null)
     {
+        folder = ModelFolder.Resolve(folder);
         var config = ModelConfig.Load(folder);
+        var length = config.SequenceLengthFor(maxSequenceLength);
         using var ckpt = Checkpoint.Open(folder);
         using var _ = no_grad();
         var weights = ModelWeights.Load(ckpt, config, dtype, device);
-        return new DecoderModel(config, weights, dtype, device, maxSequenceLength ?? config.MaxPositionEmbeddings);
+        return new DecoderModel(config, weights, dtype, device, length);
     }
 
     public KvCache CreateCache(int batch, int capacity, LayerPlan? plan = null) =>

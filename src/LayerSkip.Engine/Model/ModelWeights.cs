@@ -16,9 +16,10 @@ public sealed class ModelWeights : IDisposable
     public long LayerBytes => Layers.Sum(l => l.Bytes);
     public long HeadBytes => LmHead.NumberOfElements * LmHead.ElementSize + FinalNorm.NumberOfElements * FinalNorm.ElementSize;
 
-    /// <summary>Loads and fuses the Hugging Face tensors, checking every shape against the config.</summary>
+    /// <summary>Loads and fuses the Hugging Face tensors, after checking every name, shape and dtype against the config.</summary>
     public static ModelWeights Load(Checkpoint ckpt, ModelConfig c, ScalarType dtype, Device device)
     {
+        WeightLayout.Check(ckpt, c);
         long h = c.HiddenSize, q = (long)c.NumHeads * c.HeadDim, kv = (long)c.NumKeyValueHeads * c.HeadDim, i = c.IntermediateSize;
         Tensor L(string name, params long[] shape) => ckpt.Load(name, shape, dtype, device);
 
@@ -53,10 +54,7 @@ public sealed class ModelWeights : IDisposable
                 Down = L(p + "mlp.down_proj.weight", h, i),
             });
         }
-        var lmHead = c.TieWordEmbeddings || !ckpt.Contains("lm_head.weight")
-            ? (c.TieWordEmbeddings ? embedding : throw new ModelLoadException(
-                "Tensor 'lm_head.weight' is missing and tie_word_embeddings is false"))
-            : L("lm_head.weight", c.VocabSize, h);
+        var lmHead = c.TieWordEmbeddings ? embedding : L("lm_head.weight", c.VocabSize, h);
         return new ModelWeights { Embedding = embedding, FinalNorm = L("model.norm.weight", h), LmHead = lmHead, Layers = layers };
     }
 

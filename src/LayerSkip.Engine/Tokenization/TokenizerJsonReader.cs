@@ -47,8 +47,9 @@ internal static class TokenizerJsonReader
         var vocabulary = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var entry in vocabElement.EnumerateObject()) vocabulary[entry.Name] = entry.Value.GetInt32();
 
-        var merges = ReadMerges(path, model);
         var addedTokens = ReadAddedTokens(root);
+        CheckIds(path, vocabulary.Values.Concat(addedTokens.Select(t => t.Id)));
+        var merges = ReadMerges(path, model);
 
         var normalizer = ReadNormalizer(path, root.GetPropertyOrNull("normalizer"));
         var (splitSteps, byteLevelPreTokenizer) = ReadPreTokenizer(path, root.GetPropertyOrNull("pre_tokenizer"));
@@ -120,6 +121,17 @@ internal static class TokenizerJsonReader
             else throw new InvalidDataException($"{path}: a merge is neither \"a b\" nor [\"a\", \"b\"].");
         }
         return merges;
+    }
+
+    /// <summary>The largest token id accepted: per-token tables are sized by the largest id (real vocabularies stay below 2^20).</summary>
+    public const int MaxTokenId = (1 << 24) - 1;
+
+    /// <summary>Refuses negative or absurd ids before anything sized by them is allocated.</summary>
+    private static void CheckIds(string path, IEnumerable<int> ids)
+    {
+        foreach (var id in ids)
+            if (id is < 0 or > MaxTokenId)
+                throw new InvalidDataException($"{path}: token id {id} is outside [0, {MaxTokenId}].");
     }
 
     private static List<AddedToken> ReadAddedTokens(JsonElement root)

@@ -56,11 +56,13 @@ public sealed class TrainableModel : IDisposable
     public static TrainableModel Load(string folder, ScalarType dtype = ScalarType.Float32, Device? device = null, int? maxSequenceLength = null)
     {
         device ??= CPU;
+        folder = ModelFolder.Resolve(folder);
         var config = ModelConfig.Load(folder);
+        var length = config.SequenceLengthFor(maxSequenceLength);
         using var ckpt = Checkpoint.Open(folder);
         ModelWeights weights;
         using (no_grad()) weights = ModelWeights.Load(ckpt, config, dtype, device);
-        return new TrainableModel(config, weights, dtype, device, maxSequenceLength ?? config.MaxPositionEmbeddings);
+        return new TrainableModel(config, weights, dtype, device, length);
     }
 
     /// <summary>A freshly initialised model (seeded; std 0.02 matrices, unit norms) to pretrain from scratch.</summary>

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using LayerSkip.Engine.Generation;
+using LayerSkip.Engine.Loading;
 using LayerSkip.Engine.Skipping;
 using LayerSkip.Engine.Tokenization;
 using LayerSkip.Engine.Training;
@@ -49,13 +50,14 @@ public sealed class LayerSkipChatClient : IChatClient
             if (options.CalibrationText is { } calibration) engine.Plans.CalibrationTextOverride = calibration;
             var source = ChatTemplateSource.Load(engine.ModelPath);
             _prompts = new PromptFormatter(source, engine.Tokenizer);
-            ModelId = options.ModelId ?? (engine.ModelPath is { } p ? Path.GetFileName(Path.TrimEndingDirectorySeparator(p)) : "layerskip");
+            ModelId = options.ModelId ?? (engine.ModelPath is { } p ? ModelFolder.DisplayName(p) : "layerskip");
             _metadata = new ChatClientMetadata("layerskip", engine.ModelPath is { } path ? new Uri(Path.GetFullPath(path)) : null, ModelId);
             if (options.UseAdaptedPlan && engine.ModelPath is { } folder && AdaptedPlan.TryRead(folder, out var adapted))
                 _adaptedPlan = adapted.ToLayerPlan();
             _decoding = new ResponseDecoder.Resources(engine.Tokenizer, source.Template, engine.EosTokenIds)
             {
                 RouterExecutionRate = engine.Router is { } router ? () => router.ExecutionRate : null,
+                KvCacheBytes = () => engine.KvCacheBytes,
             };
         }
         catch
@@ -205,7 +207,15 @@ public sealed class LayerSkipChatClient : IChatClient
             LogitsProcessor = processor,
             Speculative = speculative ? new SpeculativeOptions() : null,
         };
-        return new PreparedRequest(request, plan, skip, structure, options?.StopSequences?.ToArray() ?? []);
+        return new PreparedRequest(request, plan, skip, structure, StopSequences(options));
+    }
+
+    private static string[] StopSequences(ChatOptions? options)
+    {
+        var stops = options?.StopSequences?.ToArray() ?? [];
+        if (stops.Any(string.IsNullOrEmpty))
+            throw new ArgumentException("ChatOptions.StopSequences must not contain null or empty strings (an empty stop sequence would match before any text).", nameof(ChatOptions.StopSequences));
+        return stops;
     }
 
     private async Task<LayerPlan> CreatePlanAsync(LayerSkipSettings skip, CancellationToken cancellationToken)

@@ -21,6 +21,9 @@ internal sealed class ResponseDecoder
 
         /// <summary>The engine's running router execution rate, when it has routers.</summary>
         public Func<double>? RouterExecutionRate { get; init; }
+
+        /// <summary>The KV cache bytes the engine holds (decode groups plus prefix cache).</summary>
+        public Func<long>? KvCacheBytes { get; init; }
         public IReadOnlyCollection<int> EosTokenIds { get; } = eosTokenIds;
 
         /// <summary>How the model writes tool calls, read off its chat template (Hermes tags when it has none).</summary>
@@ -99,6 +102,8 @@ internal sealed class ResponseDecoder
             [LayerSkipPropertyNames.Policy] = _request.Skip.Policy.ToString(),
             [LayerSkipPropertyNames.KeptLayers] = plan.KeptLayers.ToArray(),
         };
+        if (_resources.KvCacheBytes is { } kvBytes)
+            last.AdditionalProperties[LayerSkipPropertyNames.KvCacheBytes] = kvBytes();
         if (_request.Skip.Policy == SkipPolicy.Router && _resources.RouterExecutionRate is { } rate)
             last.AdditionalProperties[LayerSkipPropertyNames.RouterExecutionRate] = rate();
         if (_request.Skip.Mode == LayerSkipMode.Speculative)

@@ -88,11 +88,7 @@ public static class ChatOptionsLayerSkipExtensions
     {
         double? ratio = value switch
         {
-            double d => d,
-            float f => f,
-            int i => i,
-            long l => l,
-            decimal m => (double)m,
+            _ when Number(value) is { } n => n,
             string s when double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var p) => p,
             JsonElement { ValueKind: JsonValueKind.Number } e => e.GetDouble(),
             JsonElement { ValueKind: JsonValueKind.String } e when double.TryParse(e.GetString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var p) => p,
@@ -138,10 +134,8 @@ public static class ChatOptionsLayerSkipExtensions
             };
             var layers = items.Select(x => x switch
             {
-                int i => i,
-                long l => checked((int)l),
-                double d when d == Math.Floor(d) => checked((int)d),
                 JsonElement { ValueKind: JsonValueKind.Number } e => e.GetInt32(),
+                _ when Number(x) is { } d && d == Math.Floor(d) => checked((int)d),
                 _ => throw new FormatException(),
             }).ToArray();
             if (layers.Length == 0) throw new FormatException();
@@ -153,5 +147,24 @@ public static class ChatOptionsLayerSkipExtensions
         }
     }
 
-    private static string Describe(object value) => value is JsonElement e ? e.GetRawText() : value.ToString() ?? "";
+    /// <summary>The value of a number of any CLR numeric type (or a JSON number), or null for anything else.</summary>
+    private static double? Number(object? value) => value switch
+    {
+        byte or sbyte or short or ushort or int or uint or long or ulong or float or double or decimal =>
+            Convert.ToDouble(value, CultureInfo.InvariantCulture),
+        Half h => (double)h,
+        JsonElement { ValueKind: JsonValueKind.Number } e => e.GetDouble(),
+        _ => null,
+    };
+
+    /// <summary>A value as an error message shows it: JSON as written, lists as [a, b], numbers invariantly.</summary>
+    private static string Describe(object? value) => value switch
+    {
+        null => "null",
+        JsonElement e => e.GetRawText(),
+        string s => s,
+        IEnumerable list => "[" + string.Join(", ", list.Cast<object?>().Select(Describe)) + "]",
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
 }

@@ -3,7 +3,10 @@ namespace LayerSkip.Extensions.AI;
 /// <summary>Options of a <see cref="LayerSkipChatClient"/> (bound from the "LayerSkip" configuration section in DI).</summary>
 public sealed class LayerSkipOptions
 {
-    /// <summary>A Hugging Face model folder: config.json, *.safetensors, tokenizer files.</summary>
+    /// <summary>
+    /// A Hugging Face model folder (config.json, *.safetensors, tokenizer files), or a Hugging Face cache repo folder
+    /// (<c>models--Org--Name</c>, resolved through refs/main to its snapshot).
+    /// </summary>
     public string ModelPath { get; set; } = "";
 
     /// <summary><c>auto</c> (CUDA when available), <c>cpu</c> or <c>cuda</c>.</summary>
@@ -18,7 +21,10 @@ public sealed class LayerSkipOptions
     /// <summary>The most requests decoded together per layer plan.</summary>
     public int MaxBatchSize { get; set; } = 16;
 
-    /// <summary>The longest prompt plus output in tokens; null uses the model's context (capped at 8192).</summary>
+    /// <summary>
+    /// The longest prompt plus output in tokens; null uses the model's context (capped at 8192). Loading refuses a value
+    /// beyond the model's max_position_embeddings unless its rope_scaling extends the context.
+    /// </summary>
     public int? MaxSequenceLength { get; set; }
 
     /// <summary><c>float32</c>, <c>bfloat16</c> or <c>float16</c>; null picks float32 on CPU and bfloat16 on CUDA.</summary>
@@ -42,6 +48,9 @@ public sealed class LayerSkipOptions
     /// </summary>
     public bool UseAdaptedPlan { get; set; } = true;
 
+    /// <summary>Bytes of full-depth prompt KV caches kept for follow-up turns (at most four prompts); 0 keeps none.</summary>
+    public long PrefixCacheBytes { get; set; } = LayerSkip.Engine.Generation.EngineOptions.DefaultPrefixCacheBytes;
+
     /// <summary>Seed of the <see cref="SkipPolicy.Random"/> policy.</summary>
     public int RandomPolicySeed { get; set; }
 
@@ -54,6 +63,7 @@ public sealed class LayerSkipOptions
         MaxBatchSize = MaxBatchSize,
         MaxSequenceLength = MaxSequenceLength,
         Threads = Threads,
+        PrefixCacheBytes = PrefixCacheBytes,
     };
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
@@ -61,7 +71,8 @@ public sealed class LayerSkipOptions
     {
         if (string.IsNullOrWhiteSpace(ModelPath))
             throw new ArgumentException("LayerSkipOptions.ModelPath is required: set it to a Hugging Face model folder.", nameof(ModelPath));
-        if (!Directory.Exists(ModelPath))
+        // A file (a .gguf, say) passes here so the loader can say what to pass instead.
+        if (!Directory.Exists(ModelPath) && !File.Exists(ModelPath))
             throw new ArgumentException($"LayerSkipOptions.ModelPath '{ModelPath}' does not exist.", nameof(ModelPath));
         if (!double.IsFinite(DefaultSpeedupRatio) || DefaultSpeedupRatio < 1)
             throw new ArgumentException($"LayerSkipOptions.DefaultSpeedupRatio must be a finite number ≥ 1, got {DefaultSpeedupRatio}.", nameof(DefaultSpeedupRatio));
@@ -69,6 +80,7 @@ public sealed class LayerSkipOptions
             throw new ArgumentException($"LayerSkipOptions.DefaultSkipPolicy '{DefaultSkipPolicy}' is not a skip policy.", nameof(DefaultSkipPolicy));
         if (MaxBatchSize < 1) throw new ArgumentException($"LayerSkipOptions.MaxBatchSize must be at least 1, got {MaxBatchSize}.", nameof(MaxBatchSize));
         if (MaxSequenceLength is < 2) throw new ArgumentException($"LayerSkipOptions.MaxSequenceLength must be at least 2, got {MaxSequenceLength}.", nameof(MaxSequenceLength));
+        if (PrefixCacheBytes < 0) throw new ArgumentException($"LayerSkipOptions.PrefixCacheBytes must be 0 or more, got {PrefixCacheBytes}.", nameof(PrefixCacheBytes));
         if (DefaultMaxOutputTokens < 1) throw new ArgumentException($"LayerSkipOptions.DefaultMaxOutputTokens must be at least 1, got {DefaultMaxOutputTokens}.", nameof(DefaultMaxOutputTokens));
         var device = Device?.Trim().ToLowerInvariant();
         if (device is not ("auto" or "cpu" or "cuda") && device?.StartsWith("cuda:") != true)

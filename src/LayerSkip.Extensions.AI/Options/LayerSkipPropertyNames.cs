@@ -19,6 +19,11 @@ public static class LayerSkipPropertyNames
     public const string RouterExecutionRate = "layerskip.router_execution_rate";
     /// <summary>In responses: the layers each decoded token ran.</summary>
     public const string KeptLayers = "layerskip.kept_layers";
+    /// <summary>
+    /// In responses: bytes of key/value cache the engine held when the response finished (every decode group's cache,
+    /// holding only the layers its plan runs, plus the prefix cache of recent prompts at full depth).
+    /// </summary>
+    public const string KvCacheBytes = "layerskip.kv_cache_bytes";
     /// <summary>Extra variables for the chat template (a dictionary), e.g. <c>enable_thinking</c>.</summary>
     public const string ChatTemplateKwargs = "chat_template_kwargs";
 }

@@ -1,4 +1,5 @@
 using System.Text;
+using LayerSkip.Engine.Loading;
 using LayerSkip.Engine.Tokenization;
 using LayerSkip.Templates;
 using Microsoft.Extensions.AI;
@@ -22,7 +23,21 @@ internal sealed class PromptFormatter
     {
         _source = source;
         _tokenizer = tokenizer;
-        _template = source.Template is null ? null : ChatTemplate.Parse(source.Template);
+        _template = source.Template is null ? null : Parse(source);
+    }
+
+    /// <summary>Parses the model's template; a template that does not parse makes the folder unusable, naming its file.</summary>
+    private static ChatTemplate Parse(ChatTemplateSource source)
+    {
+        try
+        {
+            return ChatTemplate.Parse(source.Template!);
+        }
+        catch (TemplateException e)
+        {
+            var file = source.TemplatePath ?? "tokenizer_config.json";
+            throw new ModelLoadException($"The chat template in {Path.GetFileName(file)} cannot be parsed: {e.Message}", file, e);
+        }
     }
 
     public bool HasTemplate => _template is not null;
@@ -31,6 +46,7 @@ internal sealed class PromptFormatter
     public string Render(IEnumerable<ChatMessage> messages, ChatOptions? options)
     {
         var list = messages.ToList();
+        ConversationCheck.Validate(list, options?.Instructions);
         if (_template is null) return DefaultFormat(list, options?.Instructions);
         var context = new Dictionary<string, object?>
         {
