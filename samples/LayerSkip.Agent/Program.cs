@@ -1,4 +1,5 @@
 using System.Globalization;
+using LayerSkip.Engine.Skipping;
 using LayerSkip.Extensions.AI;
 using LayerSkip.SemanticKernel;
 using Microsoft.SemanticKernel;
@@ -11,6 +12,9 @@ namespace LayerSkip.Samples.Agent;
 /// function calling. The layer-skip speed is set only in the execution settings (LayerSkipOptions keep their
 /// defaults), so the same kernel serves other speeds per call. Reads user lines from standard input until end of
 /// input or /exit; with no input it runs one default turn.
+/// The first turn requires a call to story.get_hero (FunctionChoiceBehavior.Required: the client constrains decoding
+/// to a well-formed call), so even a model without tool training, like stories260K, calls the plugin and writes its
+/// story from the result; later turns let the model choose (Auto).
 /// <code>dotnet run --project samples/LayerSkip.Agent [model-folder] [--speedup 1.25] [--policy unified] [--max-tokens 96]</code>
 /// </summary>
 public static class Program
@@ -30,7 +34,7 @@ public static class Program
             {
                 // The only place the speed is chosen: per call, in the execution settings.
                 SpeedupRatio = a.Double("speedup", 1.25),
-                SkipPolicy = Enum.Parse<SkipPolicy>((a.Get("policy") ?? "unified").Replace("-", ""), ignoreCase: true),
+                SkipPolicy = LayerPlanner.ParsePolicy(a.Get("policy") ?? "unified"),
                 FunctionChoiceBehavior = FunctionChoiceBehavior.Auto(),
                 ExtensionData = new Dictionary<string, object>
                 {
@@ -63,6 +67,11 @@ public static class Program
         var plugin = new StoryPlugin();
         builder.Plugins.AddFromObject(plugin, "story");
         var kernel = builder.Build();
+        var firstTurn = (LayerSkipPromptExecutionSettings)settings.Clone();
+        firstTurn.FunctionChoiceBehavior = FunctionChoiceBehavior.Required([kernel.Plugins.GetFunction("story", "get_hero")]);
+        // The call itself is ~25 tokens of JSON for a byte-level tiny model: give the forced turn room for it and a reply.
+        var maxTokens = (int)settings.ExtensionData!["max_tokens"];
+        firstTurn.ExtensionData = new Dictionary<string, object>(settings.ExtensionData) { ["max_tokens"] = Math.Max(64, maxTokens) + maxTokens };
         try
         {
             var chat = kernel.GetRequiredService<IChatCompletionService>();
@@ -83,8 +92,11 @@ public static class Program
                 turns++;
 
                 history.AddUserMessage(line.Trim());
-                var reply = await chat.GetChatMessageContentAsync(history, settings, kernel, cancellationToken);
+                var callsBefore = plugin.Calls;
+                var reply = await chat.GetChatMessageContentAsync(history, turns == 1 ? firstTurn : settings, kernel, cancellationToken);
                 history.Add(reply);
+                foreach (var call in plugin.CallLog.Skip(callsBefore))
+                    await output.WriteLineAsync($"tool> {call}");
                 await output.WriteLineAsync($"agent> {reply.Content}");
                 var kept = reply.Metadata?.TryGetValue(LayerSkipPropertyNames.KeptLayers, out var k) == true && k is int[] ks ? string.Join(',', ks) : "?";
                 await output.WriteLineAsync($"[layers {kept} | tool calls so far: {plugin.Calls}]");

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using LayerSkip.Engine.Skipping;
 using LayerSkip.Extensions.AI;
 using Microsoft.Extensions.AI;
 
@@ -19,7 +20,7 @@ public static class Program
     {
         SampleArgs a;
         double speedup;
-        SkipPolicy policy;
+        LayerPolicy policy;
         try
         {
             a = new SampleArgs(args);
@@ -83,7 +84,7 @@ public static class Program
                             await output.WriteLineAsync($"(policy {policy} from the next turn)");
                             continue;
                         default:
-                            await output.WriteLineAsync("commands: /speedup R (R ≥ 1), /policy " + string.Join('|', Enum.GetNames<SkipPolicy>().Where(n => n != nameof(SkipPolicy.Explicit))) + ", /reset, /exit");
+                            await output.WriteLineAsync("commands: /speedup R (R ≥ 1), /policy " + string.Join('|', LayerPlanner.PolicyNames.Where(n => n != "explicit")) + ", /reset, /exit");
                             continue;
                     }
                 }
@@ -111,19 +112,18 @@ public static class Program
                 var response = updates.ToChatResponse();
                 history.AddMessages(response);
                 await output.WriteLineAsync();
-                await output.WriteLineAsync(Describe(response, layers, started, firstToken));
+                await output.WriteLineAsync(Describe(response, updates[^1].GetLayerSkipInfo(), layers, started, firstToken));
             }
             return 0;
         }
     }
 
-    private static string Describe(ChatResponse response, int layers, long started, long firstToken)
+    private static string Describe(ChatResponse response, LayerSkipInfo? info, int layers, long started, long firstToken)
     {
-        // The last update's properties: on the response, or (M.E.AI 10.11's ToChatResponse) on its last message.
-        var props = response.AdditionalProperties ?? response.Messages.LastOrDefault()?.AdditionalProperties;
-        var kept = props?.TryGetValue(LayerSkipPropertyNames.KeptLayers, out var k) == true && k is int[] ks ? ks : [];
-        var policy = props?.TryGetValue(LayerSkipPropertyNames.Policy, out var p) == true ? p : "?";
-        var ratio = props?.TryGetValue(LayerSkipPropertyNames.SpeedupRatio, out var r) == true ? Convert.ToDouble(r, CultureInfo.InvariantCulture) : 1.0;
+        // What ran rides on the last streamed update.
+        var kept = info?.KeptLayers ?? [];
+        var policy = info?.Policy.ToString() ?? "?";
+        var ratio = info?.SpeedupRatio ?? 1.0;
         var tokens = response.Usage?.OutputTokenCount ?? 0;
         var ended = Stopwatch.GetTimestamp();
         var decode = firstToken == 0 ? 0 : Stopwatch.GetElapsedTime(firstToken, ended).TotalSeconds;
@@ -132,10 +132,14 @@ public static class Program
             $"[plan: {policy} r={ratio:0.##}, layers {string.Join(',', kept)} ({kept.Length}/{layers}) | {tokens} tokens, {rate:0.0} tok/s, first token {Stopwatch.GetElapsedTime(started, firstToken == 0 ? ended : firstToken).TotalMilliseconds:0} ms]");
     }
 
-    private static SkipPolicy ParsePolicy(string name) =>
+    private static LayerPolicy ParsePolicy(string name) =>
         TryParsePolicy(name, out var p) ? p : throw new ArgumentException($"Unknown policy '{name}'.");
 
-    private static bool TryParsePolicy(string name, out SkipPolicy policy) =>
-        Enum.TryParse(name.Replace("-", "").Replace("_", ""), ignoreCase: true, out policy) && Enum.IsDefined(policy) &&
-        !int.TryParse(name, out _) && policy != SkipPolicy.Explicit;
+    private static bool TryParsePolicy(string name, out LayerPolicy policy)
+    {
+        policy = LayerPolicy.None;
+        try { policy = LayerPlanner.ParsePolicy(name); }
+        catch (ArgumentException) { return false; }
+        return policy != LayerPolicy.Explicit;
+    }
 }

@@ -11,6 +11,7 @@ namespace LayerSkip.Samples.Worker;
 /// A generic host whose <see cref="PromptQueueWorker"/> drains a queue of prompts through the DI-registered
 /// IChatClient and stops the host. With Worker:Compare (the default) the same host runs twice: first with
 /// LayerSkip:DefaultSpeedupRatio = 1 (every layer), then with the configured ratio; only configuration differs.
+/// Each host warms up with one untimed batch before its clock starts (Worker:WarmUp), so warm is compared with warm.
 /// <code>dotnet run --project samples/LayerSkip.Worker [model-folder] [--prompts 8] [--max-tokens 48] [--speedup 2] [--LayerSkip:DefaultSkipPolicy EarlyExit]</code>
 /// Any configuration key can be given as --Section:Key value (worker.appsettings.json has the defaults).
 /// </summary>
@@ -48,7 +49,7 @@ public static class Program
         if (runs.Any(r => !r.Completed)) return 1;
         if (runs.Count == 2 && runs[0].TokensPerSecond > 0)
             await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"throughput with layer skipping: {runs[1].TokensPerSecond / runs[0].TokensPerSecond:0.00}x the full-depth run"));
+                $"throughput with layer skipping: {runs[1].TokensPerSecond / runs[0].TokensPerSecond:0.00}x the full-depth run (both warm)"));
         return 0;
     }
 

@@ -12,6 +12,8 @@ namespace LayerSkip.Samples.Worker;
 /// Drains a queue of prompts through the DI-registered <see cref="IChatClient"/> with several requests in flight
 /// (the engine decodes them in one batch), records the throughput, then stops the host. It knows nothing about
 /// layer skipping: the speed comes from configuration (LayerSkip:DefaultSpeedupRatio).
+/// Before the clock starts, one untimed batch of the same requests warms the host (JIT, the engine's first batches
+/// under its plan), so a full-depth run and a skipping run are compared warm against warm.
 /// </summary>
 public sealed class PromptQueueWorker(
     IChatClient chat,
@@ -34,6 +36,7 @@ public sealed class PromptQueueWorker(
             report.Prompts = prompts.Count;
             report.SpeedupRatio = layerSkip.Value.DefaultSpeedupRatio;
             report.Policy = layerSkip.Value.DefaultSkipPolicy.ToString();
+            if (o.WarmUp) await WarmUpAsync(prompts.Take(Math.Max(1, o.Concurrency)), stoppingToken);
             long tokens = 0;
             var started = Stopwatch.GetTimestamp();
             var consumers = Enumerable.Range(0, Math.Max(1, o.Concurrency)).Select(async _ =>
@@ -62,6 +65,13 @@ public sealed class PromptQueueWorker(
         {
             lifetime.StopApplication();
         }
+    }
+
+    private async Task WarmUpAsync(IEnumerable<string> prompts, CancellationToken stoppingToken)
+    {
+        var warm = new ChatOptions { Temperature = 0, MaxOutputTokens = 8 };
+        await Task.WhenAll(prompts.Select(p => chat.GetResponseAsync(p, warm, stoppingToken)));
+        report.WarmedUp = true;
     }
 
     private static List<string> LoadPrompts(WorkerOptions o)

@@ -12,8 +12,10 @@ public sealed class ThroughputReport
     public string Policy { get; set; } = "";
     public Exception? Error { get; set; }
     public bool Completed { get; set; }
+    /// <summary>An untimed batch ran first, so the measured one ran on a warm host.</summary>
+    public bool WarmedUp { get; set; }
     public double TokensPerSecond => Elapsed.TotalSeconds > 0 ? OutputTokens / Elapsed.TotalSeconds : 0;
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"speedup {SpeedupRatio:0.##} ({Policy}): {Prompts} prompts, {OutputTokens} tokens in {Elapsed.TotalSeconds:0.00} s = {TokensPerSecond:0.0} tok/s");
+        $"speedup {SpeedupRatio:0.##} ({Policy}): {Prompts} prompts, {OutputTokens} tokens in {Elapsed.TotalSeconds:0.00} s = {TokensPerSecond:0.0} tok/s{(WarmedUp ? " (warm)" : " (cold)")}");
 }

@@ -13,4 +13,6 @@ public sealed class WorkerOptions
     public int Concurrency { get; set; } = 8;
     /// <summary>Run once at full depth (DefaultSpeedupRatio = 1) before the configured run, and compare.</summary>
     public bool Compare { get; set; } = true;
+    /// <summary>Run one untimed batch before timing, so both runs are measured on a warm host.</summary>
+    public bool WarmUp { get; set; } = true;
 }

@@ -20,6 +20,8 @@ public static class CliApp
         new EvalCommand(),
         new PlanCommand(),
         new BenchCommand(),
+        new MatVecBenchCommand(),
+        new ChatBenchCommand(),
         new SpeculativeBenchCommand(),
         new RouterBenchCommand(),
         new TrainCommand(),

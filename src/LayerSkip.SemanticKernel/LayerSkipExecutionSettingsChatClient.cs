@@ -8,8 +8,9 @@ namespace LayerSkip.SemanticKernel;
 /// (<c>speedup_ratio</c>, <c>skip_policy</c>, <c>layers</c>, <c>skip_mode</c>, from
 /// <see cref="Microsoft.SemanticKernel.PromptExecutionSettings.ExtensionData"/>) to the client's <c>layerskip.*</c>
 /// keys. A <c>layerskip.*</c> key already present wins. The caller's options are never modified.
-/// The response's <c>layerskip.*</c> values (plan, kept layers) are copied onto its last message, where Semantic
-/// Kernel shows them as <c>ChatMessageContent.Metadata</c>.
+/// The response's <see cref="LayerSkipInfo"/> stays on the response and is also written onto its last message,
+/// which Semantic Kernel shows as <c>ChatMessageContent.Metadata</c> (read it with
+/// <see cref="LayerSkipChatMessageContentExtensions.GetLayerSkipInfo"/>).
 /// </summary>
 public sealed class LayerSkipExecutionSettingsChatClient(IChatClient innerClient) : DelegatingChatClient(innerClient)
 {
@@ -20,18 +21,14 @@ public sealed class LayerSkipExecutionSettingsChatClient(IChatClient innerClient
         [LayerSkipPromptExecutionSettings.SkipPolicyKey] = LayerSkipPropertyNames.Policy,
         [LayerSkipPromptExecutionSettings.LayersKey] = LayerSkipPropertyNames.Layers,
         [LayerSkipPromptExecutionSettings.ModeKey] = LayerSkipPropertyNames.Mode,
+        [LayerSkipPromptExecutionSettings.DraftTokensKey] = LayerSkipPropertyNames.DraftTokens,
     };
 
     public override async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         var response = await base.GetResponseAsync(messages, Map(options), cancellationToken).ConfigureAwait(false);
-        if (response.AdditionalProperties is { Count: > 0 } props && response.Messages.Count > 0)
-        {
-            var last = response.Messages[^1];
-            foreach (var (key, value) in props)
-                if (key.StartsWith("layerskip.", StringComparison.OrdinalIgnoreCase))
-                    (last.AdditionalProperties ??= [])[key] = value;
-        }
+        if (response.GetLayerSkipInfo() is { } info && response.Messages.Count > 0)
+            info.WriteTo(response.Messages[^1].AdditionalProperties ??= []);
         return response;
     }
 

@@ -1,6 +1,5 @@
-using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Serialization;
+using LayerSkip.Engine.Skipping;
 using LayerSkip.Extensions.AI;
 using Microsoft.Extensions.AI;
 using Microsoft.SemanticKernel;
@@ -23,11 +22,14 @@ public sealed class LayerSkipPromptExecutionSettings : PromptExecutionSettings
     public const string LayersKey = "layers";
     /// <summary>ExtensionData / JSON name of <see cref="Mode"/>.</summary>
     public const string ModeKey = "skip_mode";
+    /// <summary>ExtensionData / JSON name of <see cref="DraftTokens"/>.</summary>
+    public const string DraftTokensKey = "draft_tokens";
 
     private double? _speedupRatio;
-    private SkipPolicy? _skipPolicy;
+    private LayerPolicy? _skipPolicy;
     private IList<int>? _layers;
     private LayerSkipMode? _mode;
+    private int? _draftTokens;
 
     /// <summary>Target decode speedup r ≥ 1 (<c>layerskip.speedup_ratio</c>).</summary>
     [JsonPropertyName(SpeedupRatioKey)]
@@ -37,22 +39,21 @@ public sealed class LayerSkipPromptExecutionSettings : PromptExecutionSettings
         set
         {
             ThrowIfFrozen();
-            if (value is { } r && (!double.IsFinite(r) || r < 1))
-                throw new ArgumentOutOfRangeException(nameof(SpeedupRatio), r, "The speedup ratio must be a finite number ≥ 1.");
+            if (value is { } r) LayerPlanner.ValidateSpeedup(r, nameof(SpeedupRatio));
             _speedupRatio = value;
         }
     }
 
     /// <summary>The skip policy (<c>layerskip.policy</c>).</summary>
     [JsonPropertyName(SkipPolicyKey)]
-    [JsonConverter(typeof(JsonStringEnumConverter<SkipPolicy>))]
-    public SkipPolicy? SkipPolicy
+    [JsonConverter(typeof(JsonStringEnumConverter<LayerPolicy>))]
+    public LayerPolicy? SkipPolicy
     {
         get => _skipPolicy;
         set { ThrowIfFrozen(); _skipPolicy = value; }
     }
 
-    /// <summary>The layers each decoded token runs, for <see cref="Extensions.AI.SkipPolicy.Explicit"/> (<c>layerskip.layers</c>).</summary>
+    /// <summary>The layers each decoded token runs, for <see cref="LayerPolicy.Explicit"/> (<c>layerskip.layers</c>).</summary>
     [JsonPropertyName(LayersKey)]
     public IList<int>? Layers
     {
@@ -67,6 +68,19 @@ public sealed class LayerSkipPromptExecutionSettings : PromptExecutionSettings
     {
         get => _mode;
         set { ThrowIfFrozen(); _mode = value; }
+    }
+
+    /// <summary>Speculative mode: the most tokens drafted per full-depth pass (<c>layerskip.draft_tokens</c>).</summary>
+    [JsonPropertyName(DraftTokensKey)]
+    public int? DraftTokens
+    {
+        get => _draftTokens;
+        set
+        {
+            ThrowIfFrozen();
+            if (value is < 1) throw new ArgumentOutOfRangeException(nameof(DraftTokens), value, "At least one token must be drafted.");
+            _draftTokens = value;
+        }
     }
 
     public override void Freeze()
@@ -86,6 +100,7 @@ public sealed class LayerSkipPromptExecutionSettings : PromptExecutionSettings
         SkipPolicy = SkipPolicy,
         Layers = Layers?.ToList(),
         Mode = Mode,
+        DraftTokens = DraftTokens,
     };
 
     /// <summary>Writes the layer-skip choice into the request's <c>layerskip.*</c> keys.</summary>
@@ -93,17 +108,18 @@ public sealed class LayerSkipPromptExecutionSettings : PromptExecutionSettings
     {
         base.PrepareChatOptionsForRequest(options);
         var props = options.AdditionalProperties ??= [];
-        if (SpeedupRatio is { } ratio) props[LayerSkipPropertyNames.SpeedupRatio] = ratio;
-        if (SkipPolicy is { } policy) props[LayerSkipPropertyNames.Policy] = policy.ToString();
-        if (Layers is { } layers) props[LayerSkipPropertyNames.Layers] = layers.ToArray();
-        if (Mode is { } mode) props[LayerSkipPropertyNames.Mode] = mode.ToString().ToLowerInvariant();
-        foreach (var key in new[] { SpeedupRatioKey, SkipPolicyKey, LayersKey, ModeKey }) props.Remove(key);
+        LayerSkipProperties.Write(ToRequest(), props);
+        foreach (var key in LayerSkipExecutionSettingsChatClient.KeyMap.Keys) props.Remove(key);
     }
+
+    /// <summary>These settings as the engine's layer-skip request (null members are left to the client's defaults).</summary>
+    public LayerSkipRequest ToRequest() => new() { SpeedupRatio = SpeedupRatio, Policy = SkipPolicy, Layers = Layers?.ToArray(), Mode = Mode, DraftTokens = DraftTokens };
 
     /// <summary>
     /// Typed settings from any <see cref="PromptExecutionSettings"/>: returns <paramref name="settings"/> itself when it
-    /// already is one, else a copy whose layer-skip values come from its ExtensionData.
+    /// already is one, else a copy whose layer-skip values come from its ExtensionData (read by <see cref="LayerSkipProperties"/>).
     /// </summary>
+    /// <exception cref="ArgumentException">A layer-skip value is invalid; the message names its key.</exception>
     public static LayerSkipPromptExecutionSettings FromExecutionSettings(PromptExecutionSettings? settings)
     {
         if (settings is LayerSkipPromptExecutionSettings typed) return typed;
@@ -115,39 +131,29 @@ public sealed class LayerSkipPromptExecutionSettings : PromptExecutionSettings
         if (settings.ExtensionData is { } data)
         {
             var rest = new Dictionary<string, object>(data, StringComparer.OrdinalIgnoreCase);
-            var key = "";
+            var mapped = new Dictionary<string, object?>();
+            foreach (var (name, key) in LayerSkipExecutionSettingsChatClient.KeyMap)
+                if (rest.Remove(name, out var value)) mapped[key] = value;
+            LayerSkipRequest? request;
             try
             {
-                if (Take(rest, key = SpeedupRatioKey) is { } ratio)
-                    result.SpeedupRatio = ratio switch
-                    {
-                        JsonElement { ValueKind: JsonValueKind.Number } e => e.GetDouble(),
-                        JsonElement { ValueKind: JsonValueKind.String } e => double.Parse(e.GetString()!, CultureInfo.InvariantCulture),
-                        string s => double.Parse(s, CultureInfo.InvariantCulture),
-                        _ => Convert.ToDouble(ratio, CultureInfo.InvariantCulture),
-                    };
-                if (Take(rest, key = SkipPolicyKey) is { } policy)
-                    result.SkipPolicy = Enum.Parse<SkipPolicy>(Text(policy).Replace("-", "").Replace("_", ""), ignoreCase: true);
-                if (Take(rest, key = ModeKey) is { } mode)
-                    result.Mode = Enum.Parse<LayerSkipMode>(Text(mode), ignoreCase: true);
-                if (Take(rest, key = LayersKey) is { } layers)
-                    result.Layers = layers switch
-                    {
-                        JsonElement { ValueKind: JsonValueKind.Array } e => e.EnumerateArray().Select(x => x.GetInt32()).ToList(),
-                        System.Collections.IEnumerable list when layers is not string => list.Cast<object>().Select(x => Convert.ToInt32(x, CultureInfo.InvariantCulture)).ToList(),
-                        _ => throw new ArgumentException($"'{LayersKey}' must be an array of layer indices.", nameof(settings)),
-                    };
+                request = LayerSkipProperties.Read(mapped);
             }
-            catch (Exception e) when (e is FormatException or InvalidCastException or OverflowException or InvalidOperationException
-                                      || e is ArgumentException { ParamName: not nameof(settings) })
+            catch (ArgumentException e) when (e.ParamName is { } key && LayerSkipExecutionSettingsChatClient.KeyMap.FirstOrDefault(k => k.Value == key).Key is { } name)
             {
-                throw new ArgumentException($"'{key}' has an invalid value: {e.Message}", nameof(settings), e);
+                // Name the setting as the caller wrote it (skip_policy), not the chat-options key it maps to.
+                throw new ArgumentException(e.Message.Replace($"'{key}'", $"'{name}'").Replace($" (Parameter '{key}')", ""), name, e);
+            }
+            if (request is not null)
+            {
+                result.SpeedupRatio = request.SpeedupRatio;
+                result.SkipPolicy = request.Policy;
+                result.Layers = request.Layers?.ToList();
+                result.Mode = request.Mode;
+                result.DraftTokens = request.DraftTokens;
             }
             result.ExtensionData = rest.Count > 0 ? rest : null;
         }
         return result;
-
-        static object? Take(Dictionary<string, object> d, string key) => d.Remove(key, out var v) ? v : null;
-        static string Text(object v) => v is JsonElement e ? e.ToString() : v.ToString() ?? "";
     }
 }

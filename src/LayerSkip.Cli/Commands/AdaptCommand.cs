@@ -18,7 +18,7 @@ internal sealed class AdaptCommand : CliCommand
     private readonly Option<string> _model = SharedOptions.Model("Model folder to adapt.");
     private readonly Option<string> _out = Opt.Required("--out", "Folder to save the adapted model (and resumable training state) to.", "dir");
     private readonly Option<double> _speedup = new("--speedup") { Description = "Target speedup r of the plan to adapt for.", Required = true, HelpName = "x" };
-    private readonly Option<LayerPolicy?> _policy = Opt.Policy("--policy", "Policy of the plan: unified (default), unified-even, early-exit, skip-bottom, random, explicit (--layers).");
+    private readonly Option<LayerPolicy?> _policy = Opt.Policy("--policy", "Policy of the plan: unified (default), unifiedeven, earlyexit, skipbottom, random, explicit (--layers).");
     private readonly Option<int[]?> _layers = Opt.LayerList("--layers", "Explicit layers to keep, e.g. 0,3,7 (implies --policy explicit).");
     private readonly Option<int> _seqLen = Opt.Value("--seq-len", "Tokens per window of plain text (prompt included).", 128);
     private readonly Option<int> _promptTokens = Opt.Value("--prompt-tokens", "Leading tokens of each plain-text window treated as the prompt (full depth, no loss).", 16);

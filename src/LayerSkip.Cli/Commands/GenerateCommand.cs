@@ -41,20 +41,13 @@ internal sealed class GenerateCommand : CliCommand
             throw new CliException("--mode speculative drafts with a layer plan: give --speedup R > 1 (or --layers).");
         if (parse.GetValue(_draftTokens) < 1) throw new CliException($"--draft-tokens must be at least 1, got {parse.GetValue(_draftTokens)}.");
         var tokenizer = engine.Tokenizer;
-        var config = engine.Config;
         var request = new GenerationRequest
         {
             PromptTokens = tokenizer.Encode(parse.GetValue(_prompt)!, addBos: !parse.GetValue(_noBos) && tokenizer.AddBosByDefault),
             MaxNewTokens = parse.GetValue(_maxTokens),
             Plan = plan,
             Speculative = speculative ? new SpeculativeOptions { MaxDraftTokens = parse.GetValue(_draftTokens) } : null,
-            Sampling = new SamplingOptions
-            {
-                Temperature = parse.GetValue(_temperature) ?? config.DefaultTemperature ?? 0.7,
-                TopP = parse.GetValue(_topP) ?? config.DefaultTopP,
-                TopK = parse.GetValue(_topK) ?? config.DefaultTopK,
-                Seed = parse.GetValue(_plan.Seed),
-            },
+            Sampling = SamplingOptions.ForModel(engine.Config, parse.GetValue(_temperature), parse.GetValue(_topP), parse.GetValue(_topK), parse.GetValue(_plan.Seed)),
         };
 
         engine.Router?.ResetRates();
@@ -75,7 +68,7 @@ internal sealed class GenerateCommand : CliCommand
         var label = speculative ? $"speculative, drafts by {ModelOptions.Describe(plan)}"
             : plan.Policy == LayerPolicy.Router && engine.Router is { } router
                 ? string.Create(CultureInfo.InvariantCulture,
-                    $"router: {router.ExecutionRate:P0} of layers run, {RoutedCost.ComputeWeightedRate(router.ExecutionRate, config):P0} of layer compute")
+                    $"router: {router.ExecutionRate:P0} of layers run, {RoutedCost.ComputeWeightedRate(router.ExecutionRate, engine.Config):P0} of layer compute")
                 : ModelOptions.Describe(plan);
         var acceptance = speculative
             ? $"; acceptance {summary.AcceptanceRate:P0} ({summary.AcceptedDraftTokens}/{summary.DraftedTokens} drafts, {summary.FullDepthPasses} full-depth passes)"

@@ -5,7 +5,7 @@ using LayerSkip.Engine.Skipping;
 
 namespace LayerSkip.Cli.Options;
 
-/// <summary>The options that load a model folder into an engine: --model, --device, --dtype, --max-seq-len, --threads, --router, --calibration-file.</summary>
+/// <summary>The options that load a model folder into an engine: --model, --device, --dtype, --max-seq-len, --threads, --router, --quantize, --group-size, --calibration-file.</summary>
 internal sealed class ModelOptions
 {
     public Option<string> Model { get; } = SharedOptions.Model();
@@ -14,10 +14,12 @@ internal sealed class ModelOptions
     public Option<int?> MaxSequenceLength { get; } = Opt.Maybe<int>("--max-seq-len", "Longest sequence (prompt + output) in tokens (default: the model's, at most 8192).");
     public Option<int?> Threads { get; } = SharedOptions.Threads();
     public Option<string?> Router { get; } = SharedOptions.Router();
+    public Option<string> Quantize { get; } = SharedOptions.Quantize();
+    public Option<int?> GroupSize { get; } = SharedOptions.GroupSize();
     public Option<string?> CalibrationFile { get; } = Opt.Text("--calibration-file", "Text the calibrated policy ranks layers on (default: built-in English prose).", "file");
 
     public ModelOptions(Command command) =>
-        command.AddAll(Model, Device, DType, MaxSequenceLength, Threads, Router, CalibrationFile);
+        command.AddAll(Model, Device, DType, MaxSequenceLength, Threads, Router, Quantize, GroupSize, CalibrationFile);
 
     /// <summary>Loads the engine, showing the load and any calibration it runs later as progress.</summary>
     public InferenceEngine Load(ParseResult parse, IProgressReporter progress, int maxBatchSize = 16)
@@ -36,9 +38,11 @@ internal sealed class ModelOptions
                 MaxBatchSize = maxBatchSize,
                 Threads = parse.GetValue(Threads),
                 RouterPath = parse.GetValue(Router),
+                Quantization = parse.GetValue(Quantize),
+                GroupSize = parse.GetValue(GroupSize),
+                CalibrationText = calibration is null ? null : File.ReadAllText(calibration),
+                CalibrationProgress = new CalibrationProgress(progress),
             });
-        if (calibration is not null) engine.Plans.CalibrationTextOverride = File.ReadAllText(calibration);
-        engine.Plans.CalibrationProgress = new CalibrationProgress(progress);
         return engine;
     }
 

@@ -21,9 +21,19 @@ internal sealed class PlanOptions
         return (parse.GetValue(Speedup), policy, parse.GetValue(Seed) ?? 0, layers);
     }
 
+    /// <summary>The options as the engine's <see cref="LayerSkipRequest"/> (which checks them), planned on <paramref name="engine"/>.</summary>
     public Task<LayerPlan> BuildAsync(ParseResult parse, InferenceEngine engine)
     {
         var (speedup, policy, seed, layers) = Read(parse);
-        return engine.CreatePlanAsync(policy, speedup, seed, layers);
+        LayerSkipRequest request;
+        try
+        {
+            request = new LayerSkipRequest { SpeedupRatio = speedup, Policy = policy, Layers = layers, Seed = seed };
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliException(e.Message);
+        }
+        return engine.CreatePlanAsync(request);
     }
 }

@@ -6,12 +6,14 @@ namespace LayerSkip.Cli.Options;
 internal static class SharedOptions
 {
     public const string PolicyList =
-        "unified (default: every r-th layer, first and last kept), unified-even, early-exit, skip-bottom, random, explicit (--layers), " +
+        "unified (default: every r-th layer, first and last kept), unifiedeven, earlyexit, skipbottom, random, explicit (--layers), " +
         "calibrated (the layers that change the hidden state least on calibration text), router (trained token routers: --router FILE), none";
 
     public static Option<string> Model(string description = "Hugging Face model folder (config.json, *.safetensors, tokenizer files).") =>
         Opt.Required("--model", description, "dir");
 
+    public static Option<string> Quantize() => Opt.Value("--quantize", "Weight-only quantization at load: none, int8 (per output channel) or int4 (per group).", "none", "format");
+    public static Option<int?> GroupSize() => Opt.Maybe<int>("--group-size", "Columns per int4 group, a multiple of 64 (default 64).");
     public static Option<int?> Threads() => Opt.Maybe<int>("--threads", "CPU threads for libtorch (default: the engine's choice for this machine).");
 
     public static Option<int> Seed(int defaultValue = 0, string description = "Random seed.") => Opt.Value("--seed", description, defaultValue);

@@ -8,7 +8,7 @@ namespace LayerSkip.Engine.Calibration;
 /// Measures how much each layer changes the hidden state on calibration text: the mean over positions of
 /// 1 − cos(layer input, layer output). Layers that barely change it are the cheapest to skip.
 /// </summary>
-public static class LayerCalibrator
+internal static class LayerCalibrator
 {
     /// <summary>Mean change per layer; <paramref name="progress"/> counts windows measured.</summary>
     public static double[] Measure(DecoderModel model, IReadOnlyCollection<int[]> windows, IProgress<WorkProgress>? progress = null)

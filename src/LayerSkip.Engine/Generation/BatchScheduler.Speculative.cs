@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LayerSkip.Engine.Generation.Sampling;
 using LayerSkip.Engine.Skipping;
 using static TorchSharp.torch;
 
@@ -6,10 +7,11 @@ namespace LayerSkip.Engine.Generation;
 
 /// <summary>
 /// Self-speculative decoding: the group's layer plan drafts k tokens (cheap: only the kept layers run, over a
-/// full-depth prompt cache), then one full-depth pass over the k + 1 positions verifies them. Each row picks its
-/// own k from its acceptance rate and the measured step costs (0: a plain step when drafting would not pay). Greedy rows keep the
+/// full-depth prompt cache), then one full-depth pass over the k + 1 positions verifies them. Greedy rows keep the
 /// longest prefix the full model agrees with; sampled rows use speculative rejection sampling, so the output has
-/// exactly the full model's distribution. Each row then rolls its cache back to what it accepted.
+/// exactly the full model's distribution; only the drafted tokens' probabilities leave the device. Each row then
+/// rolls its cache back to what it accepted. Each row picks its own k from its acceptance rate and the measured
+/// step costs (0: a plain step when drafting would not pay).
 /// </summary>
 internal sealed partial class BatchScheduler
 {
@@ -45,34 +47,33 @@ internal sealed partial class BatchScheduler
         try
         {
             var vocab = _model.Config.VocabSize;
-            var drafts = new int[b, k];
-            var draftProbs = new double[b, k][];
+            var device = _model.Device;
+            var samplers = rows.Select(s => s.Sampler).ToList();
+            // Sampled rows in at most two sets (top-k/top-p candidates, or the whole vocabulary); greedy rows use arg-max.
+            var subsets = LogitsSampler.SampledSubsets(samplers).ToList();
+            var drafts = new long[b, k];
+            var draftSets = new CandidateSet[subsets.Count, k];
             var input = rows.Select(s => (long)s.LastToken).ToArray();
             for (var i = 0; i < k; i++)
             {
                 var clock = Stopwatch.StartNew();
-                var logits = _model.Forward(tensor(input, [b, 1], ScalarType.Int64, _model.Device), cache, group.Plan);
-                CopyLogits(logits, b * vocab);
-                meter.Draft(clock.Elapsed);
+                var logits = _model.Forward(tensor(input, [b, 1], ScalarType.Int64, device), cache, group.Plan).reshape(b, -1);
                 StepObserver?.Invoke(group.Plan, b);
-                for (var r = 0; r < b; r++)
+                _sampler.MaskInvalid(logits);
+                var chosen = logits.argmax(1);
+                for (var s = 0; s < subsets.Count; s++)
                 {
-                    var row = _logits.AsSpan(r * vocab, vocab);
-                    MaskInvalid(row);
-                    var sampler = rows[r].Sampler;
-                    // Past its own k a row only feeds some token along; it spends none of its random draws.
-                    if (sampler.IsGreedy || i >= ks[r]) drafts[r, i] = TokenSampler.ArgMax(row);
-                    else
-                    {
-                        var q = draftProbs[r, i] = new double[vocab];
-                        sampler.Distribution(row, q);
-                        drafts[r, i] = sampler.Draw(q);
-                    }
-                    input[r] = drafts[r, i];
+                    var set = draftSets[s, i] = CandidateSet.BuildFitting(LogitsSampler.Rows(logits, subsets[s]), OptionsOf(samplers, subsets[s]), LogitsSampler.NucleusCandidates);
+                    // Past its own k a row spends none of its random draws: a fixed key, and the draft is ignored.
+                    chosen.index_copy_(0, LogitsSampler.Index(subsets[s], device), set.Draw(KeysOf(samplers, subsets[s], device, r => i < ks[r])));
                 }
+                var ids = chosen.cpu().data<long>().ToArray();
+                meter.Draft(clock.Elapsed);
+                if (ids.Contains(-2)) throw new InvalidOperationException("Every token was masked out; nothing can be sampled.");
+                for (var r = 0; r < b; r++) drafts[r, i] = input[r] = ids[r];
             }
 
-            // Verify every row's drafts in one full-depth pass over positions start .. start + k.
+            // Verify all k drafts of every row in one full-depth pass over positions start .. start + k.
             for (var r = 0; r < b; r++) cache.Truncate(r, starts[r]);
             var verifyTokens = new long[b * (k + 1)];
             for (var r = 0; r < b; r++)
@@ -81,35 +82,82 @@ internal sealed partial class BatchScheduler
                 for (var i = 0; i < k; i++) verifyTokens[r * (k + 1) + i + 1] = drafts[r, i];
             }
             var verifyClock = Stopwatch.StartNew();
-            var verify = _model.Forward(tensor(verifyTokens, [b, k + 1], ScalarType.Int64, _model.Device), cache, null, lastPositionOnly: false);
-            CopyLogits(verify, b * (k + 1) * vocab);
-            meter.Verify(verifyClock.Elapsed, k);
+            var verify = _model.Forward(tensor(verifyTokens, [b, k + 1], ScalarType.Int64, device), cache, null, lastPositionOnly: false).reshape(b * (k + 1), -1);
             StepObserver?.Invoke(LayerPlan.Full(_model.Config.NumLayers), b);
+            _sampler.MaskInvalid(verify);
+            var best = verify.argmax(1).cpu().data<long>().ToArray();
+            meter.Verify(verifyClock.Elapsed, k);
+
+            // Sampled rows: the full model's candidates at every position, and p and q of each draft (the only values copied out).
+            var fullSets = new CandidateSet[subsets.Count];
+            var p = new double[b, k];
+            var q = new double[b, k];
+            for (var s = 0; s < subsets.Count; s++)
+            {
+                var positions = subsets[s].SelectMany(r => Enumerable.Range(r * (k + 1), k + 1)).ToArray();
+                fullSets[s] = CandidateSet.BuildFitting(LogitsSampler.Rows(verify, positions),
+                    positions.Select(f => samplers[f / (k + 1)].Options).ToList(), LogitsSampler.NucleusCandidates);
+                var drafted = positions.Select(f => f % (k + 1) < k ? drafts[f / (k + 1), f % (k + 1)] : 0L).ToArray();
+                var pAll = fullSets[s].ProbabilityOf(tensor(drafted, ScalarType.Int64, device)).cpu().data<double>().ToArray();
+                for (var i = 0; i < k; i++)
+                {
+                    var qi = draftSets[s, i].ProbabilityOf(tensor(subsets[s].Select(r => drafts[r, i]).ToArray(), ScalarType.Int64, device)).cpu().data<double>().ToArray();
+                    for (var j = 0; j < subsets[s].Length; j++)
+                    {
+                        q[subsets[s][j], i] = qi[j];
+                        p[subsets[s][j], i] = pAll[j * (k + 1) + i];
+                    }
+                }
+            }
+
+            // Greedy rows keep the longest prefix the full model agrees with, plus its next token. Sampled rows accept
+            // draft i with probability min(1, p/q); the first rejection draws from the normalised residual max(0, p − q);
+            // when all are accepted, the bonus token is drawn from the full model at the last position.
+            var emitted = new List<int>[b];
+            var accepted = new int[b];
+            var finalRows = new List<int>();
+            var finalDraws = new List<Tensor>();
+            for (var s = 0; s < subsets.Count; s++)
+                for (var j = 0; j < subsets[s].Length; j++)
+                {
+                    var r = subsets[s][j];
+                    var sampler = samplers[r];
+                    emitted[r] = new List<int>(k + 1);
+                    while (accepted[r] < ks[r] && sampler.NextUniform() * q[r, accepted[r]] < p[r, accepted[r]])
+                        emitted[r].Add((int)drafts[r, accepted[r]++]);
+                    var full = fullSets[s].Row(j * (k + 1) + accepted[r]);
+                    var key = tensor(new[] { sampler.NextKey() }, ScalarType.Int64, device);
+                    finalRows.Add(r);
+                    finalDraws.Add(accepted[r] < ks[r] ? full.DrawResidual(draftSets[s, accepted[r]].Row(j), key, vocab) : full.Draw(key));
+                }
+            var finals = finalDraws.Count == 0 ? [] : cat(finalDraws).cpu().data<long>().ToArray();
+            if (finals.Contains(-2)) throw new InvalidOperationException("Every token was masked out; nothing can be sampled.");
+            for (var i = 0; i < finalRows.Count; i++) emitted[finalRows[i]].Add((int)finals[i]);
+            for (var r = 0; r < b; r++)
+            {
+                if (!samplers[r].IsGreedy) continue;
+                emitted[r] = new List<int>(k + 1);
+                for (var i = 0; i <= ks[r]; i++)
+                {
+                    var token = (int)best[r * (k + 1) + i];
+                    emitted[r].Add(token);
+                    if (i == ks[r] || token != drafts[r, i]) break;
+                    accepted[r]++;
+                }
+            }
 
             for (var r = 0; r < b; r++)
             {
                 var seq = rows[r];
-                var emitted = new List<int>(ks[r] + 1);
-                var accepted = 0;
-                for (var i = 0; i <= ks[r]; i++)
-                {
-                    var row = _logits.AsSpan((r * (k + 1) + i) * vocab, vocab);
-                    MaskInvalid(row);
-                    var bonus = i == ks[r];
-                    var (token, agreed) = Verify(seq.Sampler, row, bonus ? -1 : drafts[r, i], bonus ? null : draftProbs[r, i]);
-                    emitted.Add(token);
-                    if (!agreed) break;
-                    accepted++;
-                }
-                cache.Truncate(r, starts[r] + accepted + 1);
+                cache.Truncate(r, starts[r] + accepted[r] + 1);
+                seq.Drafting!.Observe(ks[r], accepted[r], seq.CostsFrom(meter));
                 seq.DraftedTokens += ks[r];
-                seq.AcceptedDraftTokens += accepted;
+                seq.AcceptedDraftTokens += accepted[r];
                 seq.FullDepthPasses++;
-                seq.Drafting!.Observe(ks[r], accepted, seq.CostsFrom(meter));
-                for (var j = 0; j < emitted.Count && !seq.Finished; j++)
+                for (var j = 0; j < emitted[r].Count && !seq.Finished; j++)
                 {
-                    seq.Sampler.Record(emitted[j]);
-                    seq.Accept(emitted[j], atMaxLength: starts[r] + j + 2 >= _model.MaxSequenceLength);
+                    seq.Sampler.Record(emitted[r][j]);
+                    seq.Accept(emitted[r][j], atMaxLength: starts[r] + j + 2 >= _model.MaxSequenceLength);
                 }
             }
         }
@@ -119,30 +167,9 @@ internal sealed partial class BatchScheduler
         }
     }
 
-    /// <summary>
-    /// Checks one drafted token against the full model's logits at its position (or, for the bonus position,
-    /// just samples). Returns the token to emit and whether the draft was accepted.
-    /// </summary>
-    private static (int Token, bool Accepted) Verify(TokenSampler sampler, Span<float> fullLogits, int draft, double[]? draftProbs)
-    {
-        if (sampler.IsGreedy)
-        {
-            var best = TokenSampler.ArgMax(fullLogits);
-            return (best, draft >= 0 && best == draft);
-        }
-        var p = new double[fullLogits.Length];
-        sampler.Distribution(fullLogits, p);
-        if (draft < 0) return (sampler.Draw(p), false);
-        // Accept with probability min(1, p/q); otherwise sample from the normalised residual max(0, p − q).
-        var q = draftProbs!;
-        if (sampler.NextUniform() * q[draft] < p[draft]) return (draft, true);
-        var residual = new double[p.Length];
-        var any = false;
-        for (var i = 0; i < p.Length; i++)
-        {
-            residual[i] = Math.Max(0, p[i] - q[i]);
-            any |= residual[i] > 0;
-        }
-        return (sampler.Draw(any ? residual : p), false);
-    }
+    private static List<SamplingOptions> OptionsOf(List<TokenSampler> samplers, int[] rows) => rows.Select(r => samplers[r].Options).ToList();
+
+    /// <summary>Each row's next draw key, as a device tensor.</summary>
+    private static Tensor KeysOf(List<TokenSampler> samplers, int[] rows, Device device, Func<int, bool>? draws = null) =>
+        tensor(rows.Select(r => draws is null || draws(r) ? samplers[r].NextKey() : 0L).ToArray(), ScalarType.Int64, device);
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using LayerSkip.Engine.Generation.Sampling;
 using LayerSkip.Engine.Model;
 using LayerSkip.Engine.Skipping;
 using TorchSharp;
@@ -15,12 +16,11 @@ internal sealed partial class BatchScheduler : IDisposable
 {
     private readonly DecoderModel _model;
     private readonly int _maxBatch;
-    private readonly int _validVocab;
+    private readonly LogitsSampler _sampler;
     private readonly ConcurrentQueue<SequenceState> _incoming = new();
     private readonly Dictionary<GroupKey, DecodeGroup> _groups = new();
     private readonly PrefixCache _prefixes;
     private readonly ILayerRouter? _router;
-    private float[] _logits = [];
     private volatile int _decoding; // written by the engine thread, read by any (metrics, callers)
 
     public BatchScheduler(DecoderModel model, int maxBatchSize, int validVocab, ILayerRouter? router = null,
@@ -29,7 +29,7 @@ internal sealed partial class BatchScheduler : IDisposable
         _model = model;
         _router = router;
         _maxBatch = Math.Max(1, maxBatchSize);
-        _validVocab = Math.Min(validVocab, model.Config.VocabSize);
+        _sampler = new LogitsSampler(Math.Min(validVocab, model.Config.VocabSize));
         _prefixes = new PrefixCache(maxEntries: prefixCacheBytes > 0 ? 4 : 0, maxBytes: prefixCacheBytes);
     }
 
@@ -117,7 +117,7 @@ internal sealed partial class BatchScheduler : IDisposable
             var logits = _model.Forward(ids, cache);
             _prefixes.Store(prompt, cache);
             seq.EndPrefill();
-            SampleInto(seq, logits.reshape(-1), cache.Lengths[0]);
+            Choose([seq], logits.reshape(1, -1), [cache.Lengths[0]]);
             if (seq.Finished) { cache.Dispose(); return; }
             if (group is null) _groups[GroupKey.For(seq)] = group = new DecodeGroup(GroupKey.For(seq));
             group.Join(seq, cache);
@@ -147,8 +147,6 @@ internal sealed partial class BatchScheduler : IDisposable
             var plan = group.Plan.IsFullDepth || group.Costs is not null ? null : group.Plan;
             var logits = _model.Forward(next, group.Cache!, plan, router: group.Key.Routed ? _router : null);
             StepObserver?.Invoke(plan ?? LayerPlan.Full(_model.Config.NumLayers), b);
-            var vocab = (int)logits.shape[^1];
-            CopyLogits(logits, b * vocab);
             if (group.Costs is { } costs)
             {
                 costs.Plain(clock.Elapsed);
@@ -158,11 +156,7 @@ internal sealed partial class BatchScheduler : IDisposable
                     s.Drafting!.Observe(0, 0, s.CostsFrom(costs));
                 }
             }
-            for (var r = 0; r < b; r++)
-            {
-                var row = _logits.AsSpan(r * vocab, vocab);
-                Choose(group.Sequences[r], row, group.Cache!.Lengths[r]);
-            }
+            Choose(group.Sequences, logits.reshape(b, -1), group.Cache!.Lengths);
         }
         catch (Exception e)
         {
@@ -170,31 +164,13 @@ internal sealed partial class BatchScheduler : IDisposable
         }
     }
 
-    private void SampleInto(SequenceState seq, Tensor logitsRow, int length)
+    /// <summary>Chooses each row's next token on the device and hands it to its sequence.</summary>
+    private void Choose(IReadOnlyList<SequenceState> rows, Tensor logits, IReadOnlyList<int> lengths)
     {
-        var vocab = (int)logitsRow.shape[0];
-        CopyLogits(logitsRow, vocab);
-        Choose(seq, _logits.AsSpan(0, vocab), length);
-    }
-
-    private void MaskInvalid(Span<float> row)
-    {
-        if (_validVocab < row.Length) row[_validVocab..].Fill(float.NegativeInfinity);
-    }
-
-    private void Choose(SequenceState seq, Span<float> row, int length)
-    {
-        MaskInvalid(row);
-        seq.Request.LogitsProcessor?.Process(row);
-        var token = seq.Sampler.Sample(row);
-        seq.Accept(token, atMaxLength: length + 1 >= _model.MaxSequenceLength);
-    }
-
-    private void CopyLogits(Tensor logits, int count)
-    {
-        if (_logits.Length < count) _logits = new float[count];
-        var cpu = logits.device_type == DeviceType.CPU ? logits.contiguous() : logits.cpu();
-        System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(cpu.bytes)[..count].CopyTo(_logits);
+        var processors = rows.Any(s => s.Request.LogitsProcessor is not null) ? rows.Select(s => s.Request.LogitsProcessor).ToList() : null;
+        var tokens = _sampler.Choose(logits, rows.Select(s => s.Sampler).ToList(), processors);
+        for (var r = 0; r < rows.Count; r++)
+            rows[r].Accept(tokens[r], atMaxLength: lengths[r] + 1 >= _model.MaxSequenceLength);
     }
 
     /// <summary>Ends every sequence (engine shutdown).</summary>

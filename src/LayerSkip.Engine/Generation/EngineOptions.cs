@@ -19,11 +19,27 @@ public sealed record EngineOptions
     /// </summary>
     public string? RouterPath { get; init; }
     /// <summary>
+    /// Weight-only quantization applied at load to every linear layer and the LM head: <c>none</c> (default),
+    /// <c>int8</c> (one scale per output channel) or <c>int4</c> (a scale and a min per group of columns).
+    /// </summary>
+    public string? Quantization { get; init; }
+    /// <summary>Columns per int4 group (a multiple of 64); null uses the default.</summary>
+    public int? GroupSize { get; init; }
+    /// <summary>
     /// Bytes of full-depth prompt KV caches kept so a chat's next turn need not prefill its history again
     /// (at most four prompts; 0 turns the cache off). See docs/configuration.md.
     /// </summary>
     public long PrefixCacheBytes { get; init; } = DefaultPrefixCacheBytes;
     public const long DefaultPrefixCacheBytes = 512L * 1024 * 1024;
+    /// <summary>
+    /// When the model folder records the plan it was adapted for (<c>layerskip adapt</c> writes it into config.json),
+    /// requests that choose no plan of their own use it (see <see cref="InferenceEngine.CreatePlanAsync(LayerSkip.Engine.Skipping.LayerSkipRequest, LayerSkip.Engine.Skipping.LayerSkipRequest?, CancellationToken)"/>).
+    /// </summary>
+    public bool UseAdaptedPlan { get; init; } = true;
+    /// <summary>Text the Calibrated policy ranks layers on; null uses a built-in English sample.</summary>
+    public string? CalibrationText { get; init; }
+    /// <summary>Told how many calibration windows have been measured, when a calibration runs (not when it is cached).</summary>
+    public IProgress<LayerSkip.Engine.Progress.WorkProgress>? CalibrationProgress { get; init; }
     /// <summary>Intra-op threads for libtorch on CPU; null uses every core.</summary>
     public int? Threads { get; init; }
 }

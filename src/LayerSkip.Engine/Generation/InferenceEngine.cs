@@ -1,4 +1,5 @@
 using LayerSkip.Engine.Calibration;
+using LayerSkip.Engine.Evaluation;
 using LayerSkip.Engine.Loading;
 using LayerSkip.Engine.Model;
 using LayerSkip.Engine.Skipping;
@@ -38,7 +39,8 @@ public sealed class InferenceEngine : IDisposable
     /// <summary>Raised on the engine thread after each decode step with the plan and the batch size.</summary>
     public event Action<LayerPlan, int>? DecodeStep;
 
-    private InferenceEngine(Func<(DecoderModel, TextTokenizer?)> load, string? modelPath, int maxBatchSize, int? threads, string? routerPath = null,
+    private InferenceEngine(Func<(DecoderModel, TextTokenizer?)> load, string? modelPath, int maxBatchSize, int? threads,
+        string? routerPath = null, AdaptedPlan? adaptedPlan = null, string? calibrationText = null, IProgress<Progress.WorkProgress>? calibrationProgress = null,
         long prefixCacheBytes = EngineOptions.DefaultPrefixCacheBytes)
     {
         ModelPath = modelPath;
@@ -68,13 +70,7 @@ public sealed class InferenceEngine : IDisposable
         {
             try
             {
-                var router = _thread.Invoke(() => LayerRouterSet.Load(routerPath, model.Device));
-                if (router.LayerCount != model.Config.NumLayers || router.HiddenSize != model.Config.HiddenSize)
-                {
-                    router.Dispose();
-                    throw new ModelLoadException($"The routers are for {router.LayerCount} layers of width {router.HiddenSize}, not this model's {model.Config.NumLayers} of {model.Config.HiddenSize}", routerPath);
-                }
-                Router = router;
+                Router = _thread.Invoke(() => RouterFile.LoadFor(routerPath, model.Config, model.Device));
             }
             catch
             {
@@ -88,18 +84,32 @@ public sealed class InferenceEngine : IDisposable
             StepObserver = (plan, batch) => DecodeStep?.Invoke(plan, batch),
         };
         scheduler = _scheduler;
-        Plans = new PlanProvider(this);
+        var calibration = new CalibrationCache(ModelIdentity(), model.Config.NumLayers, calibrationText,
+            text => RunAsync(m => LayerCalibrator.Measure(m, CalibrationWindows(text), calibrationProgress)), CalibrationCache.DefaultFolder());
+        _plans = new PlanSource(model.Config.NumLayers, adaptedPlan?.LayerCount == model.Config.NumLayers ? adaptedPlan.ToLayerPlan() : null, calibration.GetAsync);
     }
+
+    private readonly PlanSource _plans;
 
     /// <summary>Trained token routers (the Router policy), when the model has them.</summary>
     public LayerRouterSet? Router { get; }
 
-    /// <summary>Builds layer plans for this model (Calibrated ones are measured once and cached).</summary>
-    public PlanProvider Plans { get; }
+    /// <summary>The plan the model was fine-tuned for (config.json), used for requests that choose none; null when it has none or <see cref="EngineOptions.UseAdaptedPlan"/> is off.</summary>
+    public LayerPlan? AdaptedPlan => _plans.AdaptedPlan;
 
-    /// <summary>The layer plan for a policy and target speedup on this model.</summary>
+    /// <summary>
+    /// The layer plan of a request on this model, the one place plans are chosen: a request that chooses no plan (no
+    /// ratio, policy or layers) gets the model's <see cref="AdaptedPlan"/> when it has one; otherwise the request,
+    /// with <paramref name="defaults"/> filling what it leaves out (ratio 1 and Unified when neither says).
+    /// The Calibrated policy measures layer importance once per model (cached on disk).
+    /// </summary>
+    /// <exception cref="ArgumentException">The request does not fit this model (ratio, layer indices, missing importance).</exception>
+    public Task<LayerPlan> CreatePlanAsync(LayerSkipRequest request, LayerSkipRequest? defaults = null, CancellationToken cancellationToken = default) =>
+        _plans.CreateAsync(request, defaults, cancellationToken);
+
+    /// <summary>The plan for a policy and target speedup (shorthand for a request that sets them).</summary>
     public Task<LayerPlan> CreatePlanAsync(LayerPolicy policy, double speedup, int seed = 0, IReadOnlyList<int>? layers = null, CancellationToken cancellationToken = default) =>
-        Plans.CreateAsync(policy, speedup, seed, layers, cancellationToken);
+        _plans.CreateAsync(new LayerSkipRequest { Policy = policy, SpeedupRatio = speedup, Seed = seed, Layers = layers }, null, cancellationToken);
 
     /// <summary>Loads a Hugging Face model folder (config, weights, tokenizer) onto the chosen device.</summary>
     /// <exception cref="ModelLoadException">The folder is unusable; the message names the file and the problem.</exception>
@@ -116,9 +126,12 @@ public sealed class InferenceEngine : IDisposable
             var config = ModelConfig.Load(folder);
             var maxLen = config.SequenceLengthFor(options.MaxSequenceLength);
             var tokenizer = LoadTokenizer(folder);
-            var model = DecoderModel.Load(folder, dtype, device, maxLen);
+            var quantization = WeightQuantization.Parse(options.Quantization, options.GroupSize, nameof(options.Quantization));
+            var model = DecoderModel.Load(folder, dtype, device, maxLen, quantization);
             return (model, (TextTokenizer?)tokenizer);
-        }, folder, options.MaxBatchSize, options.Threads, RouterFile(options, folder), options.PrefixCacheBytes);
+        }, folder, options.MaxBatchSize, options.Threads, RouterFile.Locate(options.RouterPath, folder),
+            options.UseAdaptedPlan && Loading.AdaptedPlan.TryRead(folder, out var adapted) ? adapted : null, options.CalibrationText, options.CalibrationProgress,
+            options.PrefixCacheBytes);
     }
 
     /// <summary>The tokenizer, its failures reported as the model folder's: a <see cref="ModelLoadException"/> naming the file.</summary>
@@ -139,18 +152,10 @@ public sealed class InferenceEngine : IDisposable
         }
     }
 
-    private static string? RouterFile(EngineOptions options, string folder)
-    {
-        if (options.RouterPath is { } path)
-            return File.Exists(path) ? Path.GetFullPath(path) : throw new ModelLoadException("Router file not found", path);
-        var beside = Path.Combine(folder, "router.safetensors");
-        return File.Exists(beside) ? beside : null;
-    }
-
     /// <summary>Wraps a model built in memory (benchmarks, tests); the engine takes ownership of it.</summary>
     public static InferenceEngine FromModel(Func<DecoderModel> build, TextTokenizer? tokenizer = null, int maxBatchSize = 16, int? threads = null,
         long prefixCacheBytes = EngineOptions.DefaultPrefixCacheBytes) =>
-        new(() => (build(), tokenizer), null, maxBatchSize, threads, null, prefixCacheBytes);
+        new(() => (build(), tokenizer), null, maxBatchSize, threads, prefixCacheBytes: prefixCacheBytes);
 
     /// <summary>
     /// Bytes of key/value cache the engine holds now: the decode groups' caches (only the layers their plans run)
@@ -199,7 +204,42 @@ public sealed class InferenceEngine : IDisposable
         });
     }
 
-    private void Validate(GenerationRequest request)
+    /// <summary>Prompt windows the Calibrated policy measures; models built in memory (no tokenizer) use seeded random tokens.</summary>
+    private List<int[]> CalibrationWindows(string text)
+    {
+        var window = Math.Min(MaxSequenceLength, 512);
+        if (_tokenizer is { } tokenizer)
+            return TeacherForcedScorer.Windows(tokenizer.Encode(text, addBos: false), window, tokenizer.BosTokenId).ToList();
+        var rng = new Random(1234);
+        return [Enumerable.Range(0, Math.Min(window, 256)).Select(_ => rng.Next(Config.VocabSize)).ToArray()];
+    }
+
+    /// <summary>What calibration results are keyed by: the architecture, the dtype and the weight files (or this instance).</summary>
+    private string ModelIdentity()
+    {
+        var sb = new System.Text.StringBuilder();
+        sb.Append(Config.ToJson().ToJsonString()).Append('|').Append(DTypeName).Append('|');
+        if (ModelPath is { } folder)
+        {
+            sb.Append(folder).Append('|');
+            foreach (var f in Directory.EnumerateFiles(folder, "*.safetensors").Order())
+            {
+                var link = new FileInfo(f);
+                var info = link.ResolveLinkTarget(returnFinalTarget: true) as FileInfo ?? link; // a cache's files are links
+                sb.Append(info.Name).Append(':').Append(info.Length).Append(':').Append(info.LastWriteTimeUtc.Ticks).Append('|');
+            }
+        }
+        else sb.Append("in-memory:").Append(GetHashCode()).Append('|');
+        return sb.ToString();
+    }
+
+    /// <summary>
+    /// The one check of a request against this engine (prompt length and vocabulary, plan, sampling, speculative
+    /// limits); <see cref="Submit"/> runs it. Problems with speculative decoding have the parameter name
+    /// <c>Speculative</c>, so a caller can point at the setting that asked for it.
+    /// </summary>
+    /// <exception cref="ArgumentException">The first problem found, in words.</exception>
+    public void Validate(GenerationRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
         if (request.PromptTokens.Count == 0) throw new ArgumentException("The prompt has no tokens.", nameof(request));
@@ -216,15 +256,15 @@ public sealed class InferenceEngine : IDisposable
         if (request.Plan?.Policy == LayerPolicy.Router && Router is null)
             throw new ArgumentException("The router policy needs trained routers: put router.safetensors (from 'layerskip train-router') in the model folder or set EngineOptions.RouterPath.", nameof(request));
         if (request.Plan?.Policy == LayerPolicy.Router && request.Speculative is not null)
-            throw new ArgumentException("Speculative decoding drafts with a layer plan, not with routers.", nameof(request));
+            throw new ArgumentException("Speculative decoding drafts with a layer plan, not with routers.", nameof(request.Speculative));
         request.Sampling.Validate();
         if (request.Speculative is { } spec)
         {
-            if (spec.MaxDraftTokens < 1) throw new ArgumentOutOfRangeException(nameof(request), spec.MaxDraftTokens, "MaxDraftTokens must be at least 1.");
+            if (spec.MaxDraftTokens < 1) throw new ArgumentOutOfRangeException(nameof(request.Speculative), spec.MaxDraftTokens, "MaxDraftTokens must be at least 1.");
             if (request.LogitsProcessor is not null)
-                throw new ArgumentException("Speculative decoding cannot be combined with a logits processor (e.g. JSON-constrained output).", nameof(request));
+                throw new ArgumentException("Speculative decoding cannot be combined with a logits processor (JSON output, forced tool calls).", nameof(request.Speculative));
             if (request.Sampling.FrequencyPenalty != 0 || request.Sampling.PresencePenalty != 0)
-                throw new ArgumentException("Speculative decoding does not support frequency or presence penalties.", nameof(request));
+                throw new ArgumentException("Speculative decoding does not support frequency or presence penalties.", nameof(request.Speculative));
         }
     }
 

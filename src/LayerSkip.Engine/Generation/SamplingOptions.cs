@@ -1,3 +1,5 @@
+using LayerSkip.Engine.Loading;
+
 namespace LayerSkip.Engine.Generation;
 
 /// <summary>How the next token is chosen. Temperature 0 is greedy; a seed makes sampling reproducible.</summary>
@@ -13,6 +15,18 @@ public sealed record SamplingOptions
     public double PresencePenalty { get; init; }
 
     public static SamplingOptions Greedy { get; } = new();
+
+    /// <summary>
+    /// The sampling a caller asks for, with the model's generation_config defaults (temperature, top-p, top-k) for
+    /// what it leaves out, and temperature 0.7 when neither says. The CLI and the chat client both start here.
+    /// </summary>
+    public static SamplingOptions ForModel(ModelConfig config, double? temperature = null, double? topP = null, int? topK = null, int? seed = null) => new()
+    {
+        Temperature = temperature ?? config.DefaultTemperature ?? 0.7,
+        TopP = topP ?? config.DefaultTopP,
+        TopK = topK ?? config.DefaultTopK,
+        Seed = seed,
+    };
 
     public void Validate()
     {

@@ -1,128 +1,53 @@
+using LayerSkip.Engine.Generation.Sampling;
+using static TorchSharp.torch;
+
 namespace LayerSkip.Engine.Generation;
 
 /// <summary>
-/// Chooses a token from one row of logits on the CPU: penalties, temperature, top-k, top-p, then a draw from
-/// the sequence's own seeded generator, so a sequence samples the same tokens whatever it is batched with.
+/// One sequence's sampling state: its options, the seed of its random draws and how many it has used, and the
+/// tokens it produced (for the penalties). The choice itself is made on the device for the whole batch by
+/// <see cref="LogitsSampler"/>; each draw is a function of this sequence's seed and draw number only, so a seeded
+/// sequence samples the same tokens whatever it is batched with.
 /// </summary>
 public sealed class TokenSampler
 {
-    private readonly SamplingOptions _options;
-    private readonly Random _random;
     private readonly Dictionary<int, int> _counts = new();
-    private float[] _keys = [];
-    private int[] _order = [];
-    private double[] _probs = [];
+    private readonly long _seed;
+    private long _draws;
 
     public TokenSampler(SamplingOptions options)
     {
         options.Validate();
-        _options = options;
-        _random = options.Seed is int seed ? new Random(seed) : new Random();
+        Options = options;
+        _seed = options.Seed ?? Random.Shared.NextInt64();
     }
 
-    public bool IsGreedy => _options.Temperature <= 0;
+    public SamplingOptions Options { get; }
+
+    public bool IsGreedy => Options.Temperature <= 0;
 
     /// <summary>Whether the choice depends on earlier output (penalties), which speculative decoding does not model.</summary>
-    public bool HasPenalties => _options.FrequencyPenalty != 0 || _options.PresencePenalty != 0;
+    public bool HasPenalties => Options.FrequencyPenalty != 0 || Options.PresencePenalty != 0;
 
-    /// <summary>Samples from <paramref name="logits"/> (modified in place) and records the choice for penalties.</summary>
-    public int Sample(Span<float> logits)
-    {
-        ApplyPenalties(logits);
-        int token;
-        if (IsGreedy) token = ArgMax(logits);
-        else
-        {
-            if (_probs.Length != logits.Length) _probs = new double[logits.Length];
-            Distribution(logits, _probs);
-            token = Draw(_probs);
-        }
-        Record(token);
-        return token;
-    }
+    /// <summary>How often each token was chosen so far.</summary>
+    public IReadOnlyDictionary<int, int> Counts => _counts;
 
-    /// <summary>Counts a token chosen outside <see cref="Sample"/> (speculative decoding) for the penalties.</summary>
+    /// <summary>Counts a chosen token for the penalties.</summary>
     public void Record(int token) => _counts[token] = _counts.GetValueOrDefault(token) + 1;
 
-    public static int ArgMax(ReadOnlySpan<float> logits)
-    {
-        var best = 0;
-        for (var i = 1; i < logits.Length; i++)
-            if (logits[i] > logits[best]) best = i;
-        return best;
-    }
+    /// <summary>The key of this sequence's next random draw (see <see cref="CounterRandom"/>).</summary>
+    public long NextKey() => CounterRandom.Key(_seed, _draws++);
 
-    /// <summary>A uniform draw in [0, 1) from this sequence's generator.</summary>
-    public double NextUniform() => _random.NextDouble();
-
-    /// <summary>Draws an index from a (not necessarily normalised) non-negative weight vector.</summary>
-    public int Draw(ReadOnlySpan<double> weights)
-    {
-        double total = 0;
-        foreach (var w in weights) total += w;
-        if (!(total > 0)) throw new InvalidOperationException("Every token was masked out; nothing can be sampled.");
-        var u = _random.NextDouble() * total;
-        var last = -1;
-        for (var i = 0; i < weights.Length; i++)
-        {
-            if (weights[i] <= 0) continue;
-            last = i;
-            u -= weights[i];
-            if (u <= 0) return i;
-        }
-        return last;
-    }
+    /// <summary>A uniform in (0, 1) from this sequence's next draw.</summary>
+    public double NextUniform() => CounterRandom.Uniform(NextKey(), 0);
 
     /// <summary>
-    /// The sampling distribution over the whole vocabulary after temperature, top-k and top-p (zero outside the
-    /// kept candidates, normalised); for greedy sampling, all mass on the arg-max.
+    /// Chooses a token from one row of logits on the CPU and records it: a convenience over
+    /// <see cref="LogitsSampler"/> for a single sequence.
     /// </summary>
-    public void Distribution(ReadOnlySpan<float> logits, Span<double> probs)
+    public int Sample(ReadOnlySpan<float> logits)
     {
-        probs.Clear();
-        if (IsGreedy) { probs[ArgMax(logits)] = 1; return; }
-        var n = logits.Length;
-        if (_keys.Length != n) { _keys = new float[n]; _order = new int[n]; }
-        var max = float.NegativeInfinity;
-        foreach (var l in logits) max = Math.Max(max, l);
-        if (float.IsNegativeInfinity(max)) throw new InvalidOperationException("Every token was masked out; nothing can be sampled.");
-
-        var count = 0;
-        for (var i = 0; i < n; i++)
-            if (!float.IsNegativeInfinity(logits[i])) _order[count++] = i;
-        var order = _order.AsSpan(0, count);
-        var k = Math.Min(count, _options.TopK ?? count);
-        var filtered = k < count || _options.TopP is < 1.0;
-        if (filtered)
-        {
-            // Candidates in descending order of logit: top-k and top-p keep a prefix of it.
-            var keys = _keys.AsSpan(0, count);
-            for (var i = 0; i < count; i++) keys[i] = -logits[order[i]];
-            keys.Sort(order);
-        }
-        var invT = 1.0 / _options.Temperature;
-        double sum = 0;
-        for (var i = 0; i < k; i++) sum += probs[order[i]] = Math.Exp((logits[order[i]] - max) * invT);
-        var keep = k;
-        if (_options.TopP is { } p and < 1.0)
-        {
-            double cumulative = 0;
-            for (var i = 0; i < k; i++)
-            {
-                cumulative += probs[order[i]] / sum;
-                if (cumulative >= p) { keep = i + 1; break; }
-            }
-            for (var i = keep; i < k; i++) probs[order[i]] = 0;
-            sum = 0;
-            for (var i = 0; i < keep; i++) sum += probs[order[i]];
-        }
-        for (var i = 0; i < keep; i++) probs[order[i]] /= sum;
-    }
-
-    private void ApplyPenalties(Span<float> logits)
-    {
-        if (!HasPenalties) return;
-        foreach (var (token, count) in _counts)
-            logits[token] -= (float)(_options.FrequencyPenalty * count + _options.PresencePenalty);
+        using var scope = NewDisposeScope();
+        return new LogitsSampler().Choose(tensor(logits.ToArray(), [1, logits.Length]), [this])[0];
     }
 }

@@ -35,6 +35,8 @@ public sealed class DecoderModel : IDisposable
 {
     private readonly RotaryEmbedding _rope;
     private readonly double _scale;
+    private readonly LayerProjections[] _projections;
+    private readonly Projection _lmHead;
 
     public ModelConfig Config { get; }
     public ModelWeights Weights { get; }
@@ -42,19 +44,34 @@ public sealed class DecoderModel : IDisposable
     public Device Device { get; }
     /// <summary>The longest sequence (prompt plus output) this instance accepts.</summary>
     public int MaxSequenceLength { get; }
+    /// <summary>How the linear layers' weights are stored for decoding.</summary>
+    public WeightQuantization Quantization { get; }
+    /// <summary>Bytes one full-depth decode step reads from the layers' projections and the LM head.</summary>
+    public long StreamedLayerBytes => _projections.Sum(p => p.StreamedBytes);
+    public long StreamedHeadBytes => _lmHead.StreamedBytes;
 
-    public DecoderModel(ModelConfig config, ModelWeights weights, ScalarType dtype, Device device, int maxSequenceLength)
+    /// <summary>
+    /// Wraps <paramref name="weights"/>; with <paramref name="quantization"/>, every linear layer and the LM head are
+    /// quantized and their float weights replaced by the dequantized values (with tied embeddings, the embedding
+    /// table too), so prefill, training-free evaluation and decoding all run the quantized model.
+    /// </summary>
+    public DecoderModel(ModelConfig config, ModelWeights weights, ScalarType dtype, Device device, int maxSequenceLength,
+        WeightQuantization? quantization = null)
     {
         Config = config; Weights = weights; DType = dtype; Device = device;
         MaxSequenceLength = maxSequenceLength;
+        Quantization = quantization ?? WeightQuantization.None;
         _rope = new RotaryEmbedding(config, maxSequenceLength, dtype, device);
         _scale = 1.0 / Math.Sqrt(config.HeadDim);
+        _projections = weights.Layers.Select(l => new LayerProjections(l, Quantization)).ToArray();
+        _lmHead = Projection.Create(weights.LmHead, Quantization);
     }
 
     /// <summary>Loads config and weights of a Hugging Face model folder.</summary>
     /// <exception cref="ModelLoadException">The folder is unusable; the message names the file and the problem.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxSequenceLength"/> is beyond the model's context.</exception>
-    public static DecoderModel Load(string folder, ScalarType dtype, Device device, int? maxSequenceLength = null)
+    public static DecoderModel Load(string folder, ScalarType dtype, Device device, int? maxSequenceLength = null,
+        WeightQuantization? quantization = null)
     {
         folder = ModelFolder.Resolve(folder);
         var config = ModelConfig.Load(folder);
@@ -62,7 +79,7 @@ public sealed class DecoderModel : IDisposable
         using var ckpt = Checkpoint.Open(folder);
         using var _ = no_grad();
         var weights = ModelWeights.Load(ckpt, config, dtype, device);
-        return new DecoderModel(config, weights, dtype, device, length);
+        return new DecoderModel(config, weights, dtype, device, length, quantization);
     }
 
     public KvCache CreateCache(int batch, int capacity, LayerPlan? plan = null) =>
@@ -110,19 +127,20 @@ public sealed class DecoderModel : IDisposable
 
         if (lastPositionOnly && s > 1) x = x.narrow(1, s - 1, 1);
         x = RmsNorm(x, Weights.FinalNorm);
-        var logits = F.linear(x, Weights.LmHead);
+        var logits = _lmHead.Apply(x);
         return logits.dtype == ScalarType.Float32 ? logits : logits.to(ScalarType.Float32);
     }
 
     private Tensor Layer(int l, Tensor x, Tensor cos, Tensor sin, KvCache cache, Tensor writeIndex, Tensor? mask, bool causalOnly, int end)
     {
         var w = Weights.Layers[l];
+        var p = _projections[l];
         var c = Config;
         long b = x.shape[0], s = x.shape[1];
         long qDim = (long)c.NumHeads * c.HeadDim, kvDim = (long)c.NumKeyValueHeads * c.HeadDim;
 
         var h = RmsNorm(x, w.InputNorm);
-        var qkv = F.linear(h, w.Qkv, w.QkvBias);
+        var qkv = p.Qkv.Apply(h, w.QkvBias);
         var q = qkv.narrow(-1, 0, qDim).view(b, s, c.NumHeads, c.HeadDim);
         var k = qkv.narrow(-1, qDim, kvDim).view(b, s, c.NumKeyValueHeads, c.HeadDim);
         var v = qkv.narrow(-1, qDim + kvDim, kvDim).view(b, s, c.NumKeyValueHeads, c.HeadDim);
@@ -154,11 +172,11 @@ public sealed class DecoderModel : IDisposable
                 : F.scaled_dot_product_attention(q, ek, ev, mask, 0.0, is_casual: false);
             attended = attended.transpose(1, 2).reshape(b, s, qDim);
         }
-        x = x + F.linear(attended, w.Output);
+        x = x + p.Output.Apply(attended);
 
-        var gateUp = F.linear(RmsNorm(x, w.PostAttentionNorm), w.GateUp);
+        var gateUp = p.GateUp.Apply(RmsNorm(x, w.PostAttentionNorm));
         var chunks = gateUp.chunk(2, -1);
-        return x + F.linear(F.silu(chunks[0]) * chunks[1], w.Down);
+        return x + p.Down.Apply(F.silu(chunks[0]) * chunks[1]);
     }
 
     /// <summary>Computes and caches a skipped token's keys and values for layer <paramref name="l"/> (token routing).</summary>
@@ -169,9 +187,7 @@ public sealed class DecoderModel : IDisposable
         long b = x.shape[0], s = x.shape[1];
         long qDim = (long)c.NumHeads * c.HeadDim, kvDim = (long)c.NumKeyValueHeads * c.HeadDim;
         var h = RmsNorm(x, w.InputNorm);
-        var kvWeight = w.Qkv.narrow(0, qDim, 2 * kvDim);
-        var kvBias = w.QkvBias?.narrow(0, qDim, 2 * kvDim);
-        var kv = F.linear(h, kvWeight, kvBias);
+        var kv = _projections[l].Qkv.Apply(h, w.QkvBias, qDim, 2 * kvDim);
         var k = kv.narrow(-1, 0, kvDim).view(b, s, c.NumKeyValueHeads, c.HeadDim);
         var v = kv.narrow(-1, kvDim, kvDim).view(b, s, c.NumKeyValueHeads, c.HeadDim);
         if (w.KNorm is not null) k = RmsNorm(k, w.KNorm);
@@ -243,6 +259,8 @@ public sealed class DecoderModel : IDisposable
 
     public void Dispose()
     {
+        foreach (var p in _projections) p.Dispose();
+        _lmHead.Dispose();
         _rope.Dispose();
         Weights.Dispose();
     }

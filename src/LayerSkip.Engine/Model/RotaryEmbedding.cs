@@ -7,7 +7,7 @@ namespace LayerSkip.Engine.Model;
 /// Rotary position embedding in the Hugging Face layout (rotate the two halves of each head),
 /// with cos/sin tables precomputed for every position, and llama3 frequency scaling.
 /// </summary>
-public sealed class RotaryEmbedding : IDisposable
+internal sealed class RotaryEmbedding : IDisposable
 {
     private readonly Tensor _cos; // [maxPositions, headDim]
     private readonly Tensor _sin; // sign-folded: [-sin, sin], so rotate_half becomes a roll (see Apply)

@@ -9,9 +9,8 @@ namespace LayerSkip.Engine.Skipping;
 /// </summary>
 public static class LayerPlanner
 {
-    /// <summary>Canonical policy names accepted by <see cref="ParsePolicy"/> (aliases are accepted too).</summary>
-    public static IReadOnlyList<string> PolicyNames { get; } =
-        ["none", "unified", "unified-even", "early-exit", "skip-bottom", "random", "explicit", "calibrated", "router"];
+    /// <summary>The policy names <see cref="ParsePolicy"/> accepts: the <see cref="LayerPolicy"/> member names, in lower case.</summary>
+    public static IReadOnlyList<string> PolicyNames { get; } = Enum.GetValues<LayerPolicy>().Select(PolicyName).ToArray();
 
     // Guards floor(L / r) against representation error when r was itself computed as L / k.
     private const double FloorTolerance = 1e-9;
@@ -86,47 +85,22 @@ public static class LayerPlanner
     }
 
     /// <summary>
-    /// Parses a policy name, case-insensitively: "none"/"full", "unified", "unified-even" ("unifiedeven", "unified_even"),
-    /// "early-exit" ("earlyexit"), "skip-bottom" ("skipbottom"), "random", "explicit", "calibrated".
-    /// Hyphens and underscores are interchangeable and optional.
+    /// The one parser of policy names, used by the CLI, chat options, Semantic Kernel settings and adapted-plan files.
+    /// A name is a <see cref="LayerPolicy"/> member name, matched case-insensitively ("unifiedeven", "UnifiedEven"),
+    /// with surrounding white space ignored; there are no other spellings.
     /// </summary>
     /// <exception cref="ArgumentException">Unknown name; the message lists the valid names.</exception>
     public static LayerPolicy ParsePolicy(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
-        var key = name.Trim().Replace("-", "", StringComparison.Ordinal).Replace("_", "", StringComparison.Ordinal)
-            .ToLowerInvariant();
-        return key switch
-        {
-            "none" or "full" => LayerPolicy.None,
-            "unified" => LayerPolicy.Unified,
-            "unifiedeven" => LayerPolicy.UnifiedEven,
-            "earlyexit" => LayerPolicy.EarlyExit,
-            "skipbottom" => LayerPolicy.SkipBottom,
-            "random" => LayerPolicy.Random,
-            "explicit" => LayerPolicy.Explicit,
-            "calibrated" => LayerPolicy.Calibrated,
-            "router" => LayerPolicy.Router,
-            _ => throw new ArgumentException(
-                $"Unknown layer policy '{name}'. Valid names: {string.Join(", ", PolicyNames)} (or 'full' for none).",
-                nameof(name)),
-        };
+        var key = name.Trim();
+        foreach (var policy in Enum.GetValues<LayerPolicy>())
+            if (string.Equals(key, policy.ToString(), StringComparison.OrdinalIgnoreCase)) return policy;
+        throw new ArgumentException($"Unknown layer policy '{name}'. Valid names: {string.Join(", ", PolicyNames)}.", nameof(name));
     }
 
-    /// <summary>Canonical lower-case name of a policy, as used by <see cref="ParsePolicy"/> and <see cref="LayerPlan.ToString"/>.</summary>
-    public static string PolicyName(LayerPolicy policy) => policy switch
-    {
-        LayerPolicy.None => "none",
-        LayerPolicy.Unified => "unified",
-        LayerPolicy.UnifiedEven => "unified-even",
-        LayerPolicy.EarlyExit => "early-exit",
-        LayerPolicy.SkipBottom => "skip-bottom",
-        LayerPolicy.Random => "random",
-        LayerPolicy.Explicit => "explicit",
-        LayerPolicy.Calibrated => "calibrated",
-        LayerPolicy.Router => "router",
-        _ => policy.ToString().ToLowerInvariant(),
-    };
+    /// <summary>The lower-case name of a policy, as <see cref="ParsePolicy"/> reads it and <see cref="LayerPlan.ToString"/> writes it.</summary>
+    public static string PolicyName(LayerPolicy policy) => policy.ToString().ToLowerInvariant();
 
     // ---- policies ----
 
@@ -210,14 +184,16 @@ public static class LayerPlanner
         return a;
     }
 
-    // ---- validation (shared with LayerPlan) ----
+    // ---- validation (shared with LayerPlan and LayerSkipRequest) ----
 
-    internal static void ValidateSpeedup(double speedup, string paramName)
+    /// <summary>The one check of a speedup ratio: finite and at least 1.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">r below 1, NaN or infinite; named <paramref name="paramName"/>.</exception>
+    public static void ValidateSpeedup(double speedup, string paramName)
     {
         if (!double.IsFinite(speedup) || speedup < 1.0)
             throw new ArgumentOutOfRangeException(
                 paramName, speedup,
-                $"Speedup must be a finite number >= 1 (1 = full depth); got {speedup.ToString(CultureInfo.InvariantCulture)}.");
+                $"Speedup must be a finite number ≥ 1 (1 = full depth); got {speedup.ToString(CultureInfo.InvariantCulture)}.");
     }
 
     internal static void ValidateLayerCount(int layerCount)

@@ -11,7 +11,7 @@ namespace LayerSkip.Engine.Training;
 /// "layerskip" section), model.safetensors in float32 with the standard tensor names (the fused q/k/v and gate/up
 /// projections split back), and the tokenizer files copied from a source folder.
 /// </summary>
-public static class HfCheckpointWriter
+internal static class HfCheckpointWriter
 {
     /// <summary>Files copied from the tokenizer source folder when present.</summary>
     public static readonly string[] TokenizerFiles =

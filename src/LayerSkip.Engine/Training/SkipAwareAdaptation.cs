@@ -1,5 +1,6 @@
 using LayerSkip.Engine.Progress;
 using System.Text.Json.Nodes;
+using LayerSkip.Engine.Loading;
 using LayerSkip.Engine.Skipping;
 
 namespace LayerSkip.Engine.Training;

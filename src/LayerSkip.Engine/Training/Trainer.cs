@@ -19,7 +19,7 @@ public delegate MicroBatchLoss LossFunction(int step, int micro);
 /// (<see cref="TrainingState"/> plus the optimizer's moments). Runs on the calling thread; each micro-batch in
 /// its own dispose scope.
 /// </summary>
-public sealed class Trainer : IDisposable
+internal sealed class Trainer : IDisposable
 {
     private readonly TrainingOptions _options;
     private readonly IReadOnlyList<Parameter> _parameters;

@@ -7,7 +7,7 @@ namespace LayerSkip.Engine.Training;
 /// What a resumed run needs beside the saved model folder: <c>trainer_state.json</c> (the kind of run, the step reached,
 /// tokens seen, the last loss) and <c>optimizer.bin</c> (TorchSharp's AdamW state: moments and per-parameter steps).
 /// </summary>
-public sealed record TrainingState(string Kind, int Step, long TokensSeen, double LastLoss)
+internal sealed record TrainingState(string Kind, int Step, long TokensSeen, double LastLoss)
 {
     public const string FileName = "trainer_state.json";
     public const string OptimizerFileName = "optimizer.bin";

@@ -3,7 +3,6 @@ using LayerSkip.Engine.Generation;
 using LayerSkip.Engine.Loading;
 using LayerSkip.Engine.Skipping;
 using LayerSkip.Engine.Tokenization;
-using LayerSkip.Engine.Training;
 using LayerSkip.Extensions.AI.Prompting;
 using Microsoft.Extensions.AI;
 
@@ -23,7 +22,6 @@ public sealed class LayerSkipChatClient : IChatClient
     private readonly PromptFormatter _prompts;
     private readonly ChatClientMetadata _metadata;
     private readonly ResponseDecoder.Resources _decoding;
-    private readonly LayerPlan? _adaptedPlan;
     private int _disposed;
 
     /// <summary>Loads the model folder of <paramref name="options"/>; the client owns (and disposes) the engine.</summary>
@@ -45,15 +43,11 @@ public sealed class LayerSkipChatClient : IChatClient
         _ownsEngine = ownsEngine;
         try
         {
-            if (!double.IsFinite(options.DefaultSpeedupRatio) || options.DefaultSpeedupRatio < 1)
-                throw new ArgumentException($"LayerSkipOptions.DefaultSpeedupRatio must be a finite number ≥ 1, got {options.DefaultSpeedupRatio}.", nameof(options));
-            if (options.CalibrationText is { } calibration) engine.Plans.CalibrationTextOverride = calibration;
+            options.ValidateDefaults();
             var source = ChatTemplateSource.Load(engine.ModelPath);
             _prompts = new PromptFormatter(source, engine.Tokenizer);
             ModelId = options.ModelId ?? (engine.ModelPath is { } p ? ModelFolder.DisplayName(p) : "layerskip");
             _metadata = new ChatClientMetadata("layerskip", engine.ModelPath is { } path ? new Uri(Path.GetFullPath(path)) : null, ModelId);
-            if (options.UseAdaptedPlan && engine.ModelPath is { } folder && AdaptedPlan.TryRead(folder, out var adapted))
-                _adaptedPlan = adapted.ToLayerPlan();
             _decoding = new ResponseDecoder.Resources(engine.Tokenizer, source.Template, engine.EosTokenIds)
             {
                 RouterExecutionRate = engine.Router is { } router ? () => router.ExecutionRate : null,
@@ -80,22 +74,12 @@ public sealed class LayerSkipChatClient : IChatClient
     /// <summary>The engine serving this client.</summary>
     public InferenceEngine Engine => _engine;
 
-    public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
-    {
-        // One code path: the response is the merged stream. The plan rides on the last update, and the merge does
-        // not carry update properties to the response, so they are copied over.
-        var updates = new List<ChatResponseUpdate>();
-        await foreach (var update in GetStreamingResponseAsync(messages, options, cancellationToken).ConfigureAwait(false))
-            updates.Add(update);
-        var response = updates.ToChatResponse();
-        foreach (var update in updates)
-        {
-            if (update.AdditionalProperties is not { } props) continue;
-            response.AdditionalProperties ??= new AdditionalPropertiesDictionary();
-            foreach (var (key, value) in props) response.AdditionalProperties[key] = value;
-        }
-        return response;
-    }
+    /// <summary>
+    /// The streaming path collected (one code path). The <c>layerskip.*</c> values ride on the last update, which
+    /// the merge puts on the message; they are lifted onto the response, where <see cref="LayerSkipResponseExtensions.GetLayerSkipInfo(ChatResponse)"/> reads them.
+    /// </summary>
+    public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
+        LayerSkipInfo.Lift(await GetStreamingResponseAsync(messages, options, cancellationToken).ToChatResponseAsync(cancellationToken).ConfigureAwait(false));
 
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -155,49 +139,35 @@ public sealed class LayerSkipChatClient : IChatClient
         }
     }
 
+    /// <summary>Shapes the chat request into an engine request; the engine chooses the plan and checks the request.</summary>
     private async Task<PreparedRequest> PrepareAsync(IEnumerable<ChatMessage> messages, ChatOptions? options, CancellationToken cancellationToken)
     {
         if (options?.ModelId is { Length: > 0 } requested && !string.Equals(requested, ModelId, StringComparison.OrdinalIgnoreCase))
             throw new ArgumentException($"ChatOptions.ModelId '{requested}' does not match this client's model '{ModelId}'.", nameof(options));
-        var requestedSkip = options.GetLayerSkip();
-        LayerSkipSettings skip;
-        LayerPlan plan;
-        if (_adaptedPlan is not null && requestedSkip is null)
-        {
-            // The model was fine-tuned for this plan: it is the right default (and full depth is now the worse choice).
-            plan = _adaptedPlan;
-            skip = new LayerSkipSettings(plan.TargetSpeedup, Enum.Parse<SkipPolicy>(plan.Policy.ToString()), plan.KeptLayers);
-        }
-        else
-        {
-            skip = options.ResolveLayerSkip(requestedSkip, _options);
-            plan = await CreatePlanAsync(skip, cancellationToken).ConfigureAwait(false);
-        }
+        var skip = options.GetLayerSkip() ?? new LayerSkipRequest();
+        var plan = await CreatePlanAsync(skip, cancellationToken).ConfigureAwait(false);
         var structure = OutputStructure.From(options, _decoding);
         var prompt = _prompts.Render(messages, options) + structure.AssistantPrefix;
-        var promptTokens = _prompts.Tokenize(prompt);
-        if (promptTokens.Count >= _engine.MaxSequenceLength)
-            throw new ArgumentException(
-                $"The prompt has {promptTokens.Count} tokens, which leaves no room below the maximum sequence length of {_engine.MaxSequenceLength}.",
-                nameof(messages));
-        var config = _engine.Config;
-        var sampling = new SamplingOptions
+        var maxTokens = options?.MaxOutputTokens ?? _options.DefaultMaxOutputTokens;
+        if (maxTokens < 1) throw new ArgumentException($"ChatOptions.MaxOutputTokens must be at least 1, got {maxTokens}.", nameof(options));
+        var sampling = SamplingOptions.ForModel(_engine.Config, options?.Temperature, options?.TopP, options?.TopK,
+            options?.Seed is long seed ? unchecked((int)(seed ^ (seed >> 32))) : null) with
         {
-            Temperature = options?.Temperature ?? config.DefaultTemperature ?? 0.7,
-            TopP = options?.TopP ?? config.DefaultTopP,
-            TopK = options?.TopK ?? config.DefaultTopK,
-            Seed = options?.Seed is long seed ? unchecked((int)(seed ^ (seed >> 32))) : null,
             FrequencyPenalty = options?.FrequencyPenalty ?? 0,
             PresencePenalty = options?.PresencePenalty ?? 0,
         };
-        var maxTokens = options?.MaxOutputTokens ?? _options.DefaultMaxOutputTokens;
-        if (maxTokens < 1) throw new ArgumentException($"ChatOptions.MaxOutputTokens must be at least 1, got {maxTokens}.", nameof(options));
-        var speculative = skip.Mode == LayerSkipMode.Speculative;
-        var processor = structure.CreateLogitsProcessor();
-        if (speculative && (processor is not null || sampling.FrequencyPenalty != 0 || sampling.PresencePenalty != 0))
-            throw new ArgumentException(
-                $"'{LayerSkipPropertyNames.Mode}' = speculative cannot be combined with JSON output, forced tool calls or frequency/presence penalties.",
-                LayerSkipPropertyNames.Mode);
+        var promptTokens = _prompts.Tokenize(prompt);
+        // The constraint closes JSON and tool calls within what is left: the token budget and the context.
+        var room = _engine.MaxSequenceLength - promptTokens.Count;
+        var processor = structure.CreateLogitsProcessor(Math.Min(maxTokens, room));
+        if (structure.Constraint?.TokenBudget is { } needed && needed > maxTokens)
+        {
+            if (needed > room)
+                throw new ArgumentException(
+                    $"The prompt leaves {room} tokens below the maximum sequence length, but the shortest well-formed {(structure.ForcedToolCall ? "tool call" : "JSON response")} needs {needed}.",
+                    nameof(messages));
+            maxTokens = needed; // a forced structure always gets the tokens its shortest complete form needs
+        }
         var request = new GenerationRequest
         {
             PromptTokens = promptTokens,
@@ -205,8 +175,16 @@ public sealed class LayerSkipChatClient : IChatClient
             Sampling = sampling,
             Plan = plan,
             LogitsProcessor = processor,
-            Speculative = speculative ? new SpeculativeOptions() : null,
+            Speculative = skip.IsSpeculative ? new SpeculativeOptions { MaxDraftTokens = skip.DraftTokens ?? 6 } : null,
         };
+        try
+        {
+            _engine.Validate(request);
+        }
+        catch (ArgumentException e) when (e.ParamName == nameof(GenerationRequest.Speculative))
+        {
+            throw new ArgumentException($"'{LayerSkipPropertyNames.Mode}' = speculative: {Reason(e)}", LayerSkipPropertyNames.Mode, e);
+        }
         return new PreparedRequest(request, plan, skip, structure, StopSequences(options));
     }
 
@@ -218,19 +196,23 @@ public sealed class LayerSkipChatClient : IChatClient
         return stops;
     }
 
-    private async Task<LayerPlan> CreatePlanAsync(LayerSkipSettings skip, CancellationToken cancellationToken)
+    /// <summary>The engine's plan for the request over this client's defaults; a problem names the key that caused it.</summary>
+    private async Task<LayerPlan> CreatePlanAsync(LayerSkipRequest skip, CancellationToken cancellationToken)
     {
-        var policy = Enum.Parse<LayerPolicy>(skip.Policy.ToString());
         try
         {
-            return await _engine.CreatePlanAsync(policy, skip.SpeedupRatio, _options.RandomPolicySeed, skip.Layers, cancellationToken).ConfigureAwait(false);
+            return await _engine.CreatePlanAsync(skip, _options.DefaultRequest(), cancellationToken).ConfigureAwait(false);
         }
         catch (ArgumentException e)
         {
-            var key = skip.Layers is not null && policy == LayerPolicy.Explicit ? LayerSkipPropertyNames.Layers : LayerSkipPropertyNames.SpeedupRatio;
-            throw new ArgumentException($"Invalid layer-skip request ('{key}'): {e.Message}", key, e);
+            var key = skip.Layers is not null ? LayerSkipPropertyNames.Layers
+                : skip.Policy is not null && skip.SpeedupRatio is null ? LayerSkipPropertyNames.Policy : LayerSkipPropertyNames.SpeedupRatio;
+            throw new ArgumentException($"Invalid layer-skip request ('{key}'): {Reason(e)}", key, e);
         }
     }
+
+    private static string Reason(ArgumentException e) =>
+        e.ParamName is { } p ? e.Message.Replace($" (Parameter '{p}')", "").Split(Environment.NewLine)[0] : e.Message;
 
     public object? GetService(Type serviceType, object? serviceKey = null)
     {
@@ -251,4 +233,4 @@ public sealed class LayerSkipChatClient : IChatClient
 }
 
 /// <summary>A request ready for the engine, with what the response side needs to know about it.</summary>
-internal sealed record PreparedRequest(GenerationRequest Request, LayerPlan Plan, LayerSkipSettings Skip, OutputStructure Structure, IReadOnlyList<string> StopSequences);
+internal sealed record PreparedRequest(GenerationRequest Request, LayerPlan Plan, LayerSkipRequest Skip, OutputStructure Structure, IReadOnlyList<string> StopSequences);

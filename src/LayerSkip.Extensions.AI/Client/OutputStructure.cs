@@ -1,5 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using LayerSkip.Engine.Generation;
 using LayerSkip.Engine.Generation.Constraints;
 using LayerSkip.Extensions.AI.Tools;
@@ -9,21 +7,28 @@ namespace LayerSkip.Extensions.AI;
 
 /// <summary>
 /// What shape the response must take — free text, text that may contain tool calls, a forced tool call
-/// (<see cref="ChatToolMode.RequireAny"/> or a required function), or JSON (optionally matching a schema) —
-/// and the decoding aids that enforce it: a JSON constraint on sampling, and a tool-call parser on the text.
+/// (<see cref="ChatToolMode.RequireAny"/> or a required function), JSON (optionally matching a schema), or either a
+/// tool call or the JSON document (JSON with tools in auto mode) — and the decoding aids that enforce it: a grammar
+/// constraint on sampling that also closes the output within the token budget, and a tool-call parser on the text.
 /// </summary>
 internal sealed class OutputStructure
 {
+    /// <summary>Key in <see cref="ChatOptions.AdditionalProperties"/> or a function's
+    /// <see cref="AITool.AdditionalProperties"/> choosing strict (true, the default here) or non-strict schemas; the
+    /// same key Microsoft.Extensions.AI's OpenAI client reads.</summary>
+    public const string StrictKey = "strictJsonSchema";
+
+    private const string HermesOpen = "<tool_call>\n";
+    private const string HermesClose = "\n</tool_call>";
+
     private readonly ResponseDecoder.Resources _resources;
-    private readonly JsonElement? _jsonSchema;
-    private readonly bool _json;
+    private readonly OutputGrammar? _grammar;
     private readonly ToolCallFormat _toolFormat;
 
-    private OutputStructure(ResponseDecoder.Resources resources, bool json, JsonElement? jsonSchema, ToolCallFormat toolFormat, bool forcedCall, string prefix)
+    private OutputStructure(ResponseDecoder.Resources resources, OutputGrammar? grammar, ToolCallFormat toolFormat, bool forcedCall, string prefix)
     {
         _resources = resources;
-        _json = json;
-        _jsonSchema = jsonSchema;
+        _grammar = grammar;
         _toolFormat = toolFormat;
         ForcedToolCall = forcedCall;
         AssistantPrefix = prefix;
@@ -35,6 +40,11 @@ internal sealed class OutputStructure
     /// <summary>The response must be exactly one tool call.</summary>
     public bool ForcedToolCall { get; }
 
+    /// <summary>The grammar constraint of this request, once created (null for free text).</summary>
+    public JsonLogitsProcessor? Constraint { get; private set; }
+
+    /// <exception cref="ArgumentException">A schema (of the response format or of a tool) cannot be honoured, or the
+    /// required function is not among the tools.</exception>
     public static OutputStructure From(ChatOptions? options, ResponseDecoder.Resources resources)
     {
         var tools = options?.Tools?.OfType<AIFunctionDeclaration>().ToList() ?? [];
@@ -45,42 +55,70 @@ internal sealed class OutputStructure
             var candidates = required.RequiredFunctionName is { } name ? tools.Where(t => t.Name == name).ToList() : tools;
             if (candidates.Count == 0)
                 throw new ArgumentException($"ChatOptions.ToolMode requires the function '{required.RequiredFunctionName}', which is not among ChatOptions.Tools.", nameof(options));
-            var prefix = format == ToolCallFormat.Hermes ? "<tool_call>\n" : "";
-            return new OutputStructure(resources, json: true, ToolCallSchema(candidates, format), format, forcedCall: true, prefix);
+            var hermes = format == ToolCallFormat.Hermes;
+            var call = CallGrammar(candidates, options, format, prefix: "", suffix: hermes ? HermesClose : "");
+            return new OutputStructure(resources, call, format, forcedCall: true, hermes ? HermesOpen : "");
         }
-        return options?.ResponseFormat switch
+        if (options?.ResponseFormat is ChatResponseFormatJson json)
         {
-            ChatResponseFormatJson json => new OutputStructure(resources, json: true, json.Schema, format, forcedCall: false, ""),
-            _ => new OutputStructure(resources, json: false, null, format, forcedCall: false, ""),
-        };
+            OutputGrammar document;
+            try
+            {
+                document = json.Schema is { } schema ? OutputGrammar.Json(schema, IsStrict(null, options)) : OutputGrammar.JsonObject();
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentException($"ChatOptions.ResponseFormat: {e.Message}", nameof(options), e);
+            }
+            // With tools in auto mode the response is either one wrapped tool call or the document; the tag and a
+            // JSON value start differently, so the first character decides.
+            var grammar = format == ToolCallFormat.Hermes
+                ? CallGrammar(tools, options, format, HermesOpen, HermesClose).Or(document)
+                : document;
+            return new OutputStructure(resources, grammar, format, forcedCall: false, "");
+        }
+        return new OutputStructure(resources, null, format, forcedCall: false, "");
     }
 
-    /// <summary>{"name": one of the functions, "arguments"/"parameters": the function's schema when only one may be called}.</summary>
-    private static JsonElement ToolCallSchema(IReadOnlyList<AIFunctionDeclaration> functions, ToolCallFormat format)
+    private static OutputGrammar CallGrammar(IReadOnlyList<AIFunctionDeclaration> functions, ChatOptions? options, ToolCallFormat format, string prefix, string suffix)
     {
         var argumentsKey = format == ToolCallFormat.LlamaJson ? "parameters" : "arguments";
-        JsonNode arguments = functions.Count == 1
-            ? JsonNode.Parse(functions[0].JsonSchema.GetRawText())!
-            : new JsonObject { ["type"] = "object" };
-        var schema = new JsonObject
+        try
         {
-            ["type"] = "object",
-            ["properties"] = new JsonObject
-            {
-                ["name"] = new JsonObject { ["enum"] = new JsonArray(functions.Select(f => (JsonNode)f.Name).ToArray()) },
-                [argumentsKey] = arguments,
-            },
-            ["required"] = new JsonArray("name", argumentsKey),
-            ["additionalProperties"] = false,
-        };
-        return JsonSerializer.SerializeToElement(schema);
+            return OutputGrammar.FunctionCall(
+                functions.Select(f => new FunctionSchema(f.Name, f.JsonSchema, IsStrict(f, options))).ToList(), argumentsKey, prefix, suffix);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"ChatOptions.Tools: {e.Message}", nameof(options), e);
+        }
     }
 
-    public ILogitsProcessor? CreateLogitsProcessor() =>
-        _json ? new JsonLogitsProcessor(_resources.JsonVocabulary, _jsonSchema, _resources.EosTokenIds) : null;
+    /// <summary>Strict unless the function, or else the options, say <c>strictJsonSchema = false</c>.</summary>
+    private static bool IsStrict(AIFunctionDeclaration? function, ChatOptions? options) =>
+        ReadStrict(function?.AdditionalProperties) ?? ReadStrict(options?.AdditionalProperties) ?? true;
+
+    private static bool? ReadStrict(IReadOnlyDictionary<string, object?>? properties) =>
+        properties?.TryGetValue(StrictKey, out var value) == true ? value switch
+        {
+            bool b => b,
+            string s when bool.TryParse(s, out var b) => b,
+            System.Text.Json.JsonElement { ValueKind: System.Text.Json.JsonValueKind.True } => true,
+            System.Text.Json.JsonElement { ValueKind: System.Text.Json.JsonValueKind.False } => false,
+            _ => null,
+        } : null;
+
+    /// <summary>The constraint for this request, closing the output within <paramref name="tokenBudget"/> tokens
+    /// (raised to the shortest complete output if that is longer: see <see cref="JsonLogitsProcessor.TokenBudget"/>).</summary>
+    public ILogitsProcessor? CreateLogitsProcessor(int tokenBudget)
+    {
+        if (_grammar is null) return null;
+        Constraint = new JsonLogitsProcessor(_resources.JsonVocabulary, _grammar, _resources.EosTokenIds, tokenBudget);
+        return Constraint;
+    }
 
     public IToolCallExtractor? CreateToolCallExtractor() =>
-        _toolFormat == ToolCallFormat.None ? null : new ToolCallExtractor(new ToolCallStreamParser(_toolFormat), AssistantPrefix);
+        _toolFormat == ToolCallFormat.None ? null : new ToolCallExtractor(ToolCallParsers.Create(_toolFormat), AssistantPrefix);
 
     /// <summary>A forced call is the whole response: once it is parsed, generation can stop.</summary>
     public bool IsCompleteAfterForcedCall(int calls) => ForcedToolCall && calls > 0;
@@ -88,10 +126,10 @@ internal sealed class OutputStructure
     /// <summary>Adapts the streaming tool-call parser; a forced call's opening tag (in the prompt) is replayed first.</summary>
     private sealed class ToolCallExtractor : IToolCallExtractor
     {
-        private readonly ToolCallStreamParser _parser;
+        private readonly IToolCallParser _parser;
         private string _prefix;
 
-        public ToolCallExtractor(ToolCallStreamParser parser, string prefix)
+        public ToolCallExtractor(IToolCallParser parser, string prefix)
         {
             _parser = parser;
             _prefix = prefix;

@@ -1,5 +1,6 @@
 using LayerSkip.Engine.Generation;
 using LayerSkip.Engine.Generation.Constraints;
+using LayerSkip.Engine.Skipping;
 using LayerSkip.Engine.Tokenization;
 using LayerSkip.Extensions.AI.Tools;
 using Microsoft.Extensions.AI;
@@ -84,8 +85,11 @@ internal sealed class ResponseDecoder
         var tail = _stops.Flush();
         if (tail.Length > 0) updates.Add(Update(new TextContent(tail)));
 
-        var finish = _calls > 0 ? ChatFinishReason.ToolCalls
-            : _stops.Stopped || summary is null || summary.FinishReason == FinishReason.Stop ? ChatFinishReason.Stop
+        // A constrained output the budget had to close early ends with Length, even though it is well-formed.
+        var constraint = _request.Structure.Constraint;
+        var finish = constraint is { BudgetForcedClose: true } ? ChatFinishReason.Length
+            : _calls > 0 ? ChatFinishReason.ToolCalls
+            : _stops.Stopped || summary is null || summary.FinishReason == FinishReason.Stop || constraint is { IsComplete: true } ? ChatFinishReason.Stop
             : ChatFinishReason.Length;
         var promptTokens = _request.Request.PromptTokens.Count;
         var plan = _request.Plan;
@@ -96,25 +100,14 @@ internal sealed class ResponseDecoder
             TotalTokenCount = promptTokens + _outputTokens,
         }));
         last.FinishReason = finish;
-        last.AdditionalProperties = new AdditionalPropertiesDictionary
-        {
-            [LayerSkipPropertyNames.SpeedupRatio] = plan.TargetSpeedup,
-            [LayerSkipPropertyNames.Policy] = _request.Skip.Policy.ToString(),
-            [LayerSkipPropertyNames.KeptLayers] = plan.KeptLayers.ToArray(),
-        };
-        if (_resources.KvCacheBytes is { } kvBytes)
-            last.AdditionalProperties[LayerSkipPropertyNames.KvCacheBytes] = kvBytes();
-        if (_request.Skip.Policy == SkipPolicy.Router && _resources.RouterExecutionRate is { } rate)
-            last.AdditionalProperties[LayerSkipPropertyNames.RouterExecutionRate] = rate();
-        if (_request.Skip.Mode == LayerSkipMode.Speculative)
-        {
-            last.AdditionalProperties[LayerSkipPropertyNames.Mode] = "speculative";
-            if (summary is { FullDepthPasses: > 0 })
-            {
-                last.AdditionalProperties[LayerSkipPropertyNames.AcceptanceRate] = summary.AcceptanceRate;
-                last.AdditionalProperties[LayerSkipPropertyNames.TokensPerFullPass] = (double)summary.GeneratedTokens / summary.FullDepthPasses;
-            }
-        }
+        var speculative = _request.Skip.IsSpeculative;
+        var info = new LayerSkipInfo(plan.TargetSpeedup, plan.Policy, plan.KeptLayers.ToArray(),
+            speculative ? LayerSkipMode.Speculative : LayerSkipMode.Skip,
+            speculative && summary is { FullDepthPasses: > 0 } ? summary.AcceptanceRate : null,
+            speculative && summary is { FullDepthPasses: > 0 } ? (double)summary.GeneratedTokens / summary.FullDepthPasses : null,
+            plan.Policy == LayerPolicy.Router ? _resources.RouterExecutionRate?.Invoke() : null,
+            _resources.KvCacheBytes?.Invoke());
+        info.WriteTo(last.AdditionalProperties = []);
         updates.Add(last);
         return updates;
     }

@@ -19,9 +19,6 @@ internal static class LayerSkipEngineFactory
         try
         {
             var model = options.ModelId ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(engine.ModelPath ?? options.ModelPath));
-            var subscription = services.GetService<LayerSkipMetrics>()?.ObserveEngine(engine, model);
-            if (subscription is not null)
-                services.GetRequiredService<LayerSkipEngineSubscriptions>().Add(subscription);
             logger?.LogInformation("LayerSkip engine {Key} loaded {Model} ({Layers} layers, {Device}, {DType}) in {Elapsed} ms",
                 serviceKey ?? "(default)", model, engine.Config.NumLayers, engine.DeviceName, engine.DTypeName,
                 (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
@@ -31,22 +28,6 @@ internal static class LayerSkipEngineFactory
         {
             engine.Dispose();
             throw;
-        }
-    }
-
-}
-
-/// <summary>Metric subscriptions of DI engines, ended with the container.</summary>
-internal sealed class LayerSkipEngineSubscriptions : IDisposable
-{
-    private readonly List<IDisposable> _items = [];
-    public void Add(IDisposable item) { lock (_items) _items.Add(item); }
-    public void Dispose()
-    {
-        lock (_items)
-        {
-            foreach (var item in _items) item.Dispose();
-            _items.Clear();
         }
     }
 }

@@ -6,8 +6,10 @@ using LayerSkip.Engine.Skipping;
 namespace LayerSkip.Extensions.AI;
 
 /// <summary>
-/// The <c>LayerSkip</c> meter: tokens generated, decode speed, layers run per decoded token, batch size and queue
-/// length. Engine-side numbers come from <see cref="InferenceEngine.DecodeStep"/>; response-side numbers from
+/// The <c>LayerSkip</c> meter, switched on with <c>UseLayerSkipMetrics()</c>: what only layer skipping has —
+/// layers run per decoded token, batch size per decode step, the engine's queue, and decode speed per skip policy.
+/// Token counts and time to first chunk are <c>UseOpenTelemetry()</c>'s (gen_ai.* instruments), not repeated here.
+/// Engine-side numbers come from <see cref="InferenceEngine.DecodeStep"/>; response-side numbers from
 /// <see cref="LayerSkipMetricsChatClient"/>. Every measurement carries the model id as <c>layerskip.model</c>.
 /// </summary>
 public sealed class LayerSkipMetrics : IDisposable
@@ -28,11 +30,8 @@ public sealed class LayerSkipMetrics : IDisposable
     {
         _ownsMeter = meterFactory is null;
         _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
-        TokensGenerated = _meter.CreateCounter<long>("layerskip.tokens.generated", "{token}", "Output tokens of completed responses.");
-        PromptTokens = _meter.CreateCounter<long>("layerskip.tokens.prompt", "{token}", "Prompt tokens of completed responses.");
         DecodeTokensPerSecond = _meter.CreateHistogram<double>("layerskip.decode.tokens_per_second", "{token}/s",
             "Decode speed of each response: tokens after the first divided by the time from the first token to the last.");
-        TimeToFirstToken = _meter.CreateHistogram<double>("layerskip.time_to_first_token", "s", "Queueing plus prefill time of each response.");
         LayersPerToken = _meter.CreateHistogram<int>("layerskip.decode.layers_per_token", "{layer}",
             "Transformer layers run for each decoded token (one measurement per token of each decode step).");
         BatchSize = _meter.CreateHistogram<int>("layerskip.decode.batch_size", "{sequence}", "Sequences decoded together in one decode step.");
@@ -44,14 +43,8 @@ public sealed class LayerSkipMetrics : IDisposable
 
     /// <summary>The meter itself.</summary>
     public Meter Meter => _meter;
-    /// <summary><c>layerskip.tokens.generated</c>.</summary>
-    public Counter<long> TokensGenerated { get; }
-    /// <summary><c>layerskip.tokens.prompt</c>.</summary>
-    public Counter<long> PromptTokens { get; }
     /// <summary><c>layerskip.decode.tokens_per_second</c>.</summary>
     public Histogram<double> DecodeTokensPerSecond { get; }
-    /// <summary><c>layerskip.time_to_first_token</c> (seconds).</summary>
-    public Histogram<double> TimeToFirstToken { get; }
     /// <summary><c>layerskip.decode.layers_per_token</c>.</summary>
     public Histogram<int> LayersPerToken { get; }
     /// <summary><c>layerskip.decode.batch_size</c>.</summary>
@@ -68,8 +61,8 @@ public sealed class LayerSkipMetrics : IDisposable
             var layers = plan.KeptLayers.Count;
             for (var i = 0; i < batch; i++) LayersPerToken.Record(layers, tag);
         }
+        if (!_engines.TryAdd(engine, model)) return new Subscription(() => { }); // already observed (one count per step)
         engine.DecodeStep += OnStep;
-        _engines[engine] = model;
         return new Subscription(() =>
         {
             engine.DecodeStep -= OnStep;

@@ -13,7 +13,8 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// Registers a <see cref="LayerSkipChatClient"/> as the <see cref="IChatClient"/> of a service collection.
 /// The engine is a container-owned singleton, loaded by a hosted service at start-up and disposed with the
 /// container; the options are validated at start-up; the returned <see cref="ChatClientBuilder"/> adds middleware
-/// (<c>UseFunctionInvocation()</c>, <c>UseLogging()</c>, <c>UseOpenTelemetry()</c>, <c>UseDistributedCache()</c>).
+/// (<c>UseFunctionInvocation()</c>, <c>UseLogging()</c>, <c>UseOpenTelemetry()</c>, <c>UseDistributedCache()</c>,
+/// and the opt-in <c>UseLayerSkipMetrics()</c>).
 /// </summary>
 public static class LayerSkipServiceCollectionExtensions
 {
@@ -77,7 +78,6 @@ public static class LayerSkipServiceCollectionExtensions
         options.ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<LayerSkipOptions>, LayerSkipOptionsValidator>());
         services.TryAddSingleton(sp => new LayerSkipMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
-        services.TryAddSingleton<LayerSkipEngineSubscriptions>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, LayerSkipEngineLoader>());
         services.AddSingleton(new LayerSkipEngineRegistration(serviceKey, name));
 
@@ -94,7 +94,6 @@ public static class LayerSkipServiceCollectionExtensions
     {
         var options = services.GetRequiredService<IOptionsMonitor<LayerSkipOptions>>().Get(name);
         // The non-owning constructor: disposing the pipeline leaves the engine to the container.
-        var client = new LayerSkipChatClient(engine, options);
-        return new LayerSkipMetricsChatClient(client, services.GetRequiredService<LayerSkipMetrics>(), client.ModelId);
+        return new LayerSkipChatClient(engine, options);
     }
 }

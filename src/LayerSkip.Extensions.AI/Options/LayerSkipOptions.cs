@@ -1,3 +1,6 @@
+using LayerSkip.Engine.Generation;
+using LayerSkip.Engine.Skipping;
+
 namespace LayerSkip.Extensions.AI;
 
 /// <summary>Options of a <see cref="LayerSkipChatClient"/> (bound from the "LayerSkip" configuration section in DI).</summary>
@@ -16,7 +19,7 @@ public sealed class LayerSkipOptions
     public double DefaultSpeedupRatio { get; set; } = 1.0;
 
     /// <summary>Skip policy for requests that do not set <c>layerskip.policy</c>.</summary>
-    public SkipPolicy DefaultSkipPolicy { get; set; } = SkipPolicy.Unified;
+    public LayerPolicy DefaultSkipPolicy { get; set; } = LayerPolicy.Unified;
 
     /// <summary>The most requests decoded together per layer plan.</summary>
     public int MaxBatchSize { get; set; } = 16;
@@ -39,32 +42,64 @@ public sealed class LayerSkipOptions
     /// <summary>Intra-op CPU threads for libtorch; null uses every core.</summary>
     public int? Threads { get; set; }
 
-    /// <summary>Text used to rank layers for <see cref="SkipPolicy.Calibrated"/>; null uses a built-in English sample.</summary>
+    /// <summary>
+    /// Weight-only quantization at load: <c>none</c> (default), <c>int8</c> or <c>int4</c>. Decoding reads a quarter
+    /// (int4) or half (int8) of the bfloat16 weight bytes per token, at a small cost in quality (docs/benchmarks.md).
+    /// </summary>
+    public string Quantization { get; set; } = "none";
+
+    /// <summary>Columns per int4 group (a multiple of 64); null uses the default.</summary>
+    public int? QuantizationGroupSize { get; set; }
+
+    /// <summary>Text used to rank layers for <see cref="LayerPolicy.Calibrated"/>; null uses a built-in English sample.</summary>
     public string? CalibrationText { get; set; }
 
     /// <summary>
     /// When the model folder records the plan it was adapted for (<c>layerskip adapt</c> writes it into config.json),
-    /// requests that choose no plan of their own use that plan instead of the defaults above.
+    /// requests that choose no plan of their own use that plan instead of the defaults above. Passed to the engine
+    /// the client loads (<see cref="EngineOptions.UseAdaptedPlan"/>); an engine loaded elsewhere keeps its own setting.
     /// </summary>
     public bool UseAdaptedPlan { get; set; } = true;
 
     /// <summary>Bytes of full-depth prompt KV caches kept for follow-up turns (at most four prompts); 0 keeps none.</summary>
     public long PrefixCacheBytes { get; set; } = LayerSkip.Engine.Generation.EngineOptions.DefaultPrefixCacheBytes;
 
-    /// <summary>Seed of the <see cref="SkipPolicy.Random"/> policy.</summary>
+    /// <summary>Seed of the <see cref="LayerPolicy.Random"/> policy.</summary>
     public int RandomPolicySeed { get; set; }
 
     /// <summary>The engine settings these options imply.</summary>
-    internal LayerSkip.Engine.Generation.EngineOptions ToEngineOptions() => new()
+    internal EngineOptions ToEngineOptions() => new()
     {
+        UseAdaptedPlan = UseAdaptedPlan,
+        CalibrationText = CalibrationText,
         ModelPath = ModelPath,
         Device = Device,
         ComputeDType = ComputeDType,
         MaxBatchSize = MaxBatchSize,
         MaxSequenceLength = MaxSequenceLength,
         Threads = Threads,
+        Quantization = Quantization,
+        GroupSize = QuantizationGroupSize,
         PrefixCacheBytes = PrefixCacheBytes,
     };
+
+    /// <summary>What a request that leaves the layer-skip choice out gets.</summary>
+    internal LayerSkipRequest DefaultRequest() => new() { SpeedupRatio = DefaultSpeedupRatio, Policy = DefaultSkipPolicy, Seed = RandomPolicySeed };
+
+    /// <summary>Checks the default layer-skip choice the way every request is checked (<see cref="LayerSkipRequest"/>).</summary>
+    internal void ValidateDefaults()
+    {
+        try
+        {
+            DefaultRequest();
+        }
+        catch (ArgumentException e)
+        {
+            var name = e.ParamName == nameof(LayerSkipRequest.Policy) ? nameof(DefaultSkipPolicy) : nameof(DefaultSpeedupRatio);
+            var reason = e.ParamName is { } p ? e.Message.Replace($" (Parameter '{p}')", "").Split(Environment.NewLine)[0] : e.Message;
+            throw new ArgumentException($"LayerSkipOptions.{name}: {reason}", name, e);
+        }
+    }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
     public void Validate()
@@ -74,14 +109,13 @@ public sealed class LayerSkipOptions
         // A file (a .gguf, say) passes here so the loader can say what to pass instead.
         if (!Directory.Exists(ModelPath) && !File.Exists(ModelPath))
             throw new ArgumentException($"LayerSkipOptions.ModelPath '{ModelPath}' does not exist.", nameof(ModelPath));
-        if (!double.IsFinite(DefaultSpeedupRatio) || DefaultSpeedupRatio < 1)
-            throw new ArgumentException($"LayerSkipOptions.DefaultSpeedupRatio must be a finite number ≥ 1, got {DefaultSpeedupRatio}.", nameof(DefaultSpeedupRatio));
-        if (!Enum.IsDefined(DefaultSkipPolicy))
-            throw new ArgumentException($"LayerSkipOptions.DefaultSkipPolicy '{DefaultSkipPolicy}' is not a skip policy.", nameof(DefaultSkipPolicy));
+        ValidateDefaults();
         if (MaxBatchSize < 1) throw new ArgumentException($"LayerSkipOptions.MaxBatchSize must be at least 1, got {MaxBatchSize}.", nameof(MaxBatchSize));
         if (MaxSequenceLength is < 2) throw new ArgumentException($"LayerSkipOptions.MaxSequenceLength must be at least 2, got {MaxSequenceLength}.", nameof(MaxSequenceLength));
         if (PrefixCacheBytes < 0) throw new ArgumentException($"LayerSkipOptions.PrefixCacheBytes must be 0 or more, got {PrefixCacheBytes}.", nameof(PrefixCacheBytes));
         if (DefaultMaxOutputTokens < 1) throw new ArgumentException($"LayerSkipOptions.DefaultMaxOutputTokens must be at least 1, got {DefaultMaxOutputTokens}.", nameof(DefaultMaxOutputTokens));
+        try { LayerSkip.Engine.Model.WeightQuantization.Parse(Quantization, QuantizationGroupSize, "LayerSkipOptions.Quantization"); }
+        catch (ArgumentException e) { throw new ArgumentException(e.Message, nameof(Quantization)); }
         var device = Device?.Trim().ToLowerInvariant();
         if (device is not ("auto" or "cpu" or "cuda") && device?.StartsWith("cuda:") != true)
             throw new ArgumentException($"LayerSkipOptions.Device must be auto, cpu, cuda or cuda:N, got '{Device}'.", nameof(Device));

@@ -1,16 +1,24 @@
+using LayerSkip.Engine.Skipping;
+
 namespace LayerSkip.Extensions.AI;
 
-/// <summary>Keys of <c>ChatOptions.AdditionalProperties</c> and of response <c>AdditionalProperties</c>.</summary>
+/// <summary>
+/// Keys of <c>ChatOptions.AdditionalProperties</c> (the request keys are the engine's <see cref="LayerSkipProperties"/>,
+/// read and written by that one codec) and of response <c>AdditionalProperties</c> (read by
+/// <see cref="LayerSkipResponseExtensions.GetLayerSkipInfo(ChatResponse)"/>).
+/// </summary>
 public static class LayerSkipPropertyNames
 {
     /// <summary>Target decode speedup r ≥ 1 (a number).</summary>
-    public const string SpeedupRatio = "layerskip.speedup_ratio";
-    /// <summary>Skip policy name, case-insensitive (a string).</summary>
-    public const string Policy = "layerskip.policy";
+    public const string SpeedupRatio = LayerSkipProperties.SpeedupRatio;
+    /// <summary>Layer policy name, case-insensitive (a string): a <see cref="LayerPolicy"/> member name.</summary>
+    public const string Policy = LayerSkipProperties.Policy;
     /// <summary>Layer indices for the Explicit policy (an int array).</summary>
-    public const string Layers = "layerskip.layers";
+    public const string Layers = LayerSkipProperties.Layers;
     /// <summary><c>skip</c> (default: decode with the plan) or <c>speculative</c> (the plan drafts, full depth verifies: exact output).</summary>
-    public const string Mode = "layerskip.mode";
+    public const string Mode = LayerSkipProperties.Mode;
+    /// <summary>Speculative mode: the most tokens drafted per full-depth pass.</summary>
+    public const string DraftTokens = LayerSkipProperties.DraftTokens;
     /// <summary>In speculative responses: the share of drafted tokens the full model accepted.</summary>
     public const string AcceptanceRate = "layerskip.acceptance_rate";
     /// <summary>In speculative responses: generated tokens per full-depth pass (the compute saved, before draft costs).</summary>

@@ -49,10 +49,7 @@ internal static class MessageConverter
 
     public static List<object?>? Tools(ChatOptions? options)
     {
-        if (options?.Tools is not { Count: > 0 } tools || options.ToolMode is NoneChatToolMode) return null;
-        var functions = tools.OfType<AIFunctionDeclaration>().ToList();
-        if (options.ToolMode is RequiredChatToolMode { RequiredFunctionName: { } only })
-            functions = functions.Where(f => f.Name == only).ToList();
+        var functions = ToolPrompt.Functions(options);
         return functions.Count == 0 ? null : functions.Select(f => (object?)new Dictionary<string, object?>
         {
             ["type"] = "function",

@@ -111,6 +111,61 @@ public class EngineGenerationTests(TinyEngineFixture fx) : IClassFixture<TinyEng
     }
 
     [Fact]
+    public async Task ASeededRequestGetsTheSameTokensAloneOrBatchedWithFifteenCopies()
+    {
+        GenerationRequest Req(int seed) => Greedy([1, 2, 3], 24) with { Sampling = new SamplingOptions { Temperature = 1.2, TopK = 40, TopP = 0.95, Seed = seed } };
+        var alone = await fx.Engine.GenerateAsync(Req(7));
+        // Sixteen copies at once (the engine batches up to eight, so they also run at changing batch sizes),
+        // beside batch-mates that sample differently.
+        var mates = new[] { Greedy([1, 5, 9], 24), Req(8), Greedy([1, 2, 3], 24) with { Sampling = new SamplingOptions { Temperature = 0.7 } } };
+        var copies = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => fx.Engine.GenerateAsync(Req(7))).Concat(mates.Select(m => fx.Engine.GenerateAsync(m))));
+        Assert.All(copies.Take(16), c => Assert.Equal(alone.Tokens, c.Tokens));
+        Assert.NotEqual(alone.Tokens, copies[17].Tokens); // another seed differs
+    }
+
+    [Fact]
+    public async Task AConstrainedRequestSamplesFromTheMaskedSoftmaxAtEveryStep()
+    {
+        int[] prompt = [1, 7, 11];
+        int[] allowed = [3, 9, 20, 41, 50];
+        var vocab = fx.Checkpoint.Config.VocabSize;
+        double[] Masked(double[] logits)
+        {
+            var max = allowed.Max(t => logits[t]);
+            var p = new double[vocab];
+            foreach (var t in allowed) p[t] = Math.Exp(logits[t] - max);
+            var sum = p.Sum();
+            return p.Select(x => x / sum).ToArray();
+        }
+        // The exact distribution of the second token: Σ_t1 p(t1) p(t2 | t1), both masked.
+        var first = Masked(fx.Reference.Logits(prompt)[^1]);
+        var expected = new double[vocab];
+        foreach (var t1 in allowed)
+        {
+            var second = Masked(fx.Reference.Logits([.. prompt, t1])[^1]);
+            for (var t2 = 0; t2 < vocab; t2++) expected[t2] += first[t1] * second[t2];
+        }
+        var firstCounts = new int[vocab];
+        var secondCounts = new int[vocab];
+        for (var start = 0; start < 1500; start += 50)
+        {
+            var batch = Enumerable.Range(start, 50).Select(seed => fx.Engine.GenerateAsync(Greedy(prompt, 2) with
+            {
+                Sampling = new SamplingOptions { Temperature = 1.0, Seed = seed }, LogitsProcessor = new AllowOnly(allowed),
+            }));
+            foreach (var r in await Task.WhenAll(batch)) { firstCounts[r.Tokens[0]]++; secondCounts[r.Tokens[1]]++; }
+        }
+        Assert.True(Statistics.Fits(firstCounts, first), "the first (prefill) token departs from the masked softmax");
+        Assert.True(Statistics.Fits(secondCounts, expected), "the second (decode) token departs from the masked softmax");
+    }
+
+    private sealed class AllowOnly(int[] ids) : ILogitsProcessor
+    {
+        public void ComputeAllowed(Span<bool> allowed) { foreach (var i in ids) allowed[i] = true; }
+        public void Accept(int tokenId) { }
+    }
+
+    [Fact]
     public async Task AStopTokenEndsTheSequenceAndIsNotEmitted()
     {
         int[] prompt = [1, 9, 33, 4, 17];

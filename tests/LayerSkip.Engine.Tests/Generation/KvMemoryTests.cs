@@ -27,8 +27,9 @@ public class KvMemoryTests
     {
         private int _calls;
         public long? Seen { get; private set; }
-        public void Process(Span<float> logits)
+        public void ComputeAllowed(Span<bool> allowed)
         {
+            allowed.Fill(true);
             if (++_calls == atCall) Seen = engine.KvCacheBytes;
         }
         public void Accept(int tokenId) { }

@@ -100,10 +100,10 @@ public class SpeculativeDecodingTests(TinyEngineFixture fx) : IClassFixture<Tiny
         }
 
         var speculativeCounts = await SecondTokens(AlwaysDraft with { MaxDraftTokens = 2 });
-        Assert.True(ChiSquare(speculativeCounts, expected, out var df) < ChiSquareCritical(df), "speculative sampling departs from the full model");
+        Assert.True(Statistics.ChiSquare(speculativeCounts, expected, out var df) < Statistics.ChiSquareCritical(df), "speculative sampling departs from the full model");
         // The same test has the power to reject: sampling from the skipping plan alone does not match.
         var draftOnly = await SecondTokens(null);
-        Assert.True(ChiSquare(draftOnly, expected, out var df2) > ChiSquareCritical(df2), "the test failed to tell the draft model from the full one");
+        Assert.True(Statistics.ChiSquare(draftOnly, expected, out var df2) > Statistics.ChiSquareCritical(df2), "the test failed to tell the draft model from the full one");
     }
 
     private static double[] Softmax(double[] logits)
@@ -112,31 +112,5 @@ public class SpeculativeDecodingTests(TinyEngineFixture fx) : IClassFixture<Tiny
         var e = logits.Select(l => Math.Exp(l - max)).ToArray();
         var s = e.Sum();
         return e.Select(x => x / s).ToArray();
-    }
-
-    /// <summary>Pearson's statistic, pooling bins with expected count below 5.</summary>
-    private static double ChiSquare(int[] observed, double[] probabilities, out int degreesOfFreedom)
-    {
-        var n = observed.Sum();
-        double stat = 0, pooledObserved = 0, pooledExpected = 0;
-        var bins = 0;
-        for (var i = 0; i < observed.Length; i++)
-        {
-            var e = probabilities[i] * n;
-            if (e < 5) { pooledObserved += observed[i]; pooledExpected += e; continue; }
-            stat += (observed[i] - e) * (observed[i] - e) / e;
-            bins++;
-        }
-        if (pooledExpected > 0) { stat += (pooledObserved - pooledExpected) * (pooledObserved - pooledExpected) / pooledExpected; bins++; }
-        degreesOfFreedom = bins - 1;
-        return stat;
-    }
-
-    /// <summary>The 99.9th percentile of chi-square (Wilson–Hilferty approximation).</summary>
-    private static double ChiSquareCritical(int df)
-    {
-        const double z = 3.090; // one-sided 0.001
-        var a = 2.0 / (9 * df);
-        return df * Math.Pow(1 - a + z * Math.Sqrt(a), 3);
     }
 }

@@ -88,7 +88,7 @@ public class LayerPlanTests
     {
         Assert.Equal("unified r=2 kept 0,2,4,6,8,10,12,14,16,18,20,22,24,26,28,31 (16/32 layers)",
             LayerPlanner.Create(LayerPolicy.Unified, 2, 32).ToString());
-        Assert.Equal("unified-even r=2.5 kept 0,4,7,11 (4/12 layers)",
+        Assert.Equal("unifiedeven r=2.5 kept 0,4,7,11 (4/12 layers)",
             LayerPlanner.Create(LayerPolicy.UnifiedEven, 2.5, 12).ToString());
         Assert.Equal("none r=1 kept 0,1,2 (3/3 layers)", LayerPlan.Full(3).ToString());
         Assert.StartsWith("explicit r=2.667 kept 1,3,5", LayerPlanner.Create(LayerPolicy.Explicit, 1, 8, explicitLayers: [1, 3, 5]).ToString());

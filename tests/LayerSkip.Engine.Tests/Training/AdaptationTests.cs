@@ -1,3 +1,4 @@
+using LayerSkip.Engine.Loading;
 using LayerSkip.Engine.Evaluation;
 using LayerSkip.Engine.Model;
 using LayerSkip.Engine.Skipping;

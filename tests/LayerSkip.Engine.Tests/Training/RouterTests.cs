@@ -104,7 +104,7 @@ public class RouterTests
         try
         {
             routers.Save(path);
-            using var loaded = LayerRouterSet.Load(path);
+            using var loaded = RouterFile.Load(path);
             Assert.Equal(0.4, loaded.Budget);
             Assert.Equal(Values(routers.Weight), Values(loaded.Weight));
             Assert.Equal(after.ExecutionRate, RouterTraining.Measure(model.Model, loaded, heldOut).ExecutionRate);

@@ -1,3 +1,4 @@
+using LayerSkip.Engine.Skipping;
 using System.Text;
 using LayerSkip.Engine.Generation;
 using LayerSkip.Engine.Tokenization;
@@ -135,12 +136,12 @@ public class ChatClientTests(ChatClientFixture fx) : IClassFixture<ChatClientFix
     }
 
     [Theory]
-    [InlineData(1.25, SkipPolicy.Unified, new[] { 0, 1, 2, 4 })]
-    [InlineData(2.5, SkipPolicy.Unified, new[] { 0, 4 })]
-    [InlineData(2.5, SkipPolicy.EarlyExit, new[] { 0, 1 })]
-    [InlineData(1.7, SkipPolicy.SkipBottom, new[] { 3, 4 })]
-    [InlineData(1.0, SkipPolicy.Unified, new[] { 0, 1, 2, 3, 4 })]
-    public async Task TheReportedPlanMatchesTheRatioAsked(double ratio, SkipPolicy policy, int[] expectedLayers)
+    [InlineData(1.25, LayerPolicy.Unified, new[] { 0, 1, 2, 4 })]
+    [InlineData(2.5, LayerPolicy.Unified, new[] { 0, 4 })]
+    [InlineData(2.5, LayerPolicy.EarlyExit, new[] { 0, 1 })]
+    [InlineData(1.7, LayerPolicy.SkipBottom, new[] { 3, 4 })]
+    [InlineData(1.0, LayerPolicy.Unified, new[] { 0, 1, 2, 3, 4 })]
+    public async Task TheReportedPlanMatchesTheRatioAsked(double ratio, LayerPolicy policy, int[] expectedLayers)
     {
         var response = await fx.Client.GetResponseAsync(Prompt, Greedy(5).WithLayerSkip(ratio, policy));
         var props = response.AdditionalProperties!;

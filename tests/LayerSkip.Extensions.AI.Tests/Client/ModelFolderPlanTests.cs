@@ -1,3 +1,4 @@
+using LayerSkip.Engine.Skipping;
 using System.Text.Json.Nodes;
 using LayerSkip.Engine.Generation;
 using LayerSkip.Engine.Training.Routing;
@@ -34,7 +35,7 @@ public sealed class ModelFolderPlanTests : IDisposable
         using var client = new LayerSkipChatClient(new LayerSkipOptions { ModelPath = _folder, Device = "cpu" });
         var byDefault = await client.GetResponseAsync("Once upon a time", Greedy());
         Assert.Equal(new[] { 0, 2, 4 }, (int[])byDefault.AdditionalProperties![LayerSkipPropertyNames.KeptLayers]!);
-        var explicitFull = await client.GetResponseAsync("Once upon a time", Greedy().WithLayerSkip(1.0, SkipPolicy.None));
+        var explicitFull = await client.GetResponseAsync("Once upon a time", Greedy().WithLayerSkip(1.0, LayerPolicy.None));
         Assert.Equal(new[] { 0, 1, 2, 3, 4 }, (int[])explicitFull.AdditionalProperties![LayerSkipPropertyNames.KeptLayers]!);
 
         using var ignoring = new LayerSkipChatClient(new LayerSkipOptions { ModelPath = _folder, Device = "cpu", UseAdaptedPlan = false });
@@ -47,7 +48,7 @@ public sealed class ModelFolderPlanTests : IDisposable
     {
         using (var noRouter = new LayerSkipChatClient(new LayerSkipOptions { ModelPath = _folder, Device = "cpu" }))
             Assert.Contains("router.safetensors", (await Assert.ThrowsAnyAsync<ArgumentException>(
-                () => noRouter.GetResponseAsync("Once upon a time", Greedy().WithLayerSkip(1, SkipPolicy.Router)))).Message);
+                () => noRouter.GetResponseAsync("Once upon a time", Greedy().WithLayerSkip(1, LayerPolicy.Router)))).Message);
 
         // Routers that run every token through every layer must reproduce full depth exactly.
         using (var routers = LayerRouterSet.Create(5, 64, budget: 1.0, seed: 1, initialRate: 0.99))
@@ -57,7 +58,7 @@ public sealed class ModelFolderPlanTests : IDisposable
         }
         using var client = new LayerSkipChatClient(new LayerSkipOptions { ModelPath = _folder, Device = "cpu" });
         var full = await client.GetResponseAsync("Once upon a time", Greedy());
-        var routed = await client.GetResponseAsync("Once upon a time", Greedy().WithLayerSkip(1, SkipPolicy.Router));
+        var routed = await client.GetResponseAsync("Once upon a time", Greedy().WithLayerSkip(1, LayerPolicy.Router));
         Assert.Equal(full.Text, routed.Text);
         Assert.Equal(1.0, (double)routed.AdditionalProperties![LayerSkipPropertyNames.RouterExecutionRate]!);
         Assert.Equal("Router", routed.AdditionalProperties[LayerSkipPropertyNames.Policy]);

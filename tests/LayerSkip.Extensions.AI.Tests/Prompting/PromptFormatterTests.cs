@@ -65,4 +65,39 @@ public class PromptFormatterTests
         Assert.Equal("User: Hi\nAssistant: Hello\nUser: Tell a story\nAssistant:", transcript);
         Assert.Equal(tokenizer.BosTokenId, formatter.Tokenize("Once")[0]);
     }
+
+    private static readonly Lazy<TextTokenizer> Stories = new(() => TextTokenizer.Load(SharedData.Stories260K));
+
+    [Fact]
+    public void AModelWithoutATemplateSeesTheToolsAndItsPastCalls()
+    {
+        var tool = AIFunctionFactory.Create((string city, int days = 1) => "Sunny", "get_weather", "Gets the weather");
+        var formatter = new PromptFormatter(new ChatTemplateSource(null, null, null), Stories.Value);
+        var messages = new List<ChatMessage>
+        {
+            new(ChatRole.User, "Weather in Paris?"),
+            new(ChatRole.Assistant, [new FunctionCallContent("call_1", "get_weather", new Dictionary<string, object?> { ["city"] = "Paris" })]),
+            new(ChatRole.Tool, [new FunctionResultContent("call_1", "Sunny, 21C")]),
+        };
+        var prompt = formatter.Render(messages, new ChatOptions { Tools = [tool] });
+        Assert.Equal(
+            "You can call these functions:\n- get_weather(city: string, days?: integer): Gets the weather\n" +
+            "To call one, write <tool_call>{\"name\": \"...\", \"arguments\": {...}}</tool_call>.\n\n" +
+            "User: Weather in Paris?\nAssistant: <tool_call>\n{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Paris\"}}\n</tool_call>\n" +
+            "Tool: Sunny, 21C\nAssistant:", prompt);
+        Assert.DoesNotContain("get_weather", formatter.Render(messages.Take(1), new ChatOptions { Tools = [tool], ToolMode = ChatToolMode.None }));
+    }
+
+    [Fact]
+    public void ATemplateThatIgnoresToolsGetsThemInTheSystemText()
+    {
+        const string template = "{% for m in messages %}<{{ m.role }}>{{ m.content }}\n{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}";
+        var formatter = new PromptFormatter(new ChatTemplateSource(template, null, null), Stories.Value);
+        Assert.False(formatter.TemplateShowsTools);
+        var tool = AIFunctionFactory.Create(() => "12:00", "now", "Gets the time");
+        var prompt = formatter.Render([new ChatMessage(ChatRole.User, "Time?")], new ChatOptions { Tools = [tool] });
+        Assert.StartsWith("<system>You can call these functions:\n- now(): Gets the time\n", prompt);
+        Assert.EndsWith("<user>Time?\n<assistant>", prompt);
+        Assert.True(Qwen3Formatter().TemplateShowsTools);
+    }
 }

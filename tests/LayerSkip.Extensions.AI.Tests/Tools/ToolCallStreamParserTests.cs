@@ -161,12 +161,15 @@ public class ToolCallStreamParserTests
     }
 
     [Fact]
-    public void GarbageInsideTagIsSurfacedAsText()
+    public void GarbageInsideTagBecomesACallWithAnException()
     {
         const string msg = "pre <tool_call>not json at all</tool_call> post";
         var (text, calls, _) = Run(ToolCallFormat.Hermes, msg);
-        Assert.Equal(msg, text);
-        Assert.Empty(calls);
+        Assert.Equal("pre  post", text);
+        var call = Assert.Single(calls);
+        Assert.Equal("", call.Name);
+        Assert.IsType<InvalidOperationException>(call.Exception);
+        Assert.Contains("not json at all", call.Exception!.Message);
     }
 
     [Fact]
@@ -176,8 +179,10 @@ public class ToolCallStreamParserTests
         Assert.Equal("a", text);
         Assert.Equal("f", Assert.Single(calls).Name);
         var (text2, calls2, _) = Run(ToolCallFormat.Hermes, "a<tool_call>{\"name\":\"f\",\"argu");
-        Assert.Equal("a<tool_call>{\"name\":\"f\",\"argu", text2);
-        Assert.Empty(calls2);
+        Assert.Equal("a", text2);
+        var broken = Assert.Single(calls2);
+        Assert.Equal("f", broken.Name);
+        Assert.NotNull(broken.Exception);
     }
 
     [Fact]
@@ -185,10 +190,22 @@ public class ToolCallStreamParserTests
     {
         var p = new ToolCallStreamParser(ToolCallFormat.Hermes, Ids());
         p.Append("a<tool_call>{\"name\":");
-        Assert.Single(p.Flush());
+        Assert.NotNull(Assert.Single(p.Flush()).FunctionCall!.Exception);
         var events = p.Append("b<tool_call>{\"name\":\"g\"}</tool_call>").Concat(p.Flush()).ToList();
         Assert.Equal("b", events[0].Text);
         Assert.Equal("g", events[1].FunctionCall!.Name);
+    }
+
+    [Theory]
+    [InlineData(ToolCallFormat.Hermes, typeof(HermesToolCallParser))]
+    [InlineData(ToolCallFormat.LlamaJson, typeof(LlamaJsonToolCallParser))]
+    [InlineData(ToolCallFormat.Auto, typeof(ToolCallStreamParser))]
+    public void EachFormatHasItsOwnParser(ToolCallFormat format, Type expected)
+    {
+        var parser = ToolCallParsers.Create(format, Ids());
+        Assert.IsType(expected, parser);
+        var events = parser.Append(format == ToolCallFormat.LlamaJson ? Llama : Hermes).Concat(parser.Flush()).ToList();
+        Assert.Single(events, e => e.IsFunctionCall);
     }
 
     private const string Llama = "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}";

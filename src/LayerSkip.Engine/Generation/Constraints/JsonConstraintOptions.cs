@@ -31,6 +31,10 @@ internal sealed class JsonConstraintOptions
     /// fits <see cref="decimal"/>).</summary>
     public int MaxExponentDigits { get; init; } = 1;
 
+    /// <summary>Strict schemas (default true, as in OpenAI's strict structured outputs): an object schema without
+    /// <c>additionalProperties</c> allows only its listed properties. False keeps such objects open to any keys.</summary>
+    public bool Strict { get; init; } = true;
+
     internal void Validate()
     {
         if (MaxWhitespaceRun < 0 || MaxDepth < 1 || MaxIntegerDigits < 1 || MaxNumberDigits < 1 || MaxFractionDigits < 1 || MaxExponentDigits < 0)

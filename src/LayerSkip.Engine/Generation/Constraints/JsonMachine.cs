@@ -61,7 +61,7 @@ internal struct JsonState
 }
 
 /// <summary>The character-level pushdown automaton for (schema-constrained) JSON.</summary>
-internal static class JsonMachine
+internal static partial class JsonMachine
 {
     private static readonly string[] BoolLits = ["true", "false"];
     private static readonly string[] NullLits = ["null"];
@@ -184,11 +184,11 @@ internal static class JsonMachine
                 case JsonMode.Literal:
                     if (LitExtend(ref s, c))
                     {
-                        if (!LitCanGrow(in s)) ValueDone(ref s);
+                        if (!LitCanGrow(in s)) LiteralDone(ref s);
                         return true;
                     }
                     if (!LitAccepting(in s)) return false;
-                    ValueDone(ref s);
+                    LiteralDone(ref s);
                     if (ws) s.Ws = 0;
                     continue;
 
@@ -280,8 +280,28 @@ internal static class JsonMachine
         s.LitRep = 0;
         s.Pos = 0;
         if (!LitExtend(ref s, c)) return false;
-        if (!LitCanGrow(in s)) ValueDone(ref s);
+        if (!LitCanGrow(in s)) LiteralDone(ref s);
         return true;
+    }
+
+    /// <summary>A literal value is complete; as the tag of a discriminated union it picks the object schema that
+    /// governs the rest of the object.</summary>
+    private static void LiteralDone(ref JsonState s)
+    {
+        if (s.Kind == JsonContainer.Object && s.Count == 0 && s.Container!.Variants is { } variants
+            && variants.TryGetValue(AcceptedLiteral(in s), out var variant))
+            s.Container = variant;
+        ValueDone(ref s);
+    }
+
+    private static string AcceptedLiteral(in JsonState s)
+    {
+        var lits = s.Lits!;
+        if (lits[s.LitRep].Length == s.Pos) return lits[s.LitRep];
+        var prefix = lits[s.LitRep].AsSpan(0, s.Pos);
+        for (var j = s.LitLo; j <= s.LitHi; j++)
+            if (lits[j].Length == s.Pos && lits[j].AsSpan().SequenceEqual(prefix)) return lits[j];
+        return lits[s.LitRep];
     }
 
     private static bool StartKey(ref JsonState s)

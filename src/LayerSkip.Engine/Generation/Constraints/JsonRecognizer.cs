@@ -28,7 +28,7 @@ internal sealed class JsonRecognizer
     {
         options ??= JsonConstraintOptions.Default;
         options.Validate();
-        return new JsonRecognizer(JsonState.Start(JsonSchemaCompiler.Compile(schema)), new JsonLimits(options));
+        return new JsonRecognizer(JsonState.Start(JsonSchemaCompiler.Compile(schema, options.Strict)), new JsonLimits(options));
     }
 
     /// <summary>An independent copy of the current state (cheap).</summary>

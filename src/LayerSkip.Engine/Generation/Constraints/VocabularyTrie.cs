@@ -68,4 +68,46 @@ internal sealed class VocabularyTrie
     }
 
     public int NodeCount => Chars.Length;
+
+    /// <summary>The longest token that <paramref name="text"/> starts with at <paramref name="from"/>: its id and length
+    /// (length 0 when no token spells the next character).</summary>
+    public (int TokenId, int Length) LongestTokenAt(string text, int from)
+    {
+        var node = 0;
+        (int, int) best = (-1, 0);
+        for (var i = from; i < text.Length; i++)
+        {
+            var child = FindChild(node, text[i]);
+            if (child < 0) break;
+            node = child;
+            if (TokenCount[node] > 0) best = (TokenIds[TokenStart[node]], i - from + 1);
+        }
+        return best;
+    }
+
+    /// <summary>Tokens needed to spell <paramref name="text"/> by greedy longest match; int.MaxValue/2 if it cannot be spelled.</summary>
+    public int GreedyTokenCount(string text)
+    {
+        var count = 0;
+        for (var i = 0; i < text.Length; count++)
+        {
+            var (_, length) = LongestTokenAt(text, i);
+            if (length == 0) return int.MaxValue / 2;
+            i += length;
+        }
+        return count;
+    }
+
+    private int FindChild(int node, char c)
+    {
+        // children are sorted by character (keys were sorted ordinally): binary search
+        int lo = ChildStart[node], hi = lo + ChildCount[node] - 1;
+        while (lo <= hi)
+        {
+            var mid = (lo + hi) >> 1;
+            if (Chars[mid] == c) return mid;
+            if (Chars[mid] < c) lo = mid + 1; else hi = mid - 1;
+        }
+        return -1;
+    }
 }

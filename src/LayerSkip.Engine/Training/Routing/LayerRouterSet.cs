@@ -29,7 +29,8 @@ public sealed class LayerRouterSet : ILayerRouter, IDisposable
     /// <summary>Count tokens run and seen per layer while routing (costs a host sync per layer).</summary>
     public bool TrackRates { get; set; } = true;
 
-    private LayerRouterSet(Tensor weight, Tensor bias, double budget)
+    /// <summary>Routers over existing tensors (taken over); files are read by <see cref="RouterFile"/>.</summary>
+    internal LayerRouterSet(Tensor weight, Tensor bias, double budget)
     {
         LayerCount = (int)weight.shape[0];
         HiddenSize = (int)weight.shape[1];
@@ -50,30 +51,6 @@ public sealed class LayerRouterSet : ILayerRouter, IDisposable
         var weight = (randn([layers, hidden], ScalarType.Float32, device, generator: generator) * (0.1 / Math.Sqrt(hidden))).DetachFromDisposeScope();
         var bias = full([layers], Math.Log(initialRate / (1 - initialRate)), ScalarType.Float32, device).DetachFromDisposeScope();
         return new LayerRouterSet(weight, bias, budget);
-    }
-
-    public static LayerRouterSet Load(string path, Device? device = null)
-    {
-        device ??= CPU;
-        using var file = SafeTensorsFile.Open(path);
-        if (!file.Tensors.TryGetValue("router.weight", out var wInfo) || !file.Tensors.ContainsKey("router.bias"))
-            throw new ModelLoadException("Not a router file: it needs router.weight and router.bias", path);
-        var budget = file.Metadata is { } m && m.TryGetValue("budget", out var b) ? double.Parse(b, CultureInfo.InvariantCulture) : double.NaN;
-        using var _ = no_grad();
-        var weight = LoadF32(file, "router.weight", wInfo.Shape, device);
-        var bias = LoadF32(file, "router.bias", [wInfo.Shape[0]], device);
-        return new LayerRouterSet(weight, bias, budget);
-    }
-
-    private static Tensor LoadF32(SafeTensorsFile file, string name, long[] shape, Device device)
-    {
-        var info = file.Tensors[name];
-        if (info.DType != SafeTensorDType.F32 || !info.Shape.SequenceEqual(shape))
-            throw new ModelLoadException($"Router tensor '{name}' must be F32 [{string.Join(", ", shape)}]", file.Path);
-        var bytes = file.GetBytes(info).ToArray();
-        var values = new float[bytes.Length / 4];
-        Buffer.BlockCopy(bytes, 0, values, 0, bytes.Length);
-        return tensor(values, shape, ScalarType.Float32).to(device).DetachFromDisposeScope();
     }
 
     public void Save(string path)

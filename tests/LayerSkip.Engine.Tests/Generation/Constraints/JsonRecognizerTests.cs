@@ -225,9 +225,23 @@ public class JsonRecognizerTests
     }
 
     [Theory]
-    [InlineData("""{"type":"bogus","properties":5,"required":"x","items":[1],"minItems":"a","enum":[]}""")]
-    [InlineData("""{"$ref":"http://elsewhere/x"}""")]
-    [InlineData("""{"$ref":"#/nowhere"}""")]
+    [InlineData("""{"type":"bogus"}""", "'bogus'")]
+    [InlineData("""{"type":["string","bogus"]}""", "'bogus'")]
+    [InlineData("""{"enum":[]}""", "enum")]
+    [InlineData("""{"type":"string","enum":[1,2]}""", "enum")]
+    [InlineData("""{"$ref":"#"}""", "'#'")]
+    [InlineData("""{"$ref":"http://elsewhere/x"}""", "http://elsewhere/x")]
+    [InlineData("""{"$ref":"#/nowhere"}""", "#/nowhere")]
+    [InlineData("""{"type":"object","properties":{"a":false}}""", "#/properties/a")]
+    [InlineData("""{"type":"object","properties":{"self":{"$ref":"#"}},"required":["self"]}""", "no finite")]
+    public void SchemasTheConstraintCannotHonourAreRejectedByName(string schema, string named)
+    {
+        var e = Assert.ThrowsAny<ArgumentException>(() => OutputGrammar.Json(Schema(schema)));
+        Assert.Contains(named, e.Message);
+    }
+
+    [Theory]
+    [InlineData("""{"properties":5,"required":"x","items":[1],"minItems":"a"}""")]
     [InlineData("""{"anyOf":[]}""")]
     [InlineData("""true""")]
     [InlineData("""{"not":{},"if":{},"pattern":"^a","format":"date-time","allOf":[{},{}]}""")]

@@ -10,7 +10,7 @@ internal static class TestVocabularies
     {
         var list = new List<string?> { "</s>", null, "" };
         foreach (var c in "{}[]\",:.-+eE0123456789 \n\\/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_") list.Add(c.ToString());
-        list.AddRange(["{\"", "\":", "\",", "\"}", "\"]", "true", "false", "null", "name", "age", " \"", "}\n", "\n ", "  ", "[\"", "\\u00", "12", "},", "}]", "],", "tru", ": ", "\":\"", "\"\n"]);
+        list.AddRange(["{\"", "\":", "\",", "\"}", "\"]", "true", "false", "null", "name", "age", " \"", "}\n", "\n ", "  ", "[\"", "\\u00", "12", "},", "}]", "],", "tru", ": ", "\":\"", "\"\n", "<", ">", "<tool_call>", "</tool_call>", "\n<"]);
         return [.. list];
     }
 

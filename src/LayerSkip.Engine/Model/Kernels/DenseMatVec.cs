@@ -1,0 +1,143 @@
+using System.Runtime.Intrinsics;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LayerSkip.Engine.Model.Kernels;
+
+/// <summary>
+/// Products over a bfloat16 or float32 weight tensor read in place (row-major [out, in], no copy). bfloat16 widens to
+/// float32 with one shift or mask per element pair: a 32-bit lane holds two neighbours, the even one in its low half.
+/// </summary>
+internal sealed unsafe class DenseMatVec : IMatVec
+{
+    private readonly Tensor _weight; // kept alive: we read its memory
+    private readonly void* _data;
+    private readonly bool _bf16;
+
+    public int OutFeatures { get; }
+    public int InFeatures { get; }
+    public long Bytes => (long)OutFeatures * InFeatures * (_bf16 ? 2 : 4);
+
+    public DenseMatVec(Tensor weight)
+    {
+        if (weight.dim() != 2) throw new ArgumentException("A weight matrix must be 2-D.", nameof(weight));
+        _bf16 = weight.dtype switch
+        {
+            ScalarType.BFloat16 => true,
+            ScalarType.Float32 => false,
+            _ => throw new ArgumentException($"No kernel for {weight.dtype} weights.", nameof(weight)),
+        };
+        _weight = weight;
+        _data = (void*)TensorMemory.Pointer(weight);
+        OutFeatures = (int)weight.shape[0];
+        InFeatures = (int)weight.shape[1];
+    }
+
+    public static bool Supports(Tensor weight) =>
+        weight.device_type == DeviceType.CPU && weight.dim() == 2 && weight.is_contiguous() &&
+        weight.dtype is ScalarType.BFloat16 or ScalarType.Float32;
+
+    public void Multiply(float* x, int rows, float* y, int rowStart, int rowCount, RowParallel threads)
+    {
+        var k = InFeatures;
+        var simd = KernelIsa.Vector512; // decided once: the split layout and the dot must agree
+        if (!_bf16)
+        {
+            threads.For(rowCount, 16, (s, e) =>
+            {
+                for (var j = s; j < e; j++)
+                {
+                    var w = (float*)_data + (long)(rowStart + j) * k;
+                    for (var r = 0; r < rows; r++) y[(long)r * rowCount + j] = DotF32(w, x + (long)r * k, k, simd);
+                }
+            });
+            return;
+        }
+        // Split each activation row into the even and odd elements of every 32-block, matching the weight lanes.
+        var split = new float[rows * k];
+        fixed (float* xs = split)
+        {
+            var xsp = xs;
+            for (var r = 0; r < rows; r++) Deinterleave(x + (long)r * k, xsp + (long)r * k, k, simd);
+            threads.For(rowCount, 16, (s, e) =>
+            {
+                for (var j = s; j < e; j++)
+                {
+                    var w = (ushort*)_data + (long)(rowStart + j) * k;
+                    for (var r = 0; r < rows; r++) y[(long)r * rowCount + j] = DotBf16(w, xsp + (long)r * k, x + (long)r * k, k, simd);
+                }
+            });
+        }
+    }
+
+    private const int Block = 32;
+
+    private static void Deinterleave(float* x, float* into, int k, bool simd)
+    {
+        var full = simd ? k / Block * Block : 0;
+        for (var b = 0; b < full; b += Block)
+            for (var j = 0; j < Block / 2; j++)
+            {
+                into[b + j] = x[b + 2 * j];
+                into[b + Block / 2 + j] = x[b + 2 * j + 1];
+            }
+        for (var i = full; i < k; i++) into[i] = x[i];
+    }
+
+    private static float DotBf16(ushort* w, float* xSplit, float* x, int k, bool simd)
+    {
+        var sum = 0f;
+        var i = 0;
+        if (simd)
+        {
+            // Four independent accumulators keep the FMA latency off the critical path.
+            Vector512<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+            var high = Vector512.Create(0xFFFF0000u);
+            for (; i + 2 * Block <= k; i += 2 * Block)
+            {
+                var p0 = Vector512.Load((uint*)(w + i));
+                var p1 = Vector512.Load((uint*)(w + i + Block));
+                acc0 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(p0, 16).AsSingle(), Vector512.Load(xSplit + i), acc0);
+                acc1 = Vector512.FusedMultiplyAdd((p0 & high).AsSingle(), Vector512.Load(xSplit + i + Block / 2), acc1);
+                acc2 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(p1, 16).AsSingle(), Vector512.Load(xSplit + i + Block), acc2);
+                acc3 = Vector512.FusedMultiplyAdd((p1 & high).AsSingle(), Vector512.Load(xSplit + i + Block + Block / 2), acc3);
+            }
+            for (; i + Block <= k; i += Block)
+            {
+                var p0 = Vector512.Load((uint*)(w + i));
+                acc0 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(p0, 16).AsSingle(), Vector512.Load(xSplit + i), acc0);
+                acc1 = Vector512.FusedMultiplyAdd((p0 & high).AsSingle(), Vector512.Load(xSplit + i + Block / 2), acc1);
+            }
+            sum = Vector512.Sum((acc0 + acc1) + (acc2 + acc3));
+        }
+        for (; i < k; i++) sum += BitConverter.Int32BitsToSingle(w[i] << 16) * x[i];
+        return sum;
+    }
+
+    private static float DotF32(float* w, float* x, int k, bool simd)
+    {
+        var sum = 0f;
+        var i = 0;
+        if (simd)
+        {
+            Vector512<float> acc0 = default, acc1 = default;
+            for (; i + 32 <= k; i += 32)
+            {
+                acc0 = Vector512.FusedMultiplyAdd(Vector512.Load(w + i), Vector512.Load(x + i), acc0);
+                acc1 = Vector512.FusedMultiplyAdd(Vector512.Load(w + i + 16), Vector512.Load(x + i + 16), acc1);
+            }
+            for (; i + 16 <= k; i += 16) acc0 = Vector512.FusedMultiplyAdd(Vector512.Load(w + i), Vector512.Load(x + i), acc0);
+            sum = Vector512.Sum(acc0 + acc1);
+        }
+        else if (KernelIsa.Vector256)
+        {
+            var acc = Vector256<float>.Zero;
+            for (; i + 8 <= k; i += 8) acc = Vector256.FusedMultiplyAdd(Vector256.Load(w + i), Vector256.Load(x + i), acc);
+            sum = Vector256.Sum(acc);
+        }
+        for (; i < k; i++) sum += w[i] * x[i];
+        return sum;
+    }
+
+    public void Dispose() { } // the weight tensor belongs to the model
+}

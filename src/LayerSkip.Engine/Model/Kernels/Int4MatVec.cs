@@ -1,0 +1,168 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace LayerSkip.Engine.Model.Kernels;
+
+/// <summary>
+/// Weight-only int4, group-wise asymmetric: within each group of <see cref="GroupSize"/> input columns of a row,
+/// W ≈ scale · q + min with q in [0, 15] (min is the group's zero point, -scale · zero). Two values per byte: in every
+/// 64-column chunk, byte j holds column j in its low nibble and column j + 32 in its high nibble, so one 32-byte load
+/// unpacks with a mask and a shift into two 32-byte vectors in column order. The unsigned nibbles are the u8 side of
+/// AVX-VNNI's dot product with the int8-quantized activation; the mins multiply the activation's group sums.
+/// </summary>
+internal sealed unsafe class Int4MatVec : IMatVec
+{
+    private const int Chunk = QuantizedActivation.Block; // 64 columns, 32 bytes
+    private readonly byte* _q;        // [out, padded / 2]
+    private readonly float[] _scales; // [out, groups]
+    private readonly float[] _mins;   // [out, groups]
+    private readonly int _padded, _groups;
+
+    public int OutFeatures { get; }
+    public int InFeatures { get; }
+    public int GroupSize { get; }
+    public long Bytes => (long)OutFeatures * _padded / 2 + (_scales.Length + _mins.Length) * 4L;
+
+    private Int4MatVec(int outFeatures, int inFeatures, int groupSize)
+    {
+        if (groupSize < Chunk || groupSize % Chunk != 0)
+            throw new ArgumentException($"The int4 group size must be a positive multiple of {Chunk}, not {groupSize}.", nameof(groupSize));
+        OutFeatures = outFeatures;
+        InFeatures = inFeatures;
+        GroupSize = groupSize;
+        _padded = (inFeatures + groupSize - 1) / groupSize * groupSize;
+        _groups = _padded / groupSize;
+        _q = (byte*)NativeMemory.AlignedAlloc((nuint)((long)outFeatures * _padded / 2), 64);
+        _scales = new float[outFeatures * _groups];
+        _mins = new float[outFeatures * _groups];
+    }
+
+    /// <summary>Quantizes a float32 row-major matrix [out, in] and returns its dequantized values in place.</summary>
+    public static Int4MatVec Quantize(float* w, int outFeatures, int inFeatures, int groupSize)
+    {
+        var m = new Int4MatVec(outFeatures, inFeatures, groupSize);
+        Parallel.For(0, outFeatures, n =>
+        {
+            var row = w + (long)n * inFeatures;
+            var q = stackalloc byte[m._padded];
+            for (var g = 0; g < m._groups; g++)
+            {
+                var start = g * groupSize;
+                var end = Math.Min(inFeatures, start + groupSize);
+                var (scale, min) = FitGroup(row + start, Math.Max(0, end - start), q + start);
+                for (var k = start; k < start + groupSize; k++)
+                    if (k >= end) q[k] = 0; // padding: its activation is zero
+                    else row[k] = q[k] * scale + min;
+                m._scales[n * m._groups + g] = scale;
+                m._mins[n * m._groups + g] = min;
+            }
+            var packed = m._q + (long)n * m._padded / 2;
+            for (var c = 0; c < m._padded; c += Chunk)
+                for (var j = 0; j < 32; j++)
+                    packed[c / 2 + j] = (byte)(q[c + j] | (q[c + 32 + j] << 4));
+        });
+        return m;
+    }
+
+    /// <summary>The group's range in 15 steps: scale = (max − min) / 15, q = round((w − min) / scale).</summary>
+    private static (float Scale, float Min) FitGroup(float* w, int n, byte* q)
+    {
+        if (n == 0) return (0, 0);
+        float lo = float.MaxValue, hi = float.MinValue;
+        for (var k = 0; k < n; k++) { lo = Math.Min(lo, w[k]); hi = Math.Max(hi, w[k]); }
+        var scale = (hi - lo) / 15f;
+        var inv = scale == 0 ? 0f : 1f / scale;
+        for (var k = 0; k < n; k++) q[k] = (byte)Math.Clamp(MathF.Round((w[k] - lo) * inv), 0, 15);
+        return (scale, lo);
+    }
+
+    public void Multiply(float* x, int rows, float* y, int rowStart, int rowCount, RowParallel threads)
+    {
+        var act = new QuantizedActivation(x, rows, InFeatures, _padded);
+        var blocks = _padded / Chunk;
+        var shift = System.Numerics.BitOperations.Log2((uint)(GroupSize / Chunk)); // group sizes are 64 · 2^n
+        // Σ over a group of the dequantized activation, per row: what the group's min multiplies.
+        var groupSums = new float[rows * _groups];
+        for (var r = 0; r < rows; r++)
+            for (var b = 0; b < blocks; b++) groupSums[r * _groups + (b >> shift)] += act.BlockSums[r * blocks + b];
+        fixed (sbyte* xq = act.Values)
+        fixed (float* xs = act.Scales)
+        fixed (float* gs = groupSums)
+        fixed (float* scales = _scales)
+        fixed (float* mins = _mins)
+        {
+            var xqp = xq; var xsp = xs; var gsp = gs; var sp = scales; var mp = mins;
+            threads.For(rowCount, 16, (s, e) =>
+            {
+                for (var j = s; j < e; j++)
+                {
+                    var n = rowStart + j;
+                    var w = _q + (long)n * _padded / 2;
+                    var ns = sp + (long)n * _groups;
+                    var nm = mp + (long)n * _groups;
+                    for (var r = 0; r < rows; r++)
+                        y[(long)r * rowCount + j] = Dot(w, xqp + (long)r * _padded, xsp + (long)r * blocks, ns, blocks, shift)
+                            + Dot(nm, gsp + (long)r * _groups, _groups);
+                }
+            });
+        }
+    }
+
+    /// <summary>Σ_b xScale_b · scale_{g(b)} · Σ_{k in b} q_w · q_x over 64-column blocks b.</summary>
+    private static float Dot(byte* w, sbyte* x, float* xScales, float* scales, int blocks, int shift)
+    {
+        var b = 0;
+        var sum = 0f;
+        if (KernelIsa.Vnni)
+        {
+            var low = Vector256.Create((byte)0x0F);
+            Vector256<float> total0 = default, total1 = default;
+            for (; b + 2 <= blocks; b += 2)
+            {
+                var p0 = Vector256.Load(w + b * (Chunk / 2));
+                var p1 = Vector256.Load(w + b * (Chunk / 2) + 32);
+                var d0 = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, p0 & low, Vector256.Load(x + b * Chunk));
+                var d1 = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, p1 & low, Vector256.Load(x + b * Chunk + 64));
+                d0 = AvxVnni.MultiplyWideningAndAdd(d0, Vector256.ShiftRightLogical(p0.AsUInt16(), 4).AsByte() & low, Vector256.Load(x + b * Chunk + 32));
+                d1 = AvxVnni.MultiplyWideningAndAdd(d1, Vector256.ShiftRightLogical(p1.AsUInt16(), 4).AsByte() & low, Vector256.Load(x + b * Chunk + 96));
+                total0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(d0), Vector256.Create(xScales[b] * scales[b >> shift]), total0);
+                total1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(d1), Vector256.Create(xScales[b + 1] * scales[(b + 1) >> shift]), total1);
+            }
+            sum = Vector256.Sum(total0 + total1);
+        }
+        for (; b < blocks; b++)
+        {
+            var d = 0;
+            for (var j = 0; j < 32; j++)
+            {
+                var packed = w[b * (Chunk / 2) + j];
+                d += (packed & 0x0F) * x[b * Chunk + j] + (packed >> 4) * x[b * Chunk + 32 + j];
+            }
+            sum += xScales[b] * scales[b >> shift] * d;
+        }
+        return sum;
+    }
+
+    /// <summary>A short float dot product (mins times group sums).</summary>
+    private static float Dot(float* a, float* b, int n)
+    {
+        var i = 0;
+        var sum = 0f;
+        if (KernelIsa.Vector256)
+        {
+            var acc = Vector256<float>.Zero;
+            for (; i + 8 <= n; i += 8) acc = Vector256.FusedMultiplyAdd(Vector256.Load(a + i), Vector256.Load(b + i), acc);
+            sum = Vector256.Sum(acc);
+        }
+        for (; i < n; i++) sum += a[i] * b[i];
+        return sum;
+    }
+
+    private int _disposed;
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) NativeMemory.AlignedFree(_q);
+    }
+}

@@ -1,0 +1,120 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace LayerSkip.Engine.Model.Kernels;
+
+/// <summary>
+/// Weight-only int8: symmetric, one float scale per output channel, W[n, k] ≈ scale[n] · q[n, k] with q in [-127, 127].
+/// Stored as q + 128 (unsigned) so that AVX-VNNI's u8 × s8 dot product takes the weights as its unsigned side and the
+/// int8-quantized activation as the signed side; the offset's contribution, 128 · Σ x, depends on the activation only
+/// and is subtracted once per row.
+/// </summary>
+internal sealed unsafe class Int8MatVec : IMatVec
+{
+    private readonly byte* _q;       // [out, padded in], q + 128
+    private readonly float[] _scales;
+    private readonly int _padded;
+
+    public int OutFeatures { get; }
+    public int InFeatures { get; }
+    public long Bytes => (long)OutFeatures * _padded + _scales.Length * 4L;
+
+    private Int8MatVec(int outFeatures, int inFeatures)
+    {
+        OutFeatures = outFeatures;
+        InFeatures = inFeatures;
+        _padded = (inFeatures + QuantizedActivation.Block - 1) / QuantizedActivation.Block * QuantizedActivation.Block;
+        _q = (byte*)NativeMemory.AlignedAlloc((nuint)((long)outFeatures * _padded), 64);
+        _scales = new float[outFeatures];
+    }
+
+    /// <summary>Quantizes a float32 row-major matrix [out, in] and returns its dequantized values in place.</summary>
+    public static Int8MatVec Quantize(float* w, int outFeatures, int inFeatures)
+    {
+        var m = new Int8MatVec(outFeatures, inFeatures);
+        Parallel.For(0, outFeatures, n =>
+        {
+            var row = w + (long)n * inFeatures;
+            var amax = 0f;
+            for (var k = 0; k < inFeatures; k++) amax = Math.Max(amax, Math.Abs(row[k]));
+            var scale = amax / 127f;
+            var inv = amax == 0 ? 0f : 127f / amax;
+            var q = m._q + (long)n * m._padded;
+            for (var k = 0; k < m._padded; k++)
+            {
+                var v = k < inFeatures ? (int)Math.Clamp(MathF.Round(row[k] * inv), -127, 127) : 0;
+                q[k] = (byte)(v + 128);
+                if (k < inFeatures) row[k] = v * scale;
+            }
+            m._scales[n] = scale;
+        });
+        return m;
+    }
+
+    public void Multiply(float* x, int rows, float* y, int rowStart, int rowCount, RowParallel threads)
+    {
+        var act = new QuantizedActivation(x, rows, InFeatures, _padded);
+        var blocks = _padded / QuantizedActivation.Block;
+        var offsets = new float[rows];
+        for (var r = 0; r < rows; r++)
+        {
+            var s = 0f;
+            for (var b = 0; b < blocks; b++) s += act.BlockSums[r * blocks + b];
+            offsets[r] = 128f * s;
+        }
+        fixed (sbyte* xq = act.Values)
+        fixed (float* xs = act.Scales)
+        {
+            var xqp = xq; var xsp = xs;
+            threads.For(rowCount, 16, (s, e) =>
+            {
+                for (var j = s; j < e; j++)
+                {
+                    var n = rowStart + j;
+                    var w = _q + (long)n * _padded;
+                    for (var r = 0; r < rows; r++)
+                        y[(long)r * rowCount + j] = _scales[n] * (Dot(w, xqp + (long)r * _padded, xsp + (long)r * blocks, blocks) - offsets[r]);
+                }
+            });
+        }
+    }
+
+    /// <summary>Σ_b scale_b · Σ_{k in b} (q_w + 128) · q_x.</summary>
+    private static float Dot(byte* w, sbyte* x, float* xScales, int blocks)
+    {
+        var b = 0;
+        var sum = 0f;
+        if (KernelIsa.Vnni)
+        {
+            // Two blocks per step into independent accumulators, so consecutive FMAs do not wait on each other.
+            Vector256<float> total0 = default, total1 = default;
+            for (; b + 2 <= blocks; b += 2)
+            {
+                var o = b * QuantizedActivation.Block;
+                var d0 = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Vector256.Load(w + o), Vector256.Load(x + o));
+                var d1 = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Vector256.Load(w + o + 64), Vector256.Load(x + o + 64));
+                d0 = AvxVnni.MultiplyWideningAndAdd(d0, Vector256.Load(w + o + 32), Vector256.Load(x + o + 32));
+                d1 = AvxVnni.MultiplyWideningAndAdd(d1, Vector256.Load(w + o + 96), Vector256.Load(x + o + 96));
+                total0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(d0), Vector256.Create(xScales[b]), total0);
+                total1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(d1), Vector256.Create(xScales[b + 1]), total1);
+            }
+            sum = Vector256.Sum(total0 + total1);
+        }
+        for (; b < blocks; b++)
+        {
+            var o = b * QuantizedActivation.Block;
+            var d = 0;
+            for (var i = 0; i < QuantizedActivation.Block; i++) d += w[o + i] * x[o + i];
+            sum += xScales[b] * d;
+        }
+        return sum;
+    }
+
+    private int _disposed;
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) NativeMemory.AlignedFree(_q);
+    }
+}

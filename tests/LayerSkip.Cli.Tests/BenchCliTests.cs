@@ -1,0 +1,80 @@
+using System.Diagnostics;
+using System.Text.Json;
+using LayerSkip.Tests;
+
+namespace LayerSkip.Cli.Tests;
+
+/// <summary><c>layerskip bench</c>: medians with their spread; <c>bench-chat</c>: requests through the chat client.</summary>
+public sealed class BenchCliTests : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("bench-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "layerskip.dll"));
+        foreach (var a in args) info.ArgumentList.Add(a);
+        using var p = Process.Start(info)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(5))) { p.Kill(true); throw new TimeoutException("layerskip did not finish"); }
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    [Fact]
+    public void Bench_reports_the_median_round_between_the_slowest_and_fastest()
+    {
+        var json = Path.Combine(_folder, "bench.json");
+        var (code, stdout, stderr) = Run("bench", "--shape", "stories260K", "--dtype", "float32", "--batch", "1", "--speedup", "1,2",
+            "--policy", "unified", "--tokens", "4", "--prompt-tokens", "8", "--repeats", "3", "--json", json);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("median of 3", stdout);
+        var rows = File.ReadAllLines(json).Select(l => JsonDocument.Parse(l).RootElement).ToList(); // one JSON object per line
+        Assert.Equal(2, rows.Count);
+        foreach (var row in rows)
+        {
+            Assert.Equal(3, row.GetProperty("rounds").GetInt32());
+            var (median, min, max) = (row.GetProperty("decode_tokens_per_s").GetDouble(), row.GetProperty("decode_min").GetDouble(), row.GetProperty("decode_max").GetDouble());
+            Assert.InRange(median, min, max);
+            Assert.True(min > 0);
+        }
+    }
+
+    [Fact]
+    public void Bench_e2e_times_chat_and_agent_requests_through_the_chat_client()
+    {
+        var json = Path.Combine(_folder, "e2e.jsonl");
+        var (code, stdout, stderr) = Run("bench-chat", "--model", SharedData.Stories260K, "--scenario", "chat,agent", "--mode", "r1,r2,spec",
+            "--concurrency", "1,3", "--requests", "2", "--json", json);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("TTFT ms", stdout);
+        var rows = File.ReadAllLines(json).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(2 * 3 * 2, rows.Count); // scenarios × modes × concurrency levels
+        foreach (var row in rows)
+        {
+            var concurrency = row.GetProperty("concurrency").GetInt32();
+            Assert.Equal(concurrency == 1 ? 2 : 3, row.GetProperty("requests").GetInt32());
+            Assert.True(row.GetProperty("output_tokens").GetInt32() >= row.GetProperty("requests").GetInt32());
+            Assert.InRange(row.GetProperty("ttft_ms").GetDouble(), row.GetProperty("ttft_ms_min").GetDouble(), row.GetProperty("ttft_ms_max").GetDouble());
+            Assert.True(row.GetProperty("ttft_ms_min").GetDouble() <= row.GetProperty("latency_ms_min").GetDouble() + 1e-9);
+            Assert.True(row.GetProperty("aggregate_tokens_per_s").GetDouble() > 0);
+        }
+        // The agent's system prompt and tool declarations make its prompts longer than the chat's.
+        int Prompt(string scenario) => rows.First(r => r.GetProperty("scenario").GetString() == scenario).GetProperty("prompt_tokens").GetInt32();
+        Assert.True(Prompt("agent") > Prompt("chat") + 20, $"agent {Prompt("agent")} vs chat {Prompt("chat")} prompt tokens");
+    }
+
+    [Theory]
+    [InlineData("--shape", "llama-1b", "--tokenizer-from")]
+    [InlineData("--mode", "fast", "Unknown mode 'fast'")]
+    [InlineData("--scenario", "poem", "Unknown scenario 'poem'")]
+    public void Bench_e2e_rejects_bad_options_by_name(string option, string value, string message)
+    {
+        var args = option == "--shape" ? new[] { "bench-chat", option, value } : ["bench-chat", "--model", SharedData.Stories260K, option, value];
+        var (code, _, stderr) = Run(args);
+        Assert.Equal(2, code);
+        Assert.Contains(message, stderr);
+    }
+}

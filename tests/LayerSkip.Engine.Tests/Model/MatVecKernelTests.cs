@@ -1,0 +1,155 @@
+using LayerSkip.Engine.Model.Kernels;
+using static TorchSharp.torch;
+
+namespace LayerSkip.Engine.Tests.Model;
+
+/// <summary>
+/// Each matrix-vector kernel against a plain double-precision product over the same (dequantized) weights, on odd
+/// shapes, several activation rows and row ranges, with SIMD and with the portable scalar paths.
+/// </summary>
+public unsafe class MatVecKernelTests
+{
+    public static TheoryData<int, int, int, bool> Shapes => new()
+    {
+        // out, in, activation rows, scalar only
+        { 37, 95, 1, false }, { 130, 1000, 3, false }, { 64, 2048, 2, false }, { 5, 64, 4, false }, { 300, 172, 1, false },
+        { 37, 95, 2, true }, { 70, 300, 1, true },
+    };
+
+    [Theory, MemberData(nameof(Shapes))]
+    public void Bfloat16MatchesTheProductOfItsValues(int outF, int inF, int rows, bool scalar)
+    {
+        using var w = Random(outF, inF, 1).to(ScalarType.BFloat16);
+        var weights = Values(w.to(ScalarType.Float32));
+        using var kernel = new DenseMatVec(w);
+        CheckAgainstReference(kernel, weights, outF, inF, rows, scalar, (_, _) => 1e-5);
+    }
+
+    [Theory, MemberData(nameof(Shapes))]
+    public void Float32MatchesTheProductOfItsValues(int outF, int inF, int rows, bool scalar)
+    {
+        using var w = Random(outF, inF, 2);
+        var weights = Values(w);
+        using var kernel = new DenseMatVec(w);
+        CheckAgainstReference(kernel, weights, outF, inF, rows, scalar, (_, _) => 1e-5);
+    }
+
+    [Theory, MemberData(nameof(Shapes))]
+    public void Int8MatchesTheDequantizedProductWithItsInt8Activation(int outF, int inF, int rows, bool scalar)
+    {
+        var original = Values(Random(outF, inF, 3));
+        var dequantized = (float[])original.Clone();
+        Int8MatVec kernel;
+        fixed (float* p = dequantized) kernel = Int8MatVec.Quantize(p, outF, inF);
+        using var _ = kernel;
+        for (var n = 0; n < outF; n++)
+        {
+            var scale = original.Skip(n * inF).Take(inF).Max(Math.Abs) / 127f;
+            for (var k = 0; k < inF; k++)
+                Assert.True(Math.Abs(original[n * inF + k] - dequantized[n * inF + k]) <= scale / 2 * 1.0001 + 1e-7,
+                    $"int8 round trip of W[{n},{k}] is off by more than half a step");
+        }
+        CheckAgainstReference(kernel, dequantized, outF, inF, rows, scalar, (_, _) => 1e-5, QuantizeActivation);
+    }
+
+    [Theory, MemberData(nameof(Shapes))]
+    public void Int4MatchesTheDequantizedProductWithItsInt8Activation(int outF, int inF, int rows, bool scalar)
+    {
+        foreach (var group in new[] { 64, 128 })
+        {
+            var original = Values(Random(outF, inF, 4));
+            var dequantized = (float[])original.Clone();
+            Int4MatVec kernel;
+            fixed (float* p = dequantized) kernel = Int4MatVec.Quantize(p, outF, inF, group);
+            using var _ = kernel;
+            for (var n = 0; n < outF; n++)
+                for (var g = 0; g * group < inF; g++)
+                {
+                    var from = n * inF + g * group;
+                    var count = Math.Min(group, inF - g * group);
+                    var values = original[from..(from + count)];
+                    var got = dequantized[from..(from + count)];
+                    // At most 16 distinct levels, evenly spaced (scale · q + min) ...
+                    var levels = got.Distinct().Order().ToArray();
+                    Assert.True(levels.Length <= 16, $"group {g} of row {n} has {levels.Length} levels");
+                    // ... and as close as rounding from min to max in 15 steps (asymmetric int4).
+                    float lo = values.Min(), hi = values.Max(), step = (hi - lo) / 15f;
+                    var plain = values.Sum(v => Math.Pow(v - (lo + MathF.Round((v - lo) / step) * step), 2));
+                    var error = values.Zip(got, (a, b) => Math.Pow(a - b, 2)).Sum();
+                    Assert.True(error <= plain * 1.0001 + 1e-12, $"group {g} of row {n}: squared error {error} above min/max rounding's {plain}");
+                }
+            CheckAgainstReference(kernel, dequantized, outF, inF, rows, scalar, (_, _) => 1e-5, QuantizeActivation);
+        }
+    }
+
+    [Fact]
+    public void Int4RejectsGroupSizesThatAreNotMultiplesOf64()
+    {
+        var w = (float*)System.Runtime.InteropServices.NativeMemory.AllocZeroed(4 * 64 * sizeof(float));
+        try { Assert.Throws<ArgumentException>(() => Int4MatVec.Quantize(w, 4, 64, 32)); }
+        finally { System.Runtime.InteropServices.NativeMemory.Free(w); }
+    }
+
+    /// <summary>
+    /// What the integer kernels multiply instead of x: each 64-block rounded to int8 steps of amax/127 (ties to even),
+    /// written here from that definition. With it the integer product must match to float rounding.
+    /// </summary>
+    private static float[] QuantizeActivation(float[] x)
+    {
+        var q = new float[x.Length];
+        for (var b = 0; b < x.Length; b += 64)
+        {
+            var end = Math.Min(x.Length, b + 64);
+            var amax = x[b..end].Max(Math.Abs);
+            var step = amax / 127f;
+            for (var k = b; k < end; k++) q[k] = amax == 0 ? 0 : MathF.Round(x[k] * (127f / amax)) * step;
+        }
+        return q;
+    }
+
+    private static void CheckAgainstReference(IMatVec kernel, float[] w, int outF, int inF, int rows, bool scalar, Func<int, float[], double> tolerance,
+        Func<float[], float[]>? activationSeenByKernel = null)
+    {
+        var rng = new Random(outF * 31 + inF + rows);
+        var x = new float[rows * inF];
+        for (var i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1) * (i % 17 == 0 ? 8 : 1); // a few outliers
+        var pool = RowParallel.Shared(2);
+        // The whole matrix, then an inner range of rows (as the key/value slice of a fused q/k/v projection).
+        foreach (var (start, count) in new[] { (0, outF), (outF / 3, outF - outF / 3 - 1) })
+        {
+            if (count <= 0) continue;
+            var y = new float[rows * count];
+            KernelIsa.ScalarOnly = scalar;
+            try
+            {
+                fixed (float* xp = x)
+                fixed (float* yp = y)
+                    kernel.Multiply(xp, rows, yp, start, count, pool);
+            }
+            finally { KernelIsa.ScalarOnly = false; }
+            for (var r = 0; r < rows; r++)
+            {
+                var xr = x[(r * inF)..((r + 1) * inF)];
+                if (activationSeenByKernel is not null) xr = activationSeenByKernel(xr);
+                for (var j = 0; j < count; j++)
+                {
+                    var n = start + j;
+                    double expected = 0, magnitude = 0;
+                    for (var k = 0; k < inF; k++)
+                    {
+                        expected += (double)w[n * inF + k] * xr[k];
+                        magnitude += Math.Abs((double)w[n * inF + k] * xr[k]);
+                    }
+                    var allowed = tolerance(n, xr) + 1e-5 * magnitude;
+                    Assert.True(Math.Abs(y[r * count + j] - expected) <= allowed,
+                        $"row {r}, output {n}: {y[r * count + j]} vs {expected} (allowed {allowed})");
+                }
+            }
+        }
+    }
+
+    private static Tensor Random(int outF, int inF, int seed) =>
+        randn([outF, inF], ScalarType.Float32, generator: new Generator((ulong)seed)) * 0.05;
+
+    private static float[] Values(Tensor t) => t.contiguous().data<float>().ToArray();
+}

@@ -1,0 +1,89 @@
+using LayerSkip.Engine.Loading;
+using LayerSkip.Engine.Model;
+using LayerSkip.Engine.Tests.Reference;
+using static TorchSharp.torch;
+using static LayerSkip.Engine.Tests.Model.ForwardParityTests;
+
+namespace LayerSkip.Engine.Tests.Model;
+
+/// <summary>
+/// A model quantized at load against the naive reference decoder run on the dequantized weights the model reports:
+/// prefill (libtorch on the dequantized float weights) must match it to float precision, and decoding (the integer
+/// kernels, which also round activations to int8) to within that rounding.
+/// </summary>
+public class QuantizedForwardTests
+{
+    private static readonly int[] Tokens = [1, 17, 42, 5, 88, 63, 9, 30, 71, 2, 54];
+
+    public static TheoryData<string, bool> Cases => new() { { "int8", false }, { "int4", false }, { "int8", true }, { "int4", true } };
+
+    [Theory, MemberData(nameof(Cases))]
+    public void PrefillAndDecodeMatchTheReferenceOnDequantizedWeights(string format, bool qwen2TiedWithBias)
+    {
+        var config = qwen2TiedWithBias
+            ? TinyCheckpoint.LlamaConfig(ModelArchitecture.Qwen2, tied: true, hidden: 128, heads: 4, kvHeads: 2)
+            : TinyCheckpoint.LlamaConfig(hidden: 128, heads: 4, kvHeads: 2);
+        using var ckpt = TinyCheckpoint.Create(config, seed: 5);
+        var quantization = WeightQuantization.Parse(format, 64);
+        using var model = DecoderModel.Load(ckpt.Folder, ScalarType.Float32, CPU, quantization: quantization);
+        Assert.Equal(quantization.Format, model.Quantization.Format);
+        var dequantized = DequantizedWeights(model, ckpt);
+        // The weights really changed: quantization is not a no-op.
+        Assert.NotEqual(ckpt.Weights["model.layers.0.mlp.down_proj.weight"], dequantized["model.layers.0.mlp.down_proj.weight"]);
+        var expected = new ReferenceDecoder(config, dequantized).Logits(Tokens);
+
+        using var scope = NewDisposeScope();
+        using var prefillCache = model.CreateCache(1, 16);
+        AssertClose(expected, Rows(model.Forward(Ids(Tokens), prefillCache, lastPositionOnly: false), 0));
+
+        using var cache = model.CreateCache(1, 16);
+        var decoded = new List<double[]>();
+        decoded.AddRange(Rows(model.Forward(Ids(Tokens[..5]), cache, lastPositionOnly: false), 0));
+        foreach (var t in Tokens[5..]) decoded.AddRange(Rows(model.Forward(Ids([t]), cache), 0));
+        for (var t = 5; t < Tokens.Length; t++)
+        {
+            var scale = expected[t].Max(Math.Abs);
+            var worst = expected[t].Zip(decoded[t], (e, a) => Math.Abs(e - a)).Max();
+            // The kernels also round each activation block to int8 (step amax/127) in every projection of every layer,
+            // and the rounding errors compound along the sequence through the cache: a few percent of the largest logit
+            // at the first decoded position, up to about a tenth later on this random model; a wrong slice, scale or
+            // cache write would be off by about the whole scale.
+            var allowed = (t == 5 ? 0.06 : 0.15) * scale;
+            Assert.True(worst <= allowed, $"{format} decode position {t}: logits off by {worst} (scale {scale})");
+        }
+    }
+
+    [Fact]
+    public void BadQuantizationOptionsAreRejectedWithTheirName()
+    {
+        var e = Assert.Throws<ArgumentException>(() => WeightQuantization.Parse("int3"));
+        Assert.Contains("quantize", e.Message);
+        Assert.Throws<ArgumentException>(() => WeightQuantization.Parse("int4", 96));
+    }
+
+    /// <summary>The model's float weights (dequantized in place at load) under the checkpoint's tensor names.</summary>
+    private static Dictionary<string, float[]> DequantizedWeights(DecoderModel model, TinyCheckpoint ckpt)
+    {
+        var c = model.Config;
+        int q = c.NumHeads * c.HeadDim, kv = c.NumKeyValueHeads * c.HeadDim, i = c.IntermediateSize;
+        static float[] V(Tensor t) => t.contiguous().data<float>().ToArray();
+        var w = new Dictionary<string, float[]>(ckpt.Weights)
+        {
+            ["model.embed_tokens.weight"] = V(model.Weights.Embedding),
+        };
+        if (!c.TieWordEmbeddings) w["lm_head.weight"] = V(model.Weights.LmHead);
+        for (var l = 0; l < c.NumLayers; l++)
+        {
+            var p = $"model.layers.{l}.";
+            var layer = model.Weights.Layers[l];
+            w[p + "self_attn.q_proj.weight"] = V(layer.Qkv.narrow(0, 0, q));
+            w[p + "self_attn.k_proj.weight"] = V(layer.Qkv.narrow(0, q, kv));
+            w[p + "self_attn.v_proj.weight"] = V(layer.Qkv.narrow(0, q + kv, kv));
+            w[p + "self_attn.o_proj.weight"] = V(layer.Output);
+            w[p + "mlp.gate_proj.weight"] = V(layer.GateUp.narrow(0, 0, i));
+            w[p + "mlp.up_proj.weight"] = V(layer.GateUp.narrow(0, i, i));
+            w[p + "mlp.down_proj.weight"] = V(layer.Down);
+        }
+        return w;
+    }
+}

@@ -1,0 +1,119 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using LayerSkip.Engine.Skipping;
+
+namespace LayerSkip.Engine.Tests.Skipping;
+
+public class LayerSkipPropertiesTests
+{
+    private static Dictionary<string, object?> Props(params (string Key, object? Value)[] entries) => entries.ToDictionary(e => e.Key, e => e.Value);
+
+    public static TheoryData<object> TwoPointFive => new()
+    {
+        2.5, 2.5f, 2.5m, "2.5", JsonDocument.Parse("2.5").RootElement, JsonDocument.Parse("\"2.5\"").RootElement, JsonValue.Create(2.5),
+    };
+
+    [Theory]
+    [MemberData(nameof(TwoPointFive))]
+    public void RatiosAreReadByValueFromAnyCarrier(object value) =>
+        Assert.Equal(2.5, LayerSkipProperties.Read(Props((LayerSkipProperties.SpeedupRatio, value)))!.SpeedupRatio);
+
+    public static TheoryData<object> Three => new()
+    {
+        (byte)3, (sbyte)3, (short)3, (ushort)3, 3, 3u, 3L, 3UL, 3f, 3.0, 3m, "3", JsonDocument.Parse("3").RootElement, JsonDocument.Parse("3.0").RootElement,
+    };
+
+    [Theory]
+    [MemberData(nameof(Three))]
+    public void WholeNumbersAreReadByValueFromAnyNumericType(object value)
+    {
+        var request = LayerSkipProperties.Read(Props((LayerSkipProperties.SpeedupRatio, value), (LayerSkipProperties.DraftTokens, value)))!;
+        Assert.Equal(3.0, request.SpeedupRatio);
+        Assert.Equal(3, request.DraftTokens);
+    }
+
+    [Fact]
+    public void LayersAreReadFromArraysListsAndJson()
+    {
+        int[] expected = [0, 2, 4];
+        foreach (var value in new object[] { new[] { 0, 2, 4 }, new List<long> { 0, 2, 4 }, new object[] { (byte)0, 2.0, 4m }, JsonDocument.Parse("[0,2,4]").RootElement, new JsonArray(0, 2, 4) })
+        {
+            var request = LayerSkipProperties.Read(Props((LayerSkipProperties.Layers, value)))!;
+            Assert.Equal(expected, request.Layers!);
+            Assert.Equal(LayerPolicy.Explicit, request.Policy); // layers without a policy mean Explicit
+        }
+    }
+
+    [Fact]
+    public void PolicyAndModeNamesAreMatchedCaseInsensitively()
+    {
+        var request = LayerSkipProperties.Read(Props((LayerSkipProperties.Policy, "EARLYEXIT"), (LayerSkipProperties.Mode, JsonDocument.Parse("\"Speculative\"").RootElement)))!;
+        Assert.Equal((LayerPolicy.EarlyExit, LayerSkipMode.Speculative), (request.Policy!.Value, request.Mode!.Value));
+        Assert.Equal(LayerPolicy.SkipBottom, LayerSkipProperties.Read(Props((LayerSkipProperties.Policy, LayerPolicy.SkipBottom)))!.Policy);
+    }
+
+    [Theory]
+    [InlineData(LayerSkipProperties.SpeedupRatio, 0.5)]
+    [InlineData(LayerSkipProperties.SpeedupRatio, double.NaN)]
+    [InlineData(LayerSkipProperties.SpeedupRatio, "fast")]
+    [InlineData(LayerSkipProperties.SpeedupRatio, true)]
+    [InlineData(LayerSkipProperties.Policy, "unified-even")]
+    [InlineData(LayerSkipProperties.Policy, 3)]
+    [InlineData(LayerSkipProperties.Layers, "0,1")]
+    [InlineData(LayerSkipProperties.Layers, 2.5)]
+    [InlineData(LayerSkipProperties.Mode, "turbo")]
+    [InlineData(LayerSkipProperties.DraftTokens, 0)]
+    [InlineData(LayerSkipProperties.DraftTokens, 2.5)]
+    public void BadValuesNameTheirKey(string key, object value)
+    {
+        var e = Assert.ThrowsAny<ArgumentException>(() => LayerSkipProperties.Read(Props((key, value))));
+        Assert.Equal(key, e.ParamName);
+        Assert.Contains(key, e.Message);
+    }
+
+    [Fact]
+    public void EmptyLayerListsAndExplicitWithoutLayersAreRejected()
+    {
+        Assert.Equal(LayerSkipProperties.Layers, Assert.ThrowsAny<ArgumentException>(() => LayerSkipProperties.Read(Props((LayerSkipProperties.Layers, Array.Empty<int>())))).ParamName);
+        Assert.Equal(LayerSkipProperties.Layers, Assert.ThrowsAny<ArgumentException>(() => LayerSkipProperties.Read(Props((LayerSkipProperties.Policy, "explicit")))).ParamName);
+    }
+
+    [Fact]
+    public void NoKeysReadAsNoRequest()
+    {
+        Assert.Null(LayerSkipProperties.Read(null));
+        Assert.Null(LayerSkipProperties.Read(Props(("temperature", 0.5), (LayerSkipProperties.SpeedupRatio, null))));
+    }
+
+    [Fact]
+    public void WriteThenReadRoundTrips()
+    {
+        var request = new LayerSkipRequest { SpeedupRatio = 1.5, Policy = LayerPolicy.UnifiedEven, Mode = LayerSkipMode.Speculative, DraftTokens = 4 };
+        var props = new Dictionary<string, object?>();
+        LayerSkipProperties.Write(request, props);
+        Assert.Equal(("UnifiedEven", "speculative"), (props[LayerSkipProperties.Policy], props[LayerSkipProperties.Mode]));
+        Assert.Equal(request, LayerSkipProperties.Read(props));
+
+        // Through JSON (what a cache or a config file holds) too.
+        var json = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(JsonSerializer.Serialize(props))!;
+        Assert.Equal(request, LayerSkipProperties.Read(json.ToDictionary(p => p.Key, p => (object?)p.Value)));
+    }
+
+    [Fact]
+    public void TheRatioIsCheckedWhereverARequestIsMade()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new LayerSkipRequest { SpeedupRatio = 0.99 });
+        Assert.Throws<ArgumentOutOfRangeException>(() => new LayerSkipRequest { SpeedupRatio = double.PositiveInfinity });
+        Assert.Throws<ArgumentOutOfRangeException>(() => new LayerSkipRequest { Policy = (LayerPolicy)42 });
+    }
+
+    [Fact]
+    public void DefaultsFillOnlyWhatARequestLeavesOut()
+    {
+        var defaults = new LayerSkipRequest { SpeedupRatio = 2, Policy = LayerPolicy.EarlyExit, Seed = 7 };
+        Assert.Equal(new LayerSkipRequest { SpeedupRatio = 3, Policy = LayerPolicy.EarlyExit, Seed = 7 }, new LayerSkipRequest { SpeedupRatio = 3 }.Over(defaults));
+        var layers = new LayerSkipRequest { Layers = [0, 3] }.Over(defaults);
+        Assert.Equal((LayerPolicy.Explicit, 2.0), (layers.Policy!.Value, layers.SpeedupRatio!.Value));
+        Assert.False(new LayerSkipRequest { Mode = LayerSkipMode.Speculative }.ChoosesPlan);
+    }
+}
