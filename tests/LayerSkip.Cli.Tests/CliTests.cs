@@ -45,6 +45,25 @@ public class CliTests
     }
 
     [Fact]
+    public void SpeculativeGenerateWritesThePlainGreedyTextAndReportsAcceptance()
+    {
+        string[] common = ["generate", "--model", SharedData.Stories260K, "--prompt", "Once upon a time", "--max-tokens", "60", "--temperature", "0"];
+        var plain = Run(common);
+        Assert.Equal(0, plain.Code);
+        foreach (var (speedup, draft) in new[] { ("1.25", "4"), ("2.5", "6") })
+        {
+            var speculative = Run([.. common, "--mode", "speculative", "--speedup", speedup, "--draft-tokens", draft]);
+            Assert.Equal(0, speculative.Code);
+            Assert.Equal(plain.Out, speculative.Out);
+            Assert.Matches(@"decode \d+\.\d tokens/s; acceptance \d+\s?% \(\d+/\d+ drafts, \d+ full-depth passes\)", speculative.Err);
+            Assert.Contains("[speculative, drafts by unified r=" + speedup, speculative.Err);
+        }
+        var bad = Run([.. common, "--mode", "speculative"]);
+        Assert.Equal(2, bad.Code);
+        Assert.Contains("--speedup", bad.Err);
+    }
+
+    [Fact]
     public void PerplexityEndsWithTheMachineReadableLine()
     {
         var file = SharedData.Path("data", "tinystories_dev.txt");

@@ -37,6 +37,11 @@ public class ResultFileTests : IDisposable
         Assert.Equal(["full", "unified", "earlyexit", "unified", "earlyexit"], rows.Select(r => r.GetProperty("policy").GetString()));
         Assert.Equal([1, 1.25, 1.25, 2.5, 2.5], rows.Select(r => r.GetProperty("target").GetDouble()));
         Assert.Equal(1.0, rows[0].GetProperty("greedy_agreement").GetDouble());
+        // Generated continuations: full depth agrees with itself; the 2-of-5-layer plans generate text the full model finds worse.
+        Assert.Equal(1.0, rows[0].GetProperty("generated_agreement").GetDouble());
+        Assert.True(rows[0].GetProperty("generated_tokens").GetInt32() > 0);
+        Assert.True(rows[3].GetProperty("generated_nats_per_token").GetDouble() > rows[0].GetProperty("generated_nats_per_token").GetDouble());
+        Assert.True(rows[3].GetProperty("generated_agreement").GetDouble() < 1.0);
         // The table rows on stdout carry the same perplexities, in the same order.
         var table = stdout.Split('\n').Where(l => l.StartsWith("| ", StringComparison.Ordinal) && !l.StartsWith("| policy", StringComparison.Ordinal)).ToList();
         Assert.Equal(rows.Count, table.Count);

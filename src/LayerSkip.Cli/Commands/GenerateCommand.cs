@@ -2,7 +2,10 @@ using System.CommandLine;
 using System.Diagnostics;
 using LayerSkip.Cli.Options;
 using LayerSkip.Cli.Progress;
+using System.Globalization;
 using LayerSkip.Engine.Generation;
+using LayerSkip.Engine.Skipping;
+using LayerSkip.Engine.Training.Routing;
 
 namespace LayerSkip.Cli.Commands;
 
@@ -17,10 +20,14 @@ internal sealed class GenerateCommand : CliCommand
     private readonly Option<double?> _topP = Opt.Maybe<double>("--top-p", "Nucleus sampling: smallest set of tokens whose probability reaches P (default: the model's).");
     private readonly Option<int?> _topK = Opt.Maybe<int>("--top-k", "Sample among the K most likely tokens (default: the model's).");
     private readonly Option<bool> _noBos = Opt.Flag("--no-bos", "Do not open the prompt with the BOS token.");
+    private readonly Option<string> _mode = Opt.OneOf("--mode",
+        "skip: decode with the plan's layers only; speculative: the plan drafts and the full model verifies, so the text is the full model's.",
+        "skip", "skip", "speculative");
+    private readonly Option<int> _draftTokens = Opt.Value("--draft-tokens", "Speculative mode: the most tokens drafted per verification (the length adapts to the measured acceptance and costs).", 6);
 
     public GenerateCommand() : base("generate", "Continue a prompt, printing the text as it is generated; statistics (decode tokens/s) go to stderr.")
     {
-        this.AddAll(_prompt, _maxTokens, _temperature, _topP, _topK, _noBos);
+        this.AddAll(_prompt, _maxTokens, _temperature, _topP, _topK, _noBos, _mode, _draftTokens);
         _plan = new PlanOptions(this);
         _model = new ModelOptions(this);
     }
@@ -29,15 +36,21 @@ internal sealed class GenerateCommand : CliCommand
     {
         using var engine = _model.Load(parse, progress, maxBatchSize: 1);
         var plan = await _plan.BuildAsync(parse, engine);
+        var speculative = parse.GetValue(_mode) == "speculative";
+        if (speculative && plan.IsFullDepth)
+            throw new CliException("--mode speculative drafts with a layer plan: give --speedup R > 1 (or --layers).");
+        if (parse.GetValue(_draftTokens) < 1) throw new CliException($"--draft-tokens must be at least 1, got {parse.GetValue(_draftTokens)}.");
         var tokenizer = engine.Tokenizer;
         var request = new GenerationRequest
         {
             PromptTokens = tokenizer.Encode(parse.GetValue(_prompt)!, addBos: !parse.GetValue(_noBos) && tokenizer.AddBosByDefault),
             MaxNewTokens = parse.GetValue(_maxTokens),
             Plan = plan,
+            Speculative = speculative ? new SpeculativeOptions { MaxDraftTokens = parse.GetValue(_draftTokens) } : null,
             Sampling = SamplingOptions.ForModel(engine.Config, parse.GetValue(_temperature), parse.GetValue(_topP), parse.GetValue(_topK), parse.GetValue(_plan.Seed)),
         };
 
+        engine.Router?.ResetRates();
         var clock = Stopwatch.StartNew();
         var stream = engine.Submit(request, cancellation);
         var decoder = tokenizer.CreateStreamingDecoder(skipSpecialTokens: true);
@@ -52,11 +65,18 @@ internal sealed class GenerateCommand : CliCommand
         var summary = await stream.Completion;
         var decodeSeconds = summary.DecodeTime.TotalSeconds;
         await engine.RunAsync(_ => 0); // after the round that finished the request, so the KV figures include it
-
+        var label = speculative ? $"speculative, drafts by {ModelOptions.Describe(plan)}"
+            : plan.Policy == LayerPolicy.Router && engine.Router is { } router
+                ? string.Create(CultureInfo.InvariantCulture,
+                    $"router: {router.ExecutionRate:P0} of layers run, {RoutedCost.ComputeWeightedRate(router.ExecutionRate, engine.Config):P0} of layer compute")
+                : ModelOptions.Describe(plan);
+        var acceptance = speculative
+            ? $"; acceptance {summary.AcceptanceRate:P0} ({summary.AcceptedDraftTokens}/{summary.DraftedTokens} drafts, {summary.FullDepthPasses} full-depth passes)"
+            : "";
         progress.Log.WriteLine(
-            $"[{ModelOptions.Describe(plan)}] prompt {summary.PromptTokens} tokens, generated {summary.GeneratedTokens} " +
+            $"[{label}] prompt {summary.PromptTokens} tokens, generated {summary.GeneratedTokens} " +
             $"({summary.FinishReason.ToString().ToLowerInvariant()}); prefill {summary.PrefillTime.TotalMilliseconds:0} ms; " +
-            $"decode {(summary.GeneratedTokens > 1 && decodeSeconds > 0 ? (summary.GeneratedTokens - 1) / decodeSeconds : 0):0.0} tokens/s; " +
+            $"decode {(summary.GeneratedTokens > 1 && decodeSeconds > 0 ? (summary.GeneratedTokens - 1) / decodeSeconds : 0):0.0} tokens/s{acceptance}; " +
             $"total {clock.Elapsed.TotalSeconds:0.00} s on {engine.DeviceName}/{engine.DTypeName}; " +
             $"KV cache peak {Size(engine.PeakKvCacheBytes)}, held now {Size(engine.KvCacheBytes)} (prefix cache)");
         return 0;

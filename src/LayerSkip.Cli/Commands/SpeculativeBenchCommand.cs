@@ -19,7 +19,8 @@ namespace LayerSkip.Cli.Commands;
 internal sealed class SpeculativeBenchCommand : CliCommand
 {
     public sealed record Row(string model, int batch, double target, int kept_layers, int draft_tokens, double acceptance_rate,
-        double tokens_per_full_pass, double full_tokens_per_s, double speculative_tokens_per_s, double speedup, bool identical);
+        double tokens_per_full_pass, double full_tokens_per_s, double speculative_tokens_per_s, double speedup, bool identical,
+        bool adaptive, int repeats, double speedup_min, double speedup_max);
 
     private readonly Option<string?> _model = Opt.Text("--model", "Hugging Face model folder (or use --shape).", "dir");
     private readonly Option<string?> _shape = Opt.Text("--shape", "Random-weight model shape instead of a model folder: " + string.Join(", ", ModelShapes.Names) + ".", "name");
@@ -28,14 +29,16 @@ internal sealed class SpeculativeBenchCommand : CliCommand
     private readonly Option<double[]> _speedups = Opt.Doubles("--speedup", "Target speedups of the drafting plan.", 1.5, 2, 3);
     private readonly Option<LayerPolicy?> _policy = Opt.Policy("--policy", "Policy of the drafting plan: " + SharedOptions.PolicyList + ". Default: unified.");
     private readonly Option<int> _tokens = Opt.Value("--tokens", "Tokens generated per request.", 64);
-    private readonly Option<int> _draft = Opt.Value("--draft-tokens", "Tokens drafted before each full-depth verification.", 4);
+    private readonly Option<int> _draft = Opt.Value("--draft-tokens", "The most tokens drafted before each full-depth verification.", 4);
+    private readonly Option<bool> _fixed = Opt.Flag("--fixed-draft", "Draft exactly --draft-tokens every round instead of adapting the length to the measured acceptance and costs.");
+    private readonly Option<int> _repeat = Opt.Value("--repeat", "Measure each row N times, plain and speculative alternating; the table shows median rates and the min/max of the ratio.", 1);
     private readonly Option<string?> _dtype = Opt.Text("--dtype", "Compute dtype: float32 or bfloat16 (default: float32).", "dtype");
     private readonly Option<int?> _threads = SharedOptions.Threads();
     private readonly Option<string?> _json = SharedOptions.Json();
 
     public SpeculativeBenchCommand() : base("bench-speculative",
         "Greedy decoding at full depth versus self-speculative decoding (the plan drafts, full depth verifies), on a model folder or a random-weight shape.") =>
-        this.AddAll(_model, _shape, _plant, _batches, _speedups, _policy, _tokens, _draft, _dtype, _threads, _json);
+        this.AddAll(_model, _shape, _plant, _batches, _speedups, _policy, _tokens, _draft, _fixed, _repeat, _dtype, _threads, _json);
 
     protected override async Task<int> RunAsync(ParseResult parse, IProgressReporter progress, CancellationToken cancellation)
     {
@@ -49,6 +52,9 @@ internal sealed class SpeculativeBenchCommand : CliCommand
         var draft = parse.GetValue(_draft);
         var dtypeName = parse.GetValue(_dtype);
         var threads = parse.GetValue(_threads);
+        var adaptive = !parse.GetValue(_fixed);
+        var repeats = parse.GetValue(_repeat);
+        if (repeats < 1) throw new CliException($"--repeat must be at least 1, got {repeats}.");
         if ((modelPath is null) == (shapeName is null)) throw new CliException("Give either --model DIR or --shape NAME.");
         if (plant && shapeName is null) throw new CliException("--plant changes random weights: use it with --shape.");
         using var json = new JsonLinesFile(parse.GetValue(_json));
@@ -82,15 +88,24 @@ internal sealed class SpeculativeBenchCommand : CliCommand
                 foreach (var batch in batches)
                 {
                     var prompts = Enumerable.Range(0, batch).Select(_ => DecodeTiming.Prompt(engine, rng)).ToList();
-                    var full = await DecodeTiming.MeasureAsync(engine, prompts, p => new GenerationRequest { PromptTokens = p, MaxNewTokens = tokens, StopTokenIds = [] });
-                    var spec = await DecodeTiming.MeasureAsync(engine, prompts, p => new GenerationRequest
+                    var fulls = new List<DecodeTiming.Measured>();
+                    var specs = new List<DecodeTiming.Measured>();
+                    for (var i = 0; i < repeats; i++)
                     {
-                        PromptTokens = p, MaxNewTokens = tokens, StopTokenIds = [], Plan = plan,
-                        Speculative = new SpeculativeOptions { MaxDraftTokens = draft, Adaptive = false },
-                    });
-                    var identical = full.Outputs.Zip(spec.Outputs).All(p => p.First.SequenceEqual(p.Second));
+                        fulls.Add(await DecodeTiming.MeasureAsync(engine, prompts, p => new GenerationRequest { PromptTokens = p, MaxNewTokens = tokens, StopTokenIds = [] }));
+                        specs.Add(await DecodeTiming.MeasureAsync(engine, prompts, p => new GenerationRequest
+                        {
+                            PromptTokens = p, MaxNewTokens = tokens, StopTokenIds = [], Plan = plan,
+                            Speculative = new SpeculativeOptions { MaxDraftTokens = draft, Adaptive = adaptive },
+                        }));
+                    }
+                    var identical = fulls.Zip(specs).All(pair => pair.First.Outputs.Zip(pair.Second.Outputs).All(p => p.First.SequenceEqual(p.Second)));
+                    var ratios = fulls.Zip(specs, (f, sp) => sp.Rate / f.Rate).ToList();
+                    var full = Median(fulls.Select(f => f.Rate));
+                    var spec = specs.OrderBy(x => x.Rate).ElementAt(specs.Count / 2);
                     var row = new Row(name, batch, r, plan.KeptLayers.Count, draft, Math.Round(spec.Acceptance, 3), Math.Round(spec.TokensPerPass, 2),
-                        Math.Round(full.Rate, 2), Math.Round(spec.Rate, 2), Math.Round(spec.Rate / full.Rate, 3), identical);
+                        Math.Round(full, 2), Math.Round(spec.Rate, 2), Math.Round(Median(ratios), 3), identical,
+                        adaptive, repeats, Math.Round(ratios.Min(), 3), Math.Round(ratios.Max(), 3));
                     rows.Add(row);
                     json.Write(row);
                     progress.Log.WriteLine(Format(row));
@@ -99,14 +114,20 @@ internal sealed class SpeculativeBenchCommand : CliCommand
                 if (plant) break; // planting changes the weights for one plan only
             }
         Console.WriteLine();
-        Console.WriteLine("| model | batch | target r | draft layers | draft tokens | acceptance | tokens per full pass | full tok/s | speculative tok/s | speedup | identical output |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        Console.WriteLine("| model | batch | target r | draft layers | draft tokens | acceptance | tokens per full pass | full tok/s | speculative tok/s | speedup (median) | min–max | identical output |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var row in rows) Console.WriteLine(Format(row));
         return 0;
     }
 
     private static string Format(Row r) => string.Create(CultureInfo.InvariantCulture,
-        $"| {r.model} | {r.batch} | {r.target:0.##} | {r.kept_layers} | {r.draft_tokens} | {r.acceptance_rate:P0} | {r.tokens_per_full_pass:0.00} | {r.full_tokens_per_s:0.0} | {r.speculative_tokens_per_s:0.0} | {r.speedup:0.00}x | {(r.identical ? "yes" : "NO")} |");
+        $"| {r.model} | {r.batch} | {r.target:0.##} | {r.kept_layers} | {(r.adaptive ? "≤" : "")}{r.draft_tokens} | {r.acceptance_rate:P0} | {r.tokens_per_full_pass:0.00} | {r.full_tokens_per_s:0.0} | {r.speculative_tokens_per_s:0.0} | {r.speedup:0.00}x | {r.speedup_min:0.00}–{r.speedup_max:0.00} | {(r.identical ? "yes" : "NO")} |");
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
 
     /// <summary>Scales the output projections of the layers the plan skips to almost nothing.</summary>
     private static void Plant(DecoderModel model, LayerPlan plan)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using LayerSkip.Engine.Generation.Sampling;
 using LayerSkip.Engine.Skipping;
 using static TorchSharp.torch;
@@ -9,7 +10,8 @@ namespace LayerSkip.Engine.Generation;
 /// full-depth prompt cache), then one full-depth pass over the k + 1 positions verifies them. Greedy rows keep the
 /// longest prefix the full model agrees with; sampled rows use speculative rejection sampling, so the output has
 /// exactly the full model's distribution; only the drafted tokens' probabilities leave the device. Each row then
-/// rolls its cache back to what it accepted.
+/// rolls its cache back to what it accepted. Each row picks its own k from its acceptance rate and the measured
+/// step costs (0: a plain step when drafting would not pay).
 /// </summary>
 internal sealed partial class BatchScheduler
 {
@@ -21,14 +23,20 @@ internal sealed partial class BatchScheduler
         if (group.Sequences.Count == 0) return;
 
         var cache = group.Cache!;
+        var meter = group.Costs!;
         var rows = group.Sequences;
         var b = rows.Count;
         var starts = cache.Lengths.ToArray();
-        // Never draft past the sequence limit or past what a row may still generate.
-        var k = group.Drafting!.Current;
+        // Each row drafts its own k (never past the sequence limit or what it may still generate); the group
+        // runs the longest, and a row ignores the draft steps beyond its own k.
+        var ks = new int[b];
         for (var r = 0; r < b; r++)
-            k = Math.Min(k, Math.Min(_model.MaxSequenceLength - 1 - starts[r], rows[r].MaxNewTokens - rows[r].Generated - 1));
-        if (k <= 0)
+            ks[r] = Math.Max(0, Math.Min(rows[r].Drafting!.Next(rows[r].CostsFrom(meter)),
+                Math.Min(_model.MaxSequenceLength - 1 - starts[r], rows[r].MaxNewTokens - rows[r].Generated - 1)));
+        var k = ks.Max();
+        // Adaptive groups time a plain step first: the costs are ratios to it.
+        var adaptive = rows.Any(s => s.Request.Speculative!.Adaptive);
+        if (k == 0 || (adaptive && !meter.HasPlainTiming))
         {
             DecodeOne(group);
             return;
@@ -48,6 +56,7 @@ internal sealed partial class BatchScheduler
             var input = rows.Select(s => (long)s.LastToken).ToArray();
             for (var i = 0; i < k; i++)
             {
+                var clock = Stopwatch.StartNew();
                 var logits = _model.Forward(tensor(input, [b, 1], ScalarType.Int64, device), cache, group.Plan).reshape(b, -1);
                 StepObserver?.Invoke(group.Plan, b);
                 _sampler.MaskInvalid(logits);
@@ -55,9 +64,11 @@ internal sealed partial class BatchScheduler
                 for (var s = 0; s < subsets.Count; s++)
                 {
                     var set = draftSets[s, i] = CandidateSet.BuildFitting(LogitsSampler.Rows(logits, subsets[s]), OptionsOf(samplers, subsets[s]), LogitsSampler.NucleusCandidates);
-                    chosen.index_copy_(0, LogitsSampler.Index(subsets[s], device), set.Draw(KeysOf(samplers, subsets[s], device)));
+                    // Past its own k a row spends none of its random draws: a fixed key, and the draft is ignored.
+                    chosen.index_copy_(0, LogitsSampler.Index(subsets[s], device), set.Draw(KeysOf(samplers, subsets[s], device, r => i < ks[r])));
                 }
                 var ids = chosen.cpu().data<long>().ToArray();
+                meter.Draft(clock.Elapsed);
                 if (ids.Contains(-2)) throw new InvalidOperationException("Every token was masked out; nothing can be sampled.");
                 for (var r = 0; r < b; r++) drafts[r, i] = input[r] = ids[r];
             }
@@ -70,10 +81,12 @@ internal sealed partial class BatchScheduler
                 verifyTokens[r * (k + 1)] = rows[r].LastToken;
                 for (var i = 0; i < k; i++) verifyTokens[r * (k + 1) + i + 1] = drafts[r, i];
             }
+            var verifyClock = Stopwatch.StartNew();
             var verify = _model.Forward(tensor(verifyTokens, [b, k + 1], ScalarType.Int64, device), cache, null, lastPositionOnly: false).reshape(b * (k + 1), -1);
             StepObserver?.Invoke(LayerPlan.Full(_model.Config.NumLayers), b);
             _sampler.MaskInvalid(verify);
             var best = verify.argmax(1).cpu().data<long>().ToArray();
+            meter.Verify(verifyClock.Elapsed, k);
 
             // Sampled rows: the full model's candidates at every position, and p and q of each draft (the only values copied out).
             var fullSets = new CandidateSet[subsets.Count];
@@ -110,12 +123,12 @@ internal sealed partial class BatchScheduler
                     var r = subsets[s][j];
                     var sampler = samplers[r];
                     emitted[r] = new List<int>(k + 1);
-                    while (accepted[r] < k && sampler.NextUniform() * q[r, accepted[r]] < p[r, accepted[r]])
+                    while (accepted[r] < ks[r] && sampler.NextUniform() * q[r, accepted[r]] < p[r, accepted[r]])
                         emitted[r].Add((int)drafts[r, accepted[r]++]);
                     var full = fullSets[s].Row(j * (k + 1) + accepted[r]);
                     var key = tensor(new[] { sampler.NextKey() }, ScalarType.Int64, device);
                     finalRows.Add(r);
-                    finalDraws.Add(accepted[r] < k ? full.DrawResidual(draftSets[s, accepted[r]].Row(j), key, vocab) : full.Draw(key));
+                    finalDraws.Add(accepted[r] < ks[r] ? full.DrawResidual(draftSets[s, accepted[r]].Row(j), key, vocab) : full.Draw(key));
                 }
             var finals = finalDraws.Count == 0 ? [] : cat(finalDraws).cpu().data<long>().ToArray();
             if (finals.Contains(-2)) throw new InvalidOperationException("Every token was masked out; nothing can be sampled.");
@@ -124,22 +137,21 @@ internal sealed partial class BatchScheduler
             {
                 if (!samplers[r].IsGreedy) continue;
                 emitted[r] = new List<int>(k + 1);
-                for (var i = 0; i <= k; i++)
+                for (var i = 0; i <= ks[r]; i++)
                 {
                     var token = (int)best[r * (k + 1) + i];
                     emitted[r].Add(token);
-                    if (i == k || token != drafts[r, i]) break;
+                    if (i == ks[r] || token != drafts[r, i]) break;
                     accepted[r]++;
                 }
             }
 
-            var acceptedTotal = 0;
             for (var r = 0; r < b; r++)
             {
                 var seq = rows[r];
-                acceptedTotal += accepted[r];
                 cache.Truncate(r, starts[r] + accepted[r] + 1);
-                seq.DraftedTokens += k;
+                seq.Drafting!.Observe(ks[r], accepted[r], seq.CostsFrom(meter));
+                seq.DraftedTokens += ks[r];
                 seq.AcceptedDraftTokens += accepted[r];
                 seq.FullDepthPasses++;
                 for (var j = 0; j < emitted[r].Count && !seq.Finished; j++)
@@ -148,7 +160,6 @@ internal sealed partial class BatchScheduler
                     seq.Accept(emitted[r][j], atMaxLength: starts[r] + j + 2 >= _model.MaxSequenceLength);
                 }
             }
-            group.Drafting.Observe(b * k, acceptedTotal);
         }
         catch (Exception e)
         {
@@ -159,6 +170,6 @@ internal sealed partial class BatchScheduler
     private static List<SamplingOptions> OptionsOf(List<TokenSampler> samplers, int[] rows) => rows.Select(r => samplers[r].Options).ToList();
 
     /// <summary>Each row's next draw key, as a device tensor.</summary>
-    private static Tensor KeysOf(List<TokenSampler> samplers, int[] rows, Device device) =>
-        tensor(rows.Select(r => samplers[r].NextKey()).ToArray(), ScalarType.Int64, device);
+    private static Tensor KeysOf(List<TokenSampler> samplers, int[] rows, Device device, Func<int, bool>? draws = null) =>
+        tensor(rows.Select(r => draws is null || draws(r) ? samplers[r].NextKey() : 0L).ToArray(), ScalarType.Int64, device);
 }

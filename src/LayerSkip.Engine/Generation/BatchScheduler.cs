@@ -67,7 +67,7 @@ internal sealed partial class BatchScheduler : IDisposable
         }
         foreach (var group in _groups.Values.ToList())
         {
-            if (group.Drafting is { Current: > 0 }) SpeculativeRound(group);
+            if (group.Costs is not null) SpeculativeRound(group);
             else DecodeOne(group);
             group.RemoveFinished();
             if (group.Sequences.Count == 0)
@@ -141,13 +141,21 @@ internal sealed partial class BatchScheduler : IDisposable
         var b = group.Sequences.Count;
         try
         {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             var next = tensor(group.Sequences.Select(s => (long)s.LastToken).ToArray(), [b, 1], ScalarType.Int64, _model.Device);
             // A speculative group between drafting rounds takes plain full-depth steps.
-            var plan = group.Plan.IsFullDepth || group.Drafting is not null ? null : group.Plan;
+            var plan = group.Plan.IsFullDepth || group.Costs is not null ? null : group.Plan;
             var logits = _model.Forward(next, group.Cache!, plan, router: group.Key.Routed ? _router : null);
             StepObserver?.Invoke(plan ?? LayerPlan.Full(_model.Config.NumLayers), b);
-            group.Drafting?.ObservePlainStep();
-            foreach (var s in group.Sequences) if (s.Speculative) s.FullDepthPasses++;
+            if (group.Costs is { } costs)
+            {
+                costs.Plain(clock.Elapsed);
+                foreach (var s in group.Sequences)
+                {
+                    s.FullDepthPasses++;
+                    s.Drafting!.Observe(0, 0, s.CostsFrom(costs));
+                }
+            }
             Choose(group.Sequences, logits.reshape(b, -1), group.Cache!.Lengths);
         }
         catch (Exception e)

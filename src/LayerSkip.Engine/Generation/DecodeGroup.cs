@@ -9,14 +9,13 @@ internal sealed class DecodeGroup : IDisposable
     public DecodeGroup(GroupKey key)
     {
         Key = key;
-        if (key.SpeculativeOptions is { } o)
-            Drafting = new DraftLength(o.MaxDraftTokens, o.Adaptive, (double)key.Plan.KeptLayers.Count / key.Plan.LayerCount);
+        if (key.Speculative) Costs = new DraftCostMeter((double)key.Plan.KeptLayers.Count / key.Plan.LayerCount);
     }
 
     public GroupKey Key { get; }
     public LayerPlan Plan => Key.Plan;
-    /// <summary>The draft-length controller of a speculative group; null for plain decoding.</summary>
-    public DraftLength? Drafting { get; }
+    /// <summary>The measured step costs of a speculative group; null for plain decoding.</summary>
+    public DraftCostMeter? Costs { get; }
     public List<SequenceState> Sequences { get; } = new();
     public KvCache? Cache { get; private set; }
 

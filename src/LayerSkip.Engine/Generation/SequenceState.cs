@@ -20,6 +20,7 @@ internal sealed class SequenceState
         MaxNewTokens = maxNewTokens;
         Cancellation = cancellation;
         Sampler = new TokenSampler(request.Sampling);
+        if (request.Speculative is { } o) Drafting = new DraftLength(o.MaxDraftTokens, o.Adaptive);
     }
 
     public GenerationRequest Request { get; }
@@ -37,6 +38,15 @@ internal sealed class SequenceState
     public int AcceptedDraftTokens { get; set; }
     public int FullDepthPasses { get; set; }
     public bool Speculative => Request.Speculative is not null;
+    /// <summary>This sequence's own draft-length controller (speculative decoding only).</summary>
+    public DraftLength? Drafting { get; }
+
+    /// <summary>
+    /// The cost model this sequence chooses its draft length by. A seeded sampled sequence uses the static one:
+    /// its random draws follow its draft lengths, so they must not depend on timing or on its batch-mates.
+    /// </summary>
+    public DraftCosts CostsFrom(DraftCostMeter meter) =>
+        Request.Sampling.Seed is not null && !Sampler.IsGreedy ? meter.Static : meter.Measured;
 
     public ChannelReader<int> Tokens => _tokens.Reader;
     public Task<GenerationSummary> Completion => _completion.Task;

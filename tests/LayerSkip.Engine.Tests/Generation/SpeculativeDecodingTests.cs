@@ -36,6 +36,36 @@ public class SpeculativeDecodingTests(TinyEngineFixture fx) : IClassFixture<Tiny
     }
 
     [Fact]
+    public async Task ASeededSampledRequestGivesTheSameTokensAloneAndWithAnyBatchMates()
+    {
+        var plan = LayerPlanner.Create(LayerPolicy.Unified, 2, 6);
+        var speculative = new SpeculativeOptions { MaxDraftTokens = 4 };
+        GenerationRequest Seeded(int[] prompt, int seed, int max = 20) => new()
+        {
+            PromptTokens = prompt, MaxNewTokens = max, StopTokenIds = [], Plan = plan, Speculative = speculative,
+            Sampling = new SamplingOptions { Temperature = 0.8, Seed = seed },
+        };
+        var request = Seeded([1, 5, 9, 2], seed: 42);
+        var alone = await fx.Engine.GenerateAsync(request);
+        Assert.True(alone.Summary.DraftedTokens > 0);
+
+        var rng = new Random(3);
+        for (var trial = 0; trial < 4; trial++)
+        {
+            // Batch-mates differ each time: greedy or other seeds, other prompts and lengths, so their draft lengths differ.
+            var mates = Enumerable.Range(0, 1 + trial).Select(i =>
+            {
+                var prompt = new[] { 1 }.Concat(Enumerable.Range(0, 2 + rng.Next(6)).Select(_ => rng.Next(3, 64))).ToArray();
+                return i % 2 == 0
+                    ? Seeded(prompt, seed: rng.Next(), max: 5 + rng.Next(30))
+                    : Seeded(prompt, 0, max: 5 + rng.Next(30)) with { Sampling = SamplingOptions.Greedy };
+            });
+            var results = await Task.WhenAll(mates.Prepend(request).Select(r => fx.Engine.GenerateAsync(r)));
+            Assert.Equal(alone.Tokens, results[0].Tokens);
+        }
+    }
+
+    [Fact]
     public async Task SampledSpeculativeTokensFollowTheFullModelsDistribution()
     {
         int[] prompt = [1, 7, 11];

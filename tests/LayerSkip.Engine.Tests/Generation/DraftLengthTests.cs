@@ -1,0 +1,80 @@
+using LayerSkip.Engine.Generation;
+
+namespace LayerSkip.Engine.Tests.Generation;
+
+public class DraftLengthTests
+{
+    [Fact]
+    public void DraftingThatCannotPayChoosesPlainDecoding()
+    {
+        // A draft step as dear as a full step: even perfect agreement gains nothing.
+        Assert.Equal(0, new DraftCosts(Draft: 1.0, VerifyPerToken: 0.05).Best(acceptance: 0.95, maxDraftTokens: 6));
+        // Cheap drafts that the full model rejects: nothing to gain either.
+        Assert.Equal(0, new DraftCosts(Draft: 0.5, VerifyPerToken: 0.05).Best(acceptance: 0.3, maxDraftTokens: 6));
+        // The measurement the old fixed rule ignored: k = 4 costing 3.6 steps at 42 % acceptance loses.
+        var measured = new DraftCosts(Draft: 0.6, VerifyPerToken: 0.05);
+        Assert.True(measured.Gain(0.42, 4) < 1);
+        Assert.Equal(0, measured.Best(0.42, 6));
+    }
+
+    [Fact]
+    public void DraftingThatPaysChoosesTheBestLength()
+    {
+        var costs = new DraftCosts(Draft: 0.25, VerifyPerToken: 0.02);
+        var k = costs.Best(acceptance: 0.8, maxDraftTokens: 8);
+        Assert.InRange(k, 1, 8);
+        for (var other = 1; other <= 8; other++) Assert.True(costs.Gain(0.8, k) >= costs.Gain(0.8, other));
+        Assert.True(costs.Gain(0.8, k) > 1.5);
+        // Higher acceptance drafts at least as far.
+        Assert.True(costs.Best(0.95, 8) >= k);
+    }
+
+    [Fact]
+    public void TheControllerStopsDraftingWhenDraftsFailAndProbesAgainLater()
+    {
+        var costs = new DraftCosts(0.5, 0.05);
+        var drafting = new DraftLength(maxDraftTokens: 6, adaptive: true);
+        Assert.Equal(1, drafting.Next(costs)); // first round probes
+        drafting.Observe(1, 0, costs);
+        Assert.Equal(0, drafting.Next(costs));
+        var plain = 0;
+        while (drafting.Next(costs) == 0 && plain < 1000) drafting.Observe(0, 0, costs); 
+        Assert.Equal(1, drafting.Next(costs));
+        drafting.Observe(1, 0, costs);
+        // The failed probe backs off: the next one comes later than the first did.
+        var steps = 0;
+        while (drafting.Next(costs) == 0 && steps < 1000) { drafting.Observe(0, 0, costs); steps++; }
+        Assert.InRange(steps, 9, 1000 - 1);
+    }
+
+    [Fact]
+    public void TheControllerDraftsLongerAsDraftsAgree()
+    {
+        var costs = new DraftCosts(0.3, 0.03);
+        var drafting = new DraftLength(maxDraftTokens: 6, adaptive: true);
+        for (var round = 0; round < 20; round++)
+        {
+            var k = drafting.Next(costs);
+            drafting.Observe(k, k, costs); // every draft accepted
+        }
+        Assert.True(drafting.Next(costs) >= 4);
+    }
+
+    [Fact]
+    public void MeasuredCostsAreRatiosToAPlainStep()
+    {
+        var meter = new DraftCostMeter(layerShare: 0.5);
+        Assert.Equal(meter.Static, meter.Measured);
+        // The first timing of each kind is warm-up: it stands in only until the second.
+        meter.Plain(TimeSpan.FromMilliseconds(50));
+        Assert.False(meter.HasPlainTiming);
+        foreach (var ms in new[] { 10, 11, 9, 400, 10 }) meter.Plain(TimeSpan.FromMilliseconds(ms)); // a spike of a shared machine
+        Assert.True(meter.HasPlainTiming);
+        foreach (var ms in new[] { 90, 9, 9, 8 }) meter.Draft(TimeSpan.FromMilliseconds(ms));
+        meter.Verify(TimeSpan.FromMilliseconds(30), k: 4);
+        meter.Verify(TimeSpan.FromMilliseconds(14), k: 4);
+        Assert.Equal(0.9, meter.Measured.Draft, 6);
+        Assert.Equal(0.1, meter.Measured.VerifyPerToken, 6);
+        Assert.Equal(0, meter.Measured.Best(0.7, 6)); // a draft nearly as dear as a full step does not pay
+    }
+}
