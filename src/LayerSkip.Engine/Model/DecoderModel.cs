@@ -37,6 +37,7 @@ public sealed class DecoderModel : IDisposable
     private readonly double _scale;
     private readonly LayerProjections[] _projections;
     private readonly Projection _lmHead;
+    private readonly FusedDecoder _fused;
 
     public ModelConfig Config { get; }
     public ModelWeights Weights { get; }
@@ -49,6 +50,15 @@ public sealed class DecoderModel : IDisposable
     /// <summary>Bytes one full-depth decode step reads from the layers' projections and the LM head.</summary>
     public long StreamedLayerBytes => _projections.Sum(p => p.StreamedBytes);
     public long StreamedHeadBytes => _lmHead.StreamedBytes;
+
+    /// <summary>
+    /// Whether decode steps of a few rows run through <see cref="FusedDecoder"/> (the default) rather than libtorch;
+    /// tests switch it off to compare the two.
+    /// </summary>
+    internal bool FusedDecode { get => _fused.Enabled; set => _fused.Enabled = value; }
+
+    /// <summary>Decode steps that ran through <see cref="FusedDecoder"/>.</summary>
+    internal long FusedSteps => _fused.Steps;
 
     /// <summary>
     /// Wraps <paramref name="weights"/>; with <paramref name="quantization"/>, every linear layer and the LM head are
@@ -65,6 +75,7 @@ public sealed class DecoderModel : IDisposable
         _scale = 1.0 / Math.Sqrt(config.HeadDim);
         _projections = weights.Layers.Select(l => new LayerProjections(l, Quantization)).ToArray();
         _lmHead = Projection.Create(weights.LmHead, Quantization);
+        _fused = new FusedDecoder(config, weights, _projections, _lmHead);
     }
 
     /// <summary>Loads config and weights of a Hugging Face model folder.</summary>
@@ -96,6 +107,7 @@ public sealed class DecoderModel : IDisposable
         if (b != cache.Batch) throw new ArgumentException($"tokens has {b} rows but the cache has {cache.Batch}.");
         if (plan is not null && plan.LayerCount != Config.NumLayers)
             throw new ArgumentException($"The plan is for {plan.LayerCount} layers but the model has {Config.NumLayers}.");
+        if (router is null && observer is null && _fused.CanRun(tokens, cache, plan)) return _fused.Forward(tokens, cache, plan);
         var starts = cache.Lengths.ToArray();
         var end = starts.Max() + s;
         cache.EnsureCapacity(end);
@@ -261,6 +273,7 @@ public sealed class DecoderModel : IDisposable
     {
         foreach (var p in _projections) p.Dispose();
         _lmHead.Dispose();
+        _fused.Dispose();
         _rope.Dispose();
         Weights.Dispose();
     }

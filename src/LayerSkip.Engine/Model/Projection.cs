@@ -23,6 +23,9 @@ public sealed class Projection : IDisposable
 
     private readonly IMatVec? _kernel;
 
+    /// <summary>The decode kernel, or null where libtorch's <c>linear</c> is the only way (other devices, dtypes).</summary>
+    internal IMatVec? Kernel => _kernel;
+
     /// <summary>The float weight [out, in] (dequantized when quantized), owned by the model's weights.</summary>
     public Tensor Weight { get; }
     public WeightFormat Format { get; }
