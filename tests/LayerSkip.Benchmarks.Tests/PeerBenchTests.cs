@@ -25,22 +25,36 @@ public sealed class PeerBenchTests : IDisposable
             Ours = [OurConfiguration.Parse("f32"), OurConfiguration.Parse("f32@2")],
             LlamaCpp = ["BF16", "Q8_0"],
             Threads = 1, PromptTokens = 8, DecodeTokens = 8, PrefillTokens = 64, Rounds = 2,
-            WorkFolder = _folder, JsonLines = jsonl,
+            WorkFolder = _folder, JsonLines = jsonl, BandwidthProbeBytes = 64L << 20,
         };
         var rows = new PeerBench(options, TextWriter.Null).Run();
 
         var written = File.ReadAllLines(jsonl).Select(l => JsonSerializer.Deserialize<PeerRow>(l)!).ToList();
         Assert.Equal(rows, written);
         var rounds = written.Where(r => r.kind == "round").ToList();
-        // Per round: ours prefill + 2 decodes, and prefill + decode for each llama.cpp type.
-        Assert.Equal(2 * (3 + 2 * 2), rounds.Count);
+        // Per round: the bandwidth probe, ours prefill + 2 decodes, and prefill + decode for each llama.cpp type.
+        Assert.Equal(2 * (1 + 3 + 2 * 2), rounds.Count);
         Assert.Equal([1, 2], rounds.Select(r => r.round!.Value).Distinct().Order());
         Assert.Contains(rounds, r => r.engine == "ours" && r.r == 2 && r.kept_layers == 2 && r.metric == "decode");
         Assert.True(File.Exists(Path.Combine(_folder, "tiny-Q8_0.gguf")), "llama.cpp's quantizer wrote the Q8_0 file");
         var summaries = written.Where(r => r.kind == "summary").ToList();
-        Assert.Equal(7, summaries.Count);
-        Assert.All(summaries, s => Assert.InRange(s.tokens_per_s, s.min!.Value - 0.01, s.max!.Value + 0.01));
-        Assert.All(rounds, r => Assert.True(r.tokens_per_s > 0));
+        Assert.Equal(8, summaries.Count);
+        var timed = summaries.Where(s => s.metric != "read_bandwidth").ToList();
+        Assert.All(timed, s => Assert.InRange(s.tokens_per_s, s.min!.Value - 0.01, s.max!.Value + 0.01));
+        Assert.All(rounds.Where(r => r.metric != "read_bandwidth"), r => Assert.True(r.tokens_per_s > 0));
+        Assert.All(rounds.Where(r => r.metric == "read_bandwidth"), r => Assert.True(r.gb_per_s > 0));
+
+        // Decode rows carry the bytes a token reads: ours from the kernels' layouts (f32: 4 bytes a weight, all five
+        // layers' projections and the head; r = 2 reads two layers), llama.cpp's the file's size.
+        var shape = ModelShapes.Get("stories260K") with { IntermediateSize = 192 };
+        long h = shape.HiddenSize, kv = (long)shape.NumKeyValueHeads * shape.HeadDim;
+        var layerBytes = 4 * (h * (h + 2 * kv) + h * h + 2 * 192 * h + 192 * h);
+        var headBytes = 4 * h * shape.VocabSize;
+        Assert.All(rounds.Where(r => r.engine == "ours" && r.metric == "decode"),
+            r => Assert.Equal(r.kept_layers * layerBytes + headBytes, r.bytes_per_token));
+        Assert.All(rounds.Where(r => r.engine == "llama.cpp" && r.metric == "decode"),
+            r => Assert.Equal(new FileInfo(Path.Combine(_folder, $"tiny-{r.weights}.gguf")).Length, r.bytes_per_token));
+        Assert.All(rounds.Where(r => r.metric == "decode"), r => Assert.Equal(r.bytes_per_token!.Value * r.tokens_per_s / 1e9, r.gb_per_s!.Value, 2));
 
         // An interrupted run keeps only its round rows; the table is rebuilt from them with the same summaries.
         var interrupted = Path.Combine(_folder, "interrupted.jsonl");

@@ -23,6 +23,9 @@ public sealed class LayerSkipModel : IDisposable
         return new LayerSkipModel(DecoderModel.Load(folder, weights.DType, CPU, maxSequenceLength, weights.ToQuantization()));
     }
 
+    /// <summary>Weight bytes one decode step of <paramref name="plan"/> reads (its layers' projections and the LM head).</summary>
+    public long StreamedBytes(LayerPlan plan) => _model.StreamedBytes(plan);
+
     public LayerPlan Plan(double speedup) =>
         speedup <= 1 ? LayerPlan.Full(LayerCount) : LayerPlanner.Create(LayerPolicy.Unified, speedup, LayerCount);
 

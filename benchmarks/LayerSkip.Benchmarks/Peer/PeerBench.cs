@@ -6,13 +6,19 @@ using LayerSkip.Engine.Evaluation;
 using LayerSkip.Engine.Export.Gguf;
 using LayerSkip.Engine.Loading;
 using LayerSkip.Engine.Model;
+using LayerSkip.Engine.Model.Kernels;
 
 namespace LayerSkip.Benchmarks.Peer;
 
-/// <summary>One measurement, or (Kind "summary") the median, min and max of one configuration's rounds.</summary>
+/// <summary>
+/// One measurement, or (Kind "summary") the median, min and max of one configuration's rounds. Decode rows carry the
+/// weight bytes one token reads and the resulting GB/s; "read_bandwidth" rows (engine "machine") carry this machine's
+/// measured read bandwidth in <see cref="gb_per_s"/> (and min/max in GB/s), the bound batch-1 decoding can reach.
+/// </summary>
 public sealed record PeerRow(
     string kind, string engine, string weights, double r, int kept_layers, string metric, int? round,
-    double tokens_per_s, double? min, double? max, int threads, int tokens, string model);
+    double tokens_per_s, double? min, double? max, int threads, int tokens, string model,
+    long? bytes_per_token = null, double? gb_per_s = null);
 
 /// <summary>
 /// Our engine against llama.cpp on the same weights: the model folder is exported to GGUF by our writer and
@@ -40,15 +46,19 @@ public sealed class PeerBench(PeerBenchOptions options, TextWriter log)
 
         void Record(PeerRow row)
         {
+            if (row.bytes_per_token is { } bytes) row = row with { gb_per_s = Math.Round(bytes * row.tokens_per_s / 1e9, 2) };
             _rows.Add(row);
             jsonl?.WriteLine(JsonSerializer.Serialize(row));
-            log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"round {row.round}: {row.engine} {row.weights} r={row.r:0.##} {row.metric} {row.tokens_per_s:0.00} tok/s"));
+            log.WriteLine(row.metric == "read_bandwidth"
+                ? string.Create(CultureInfo.InvariantCulture, $"round {row.round}: read bandwidth {row.gb_per_s:0.0} GB/s")
+                : string.Create(CultureInfo.InvariantCulture, $"round {row.round}: {row.engine} {row.weights} r={row.r:0.##} {row.metric} {row.tokens_per_s:0.00} tok/s"));
         }
 
         var ours = options.Ours.GroupBy(o => o.Weights).ToList();
         for (var round = 1; round <= options.Rounds; round++)
         {
+            var bound = ReadBandwidth.Measure(options.Threads, options.BandwidthProbeBytes) / 1e9;
+            Record(new PeerRow("round", "machine", "-", 1, 0, "read_bandwidth", round, 0, null, null, options.Threads, 0, modelName, null, Math.Round(bound, 2)));
             foreach (var group in ours)
             {
                 using var model = LayerSkipModel.Load(folder, OurWeights.Parse(group.Key), maxLength);
@@ -57,7 +67,8 @@ public sealed class PeerBench(PeerBenchOptions options, TextWriter log)
                 foreach (var c in group)
                 {
                     var plan = model.Plan(c.Speedup);
-                    Record(Row("ours", c.Weights, c.Speedup, plan.KeptCount, "decode", round, model.TimeDecode(decodePrompt, options.DecodeTokens, plan), options.DecodeTokens, modelName));
+                    Record(Row("ours", c.Weights, c.Speedup, plan.KeptCount, "decode", round, model.TimeDecode(decodePrompt, options.DecodeTokens, plan), options.DecodeTokens, modelName)
+                        with { bytes_per_token = model.StreamedBytes(plan) });
                 }
             }
             foreach (var (type, path) in ggufs)
@@ -65,7 +76,10 @@ public sealed class PeerBench(PeerBenchOptions options, TextWriter log)
                 using var model = LlamaCppModel.Load(path, options.Threads, maxLength);
                 model.TimePrefill(prefillPrompt);
                 Record(Row("llama.cpp", type, 1, config.NumLayers, "prefill", round, model.TimePrefill(prefillPrompt), options.PrefillTokens, modelName));
-                Record(Row("llama.cpp", type, 1, config.NumLayers, "decode", round, model.TimeDecode(decodePrompt, options.DecodeTokens), options.DecodeTokens, modelName));
+                // Every tensor of a tied model is read per token (the embedding table is the output matrix), so the file
+                // size is the bytes a token streams, up to its small metadata.
+                Record(Row("llama.cpp", type, 1, config.NumLayers, "decode", round, model.TimeDecode(decodePrompt, options.DecodeTokens), options.DecodeTokens, modelName)
+                    with { bytes_per_token = config.TieWordEmbeddings ? new FileInfo(path).Length : null });
             }
         }
 
@@ -81,8 +95,19 @@ public sealed class PeerBench(PeerBenchOptions options, TextWriter log)
     public static List<PeerRow> Summarize(IEnumerable<PeerRow> rows) =>
         rows.Where(r => r.kind == "round").GroupBy(r => (r.engine, r.weights, r.r, r.metric)).Select(g =>
         {
+            var first = g.First() with { kind = "summary", round = null };
+            if (first.metric == "read_bandwidth")
+            {
+                var bound = Spread.Of(g.Select(r => r.gb_per_s ?? 0));
+                return first with { gb_per_s = Math.Round(bound.Median, 2), min = bound.Min, max = bound.Max };
+            }
             var spread = Spread.Of(g.Select(r => r.tokens_per_s));
-            return g.First() with { kind = "summary", round = null, tokens_per_s = Math.Round(spread.Median, 2), min = spread.Min, max = spread.Max };
+            var median = Math.Round(spread.Median, 2);
+            return first with
+            {
+                tokens_per_s = median, min = spread.Min, max = spread.Max,
+                gb_per_s = first.bytes_per_token is { } bytes ? Math.Round(bytes * median / 1e9, 2) : null,
+            };
         }).ToList();
 
     /// <summary>Rows read back from a JSON-lines file; an interrupted run's file has rounds but no summaries, which are then computed.</summary>
@@ -134,17 +159,23 @@ public sealed class PeerBench(PeerBenchOptions options, TextWriter log)
     {
         var summaries = rows.Where(r => r.kind == "summary").ToList();
         string Cell(PeerRow? r) => r is null ? "—" : string.Create(CultureInfo.InvariantCulture, $"{r.tokens_per_s:0.00} ({r.min:0.00}–{r.max:0.00})");
+        var bound = summaries.FirstOrDefault(r => r.metric == "read_bandwidth")?.gb_per_s;
+        string Streamed(PeerRow d) => d.gb_per_s is not { } rate ? "—"
+            : string.Create(CultureInfo.InvariantCulture, $"{d.bytes_per_token / 1e6:0} MB, {rate:0.0} GB/s{(bound is > 0 ? $" ({rate / bound.Value:P0})" : "")}");
         var lines = new List<string>
         {
-            "| engine | weights | r | kept layers | decode tok/s, median (min–max) | prefill tok/s, median (min–max) |",
-            "|---|---|---:|---:|---:|---:|",
+            "| engine | weights | r | kept layers | decode tok/s, median (min–max) | read per token, GB/s (share of bound) | prefill tok/s, median (min–max) |",
+            "|---|---|---:|---:|---:|---:|---:|",
         };
         foreach (var d in summaries.Where(r => r.metric == "decode"))
         {
             var prefill = d.r == 1 ? summaries.FirstOrDefault(p => p.metric == "prefill" && p.engine == d.engine && p.weights == d.weights) : null;
             lines.Add(string.Create(CultureInfo.InvariantCulture,
-                $"| {d.engine} | {d.weights} | {d.r:0.##} | {d.kept_layers} | {Cell(d)} | {(d.r == 1 ? Cell(prefill) : "(as r = 1)")} |"));
+                $"| {d.engine} | {d.weights} | {d.r:0.##} | {d.kept_layers} | {Cell(d)} | {Streamed(d)} | {(d.r == 1 ? Cell(prefill) : "(as r = 1)")} |"));
         }
+        if (summaries.FirstOrDefault(r => r.metric == "read_bandwidth") is { } b)
+            lines.Add(string.Create(CultureInfo.InvariantCulture,
+                $"\nRead bandwidth (SIMD sum over {b.threads} threads, median of the rounds): {b.gb_per_s:0.0} GB/s ({b.min:0.0}–{b.max:0.0})."));
         return string.Join('\n', lines);
     }
 }

@@ -38,6 +38,8 @@ public sealed record PeerBenchOptions
     /// <summary>JSON lines, one per measurement as soon as it is taken, then one summary per configuration.</summary>
     public string? JsonLines { get; init; }
     public int Seed { get; init; } = 42;
+    /// <summary>The buffer the read-bandwidth probe sums once per round (far larger than the caches).</summary>
+    public long BandwidthProbeBytes { get; init; } = 1L << 30;
 
     public void Validate()
     {

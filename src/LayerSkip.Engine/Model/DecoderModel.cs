@@ -51,6 +51,10 @@ public sealed class DecoderModel : IDisposable
     public long StreamedLayerBytes => _projections.Sum(p => p.StreamedBytes);
     public long StreamedHeadBytes => _lmHead.StreamedBytes;
 
+    /// <summary>Bytes one decode step under <paramref name="plan"/> reads: its layers' projections and the LM head.</summary>
+    public long StreamedBytes(LayerPlan? plan) =>
+        _projections.Where((_, l) => plan is null || plan.Runs(l)).Sum(p => p.StreamedBytes) + _lmHead.StreamedBytes;
+
     /// <summary>
     /// Whether decode steps of a few rows run through <see cref="FusedDecoder"/> (the default) rather than libtorch;
     /// tests switch it off to compare the two.
