@@ -56,7 +56,7 @@ public sealed class DecoderModel : IDisposable
         _projections.Where((_, l) => plan is null || plan.Runs(l)).Sum(p => p.StreamedBytes) + _lmHead.StreamedBytes;
 
     /// <summary>
-    /// Whether decode steps of a few rows run through <see cref="FusedDecoder"/> (the default) rather than libtorch;
+    /// Whether steps of a few new tokens run through <see cref="FusedDecoder"/> (the default) rather than libtorch;
     /// tests switch it off to compare the two.
     /// </summary>
     internal bool FusedDecode { get => _fused.Enabled; set => _fused.Enabled = value; }
@@ -111,7 +111,7 @@ public sealed class DecoderModel : IDisposable
         if (b != cache.Batch) throw new ArgumentException($"tokens has {b} rows but the cache has {cache.Batch}.");
         if (plan is not null && plan.LayerCount != Config.NumLayers)
             throw new ArgumentException($"The plan is for {plan.LayerCount} layers but the model has {Config.NumLayers}.");
-        if (router is null && observer is null && _fused.CanRun(tokens, cache, plan)) return _fused.Forward(tokens, cache, plan);
+        if (router is null && observer is null && _fused.CanRun(tokens, cache, plan)) return _fused.Forward(tokens, cache, plan, lastPositionOnly);
         var starts = cache.Lengths.ToArray();
         var end = starts.Max() + s;
         cache.EnsureCapacity(end);

@@ -8,16 +8,20 @@ using static TorchSharp.torch;
 namespace LayerSkip.Engine.Model;
 
 /// <summary>
-/// The decode step (one new token for each of a few rows) computed directly on the memory of the weights, the KV cache
-/// and float32 activation rows: per layer, four kernel products and a handful of vector loops. The general
+/// Decode steps (a few new tokens: one per row, or a short chunk such as a speculative verification) computed directly
+/// on the memory of the weights, the KV cache and float32 activation rows: per layer, four kernel products and a
+/// handful of vector loops. The general
 /// <see cref="DecoderModel.Forward"/> path issues about seventy libtorch calls per layer, whose fixed cost is most of a
 /// small model's step and a fifth of a quantized 1B model's. Both paths compute the same function; this one keeps the
 /// residual stream in float32 between layers.
 /// </summary>
 internal sealed unsafe class FusedDecoder : IDisposable
 {
-    /// <summary>Up to this many rows decode here; larger batches share each weight read better through libtorch.</summary>
-    public const int MaxRows = 4;
+    /// <summary>
+    /// Up to this many new tokens (rows × chunk) run here: the kernels read each weight once for all of them. Larger
+    /// batches and prompts share each weight read better through libtorch's blocked products.
+    /// </summary>
+    public const int MaxTokens = 8;
 
     /// <summary>Set LAYERSKIP_FUSED_DECODE=0 to decode through libtorch only (to compare the two paths).</summary>
     public static bool EnabledByDefault { get; } = Environment.GetEnvironmentVariable("LAYERSKIP_FUSED_DECODE") != "0";
@@ -48,12 +52,12 @@ internal sealed unsafe class FusedDecoder : IDisposable
     }
 
     /// <summary>
-    /// Whether this step can run here: a single new token per row, few rows, CPU memory, and no weight that is being
-    /// trained (gradients need libtorch's graph).
+    /// Whether this step can run here: a few new tokens, CPU memory, and no weight that is being trained (gradients
+    /// need libtorch's graph).
     /// </summary>
     public bool CanRun(Tensor tokens, KvCache cache, LayerPlan? plan)
     {
-        if (!Enabled || tokens.shape[1] != 1 || tokens.shape[0] > MaxRows || tokens.device_type != DeviceType.CPU) return false;
+        if (!Enabled || tokens.NumberOfElements > MaxTokens || tokens.device_type != DeviceType.CPU) return false;
         if (_lmHead.Kernel is null || !Readable(_w.Embedding) || !Readable(_w.FinalNorm)) return false;
         var training = is_grad_enabled() && (_w.Embedding.requires_grad || _w.FinalNorm.requires_grad);
         for (var l = 0; l < _c.NumLayers && !training; l++)
@@ -70,84 +74,94 @@ internal sealed unsafe class FusedDecoder : IDisposable
     private static bool Readable(Tensor t) =>
         t.device_type == DeviceType.CPU && t.is_contiguous() && t.dtype is ScalarType.BFloat16 or ScalarType.Float32;
 
-    /// <summary>Appends one token per row to <paramref name="cache"/> and returns float32 logits [rows, 1, vocab].</summary>
-    public Tensor Forward(Tensor tokens, KvCache cache, LayerPlan? plan)
+    /// <summary>
+    /// Appends tokens [rows, chunk] to <paramref name="cache"/> and returns float32 logits [rows, chunk, vocab], or
+    /// [rows, 1, vocab] for the last position only.
+    /// </summary>
+    public Tensor Forward(Tensor tokens, KvCache cache, LayerPlan? plan, bool lastPositionOnly)
     {
-        var rows = (int)tokens.shape[0];
+        int rows = (int)tokens.shape[0], chunk = (int)tokens.shape[1], n = rows * chunk, h = _c.HiddenSize;
         var ids = tokens.to(ScalarType.Int64).contiguous().data<long>().ToArray();
-        var positions = cache.Lengths.ToArray();
-        cache.EnsureCapacity(positions.Max() + 1);
+        // Token i = (row, j) sits at position start[row] + j and sees its row up to itself.
+        var starts = cache.Lengths.ToArray();
+        var cacheRows = new int[n];
+        var positions = new int[n];
+        for (var i = 0; i < n; i++) (cacheRows[i], positions[i]) = (i / chunk, starts[i / chunk] + i % chunk);
+        var lengths = positions.Select(p => p + 1).ToArray();
+        cache.EnsureCapacity(lengths.Max());
         var threads = RowParallel.Shared(get_num_threads());
-        var h = _c.HiddenSize;
-        var x = _scratch.Floats(0, rows * h);
-        for (var r = 0; r < rows; r++)
+
+        var x = _scratch.Floats(0, n * h);
+        for (var i = 0; i < n; i++)
         {
-            if (ids[r] < 0 || ids[r] >= _c.VocabSize) throw new ArgumentOutOfRangeException(nameof(tokens), $"Token id {ids[r]} is outside the vocabulary.");
-            VectorMath.Load(Memory(_w.Embedding).Offset(ids[r] * h), x + (long)r * h, h);
+            if (ids[i] < 0 || ids[i] >= _c.VocabSize) throw new ArgumentOutOfRangeException(nameof(tokens), $"Token id {ids[i]} is outside the vocabulary.");
+            VectorMath.Load(Memory(_w.Embedding).Offset(ids[i] * h), x + (long)i * h, h);
         }
         Rotation(positions, out var cos, out var sin);
-        var lengths = positions.Select(p => p + 1).ToArray();
         for (var l = 0; l < _c.NumLayers; l++)
-            if (plan is null || plan.Runs(l)) Layer(l, x, rows, cos, sin, positions, lengths, cache, threads);
-        cache.Advance(1);
+            if (plan is null || plan.Runs(l)) Layer(l, x, n, cos, sin, cacheRows, positions, lengths, cache, threads);
+        cache.Advance(chunk);
         Steps++;
 
-        var normed = _scratch.Floats(1, rows * h);
-        for (var r = 0; r < rows; r++) VectorMath.RmsNorm(x + (long)r * h, Memory(_w.FinalNorm), normed + (long)r * h, h, _eps);
-        var logits = empty([rows, 1, _c.VocabSize], ScalarType.Float32);
-        _lmHead.Kernel!.Multiply(normed, rows, (float*)TensorMemory.Pointer(logits), 0, _c.VocabSize, threads);
+        // The LM head for the positions asked for: each row's last, or all.
+        var outputs = lastPositionOnly ? Enumerable.Range(0, rows).Select(r => r * chunk + chunk - 1).ToArray() : Enumerable.Range(0, n).ToArray();
+        var normed = _scratch.Floats(1, outputs.Length * h);
+        for (var o = 0; o < outputs.Length; o++) VectorMath.RmsNorm(x + (long)outputs[o] * h, Memory(_w.FinalNorm), normed + (long)o * h, h, _eps);
+        var logits = empty([rows, outputs.Length / rows, _c.VocabSize], ScalarType.Float32);
+        _lmHead.Kernel!.Multiply(normed, outputs.Length, (float*)TensorMemory.Pointer(logits), 0, _c.VocabSize, threads);
         return logits;
     }
 
-    private void Layer(int l, float* x, int rows, float* cos, float* sin, int[] positions, int[] lengths, KvCache cache, RowParallel threads)
+    private void Layer(int l, float* x, int n, float* cos, float* sin, int[] cacheRows, int[] positions, int[] lengths, KvCache cache, RowParallel threads)
     {
         var w = _w.Layers[l];
         var p = _projections[l];
         int h = _c.HiddenSize, hd = _c.HeadDim, qkvDim = _qDim + 2 * _kvDim, inter = _c.IntermediateSize;
-        var normed = _scratch.Floats(1, rows * h);
-        var qkv = _scratch.Floats(2, rows * qkvDim);
-        var queries = _scratch.Floats(3, rows * _qDim);
-        var attended = _scratch.Floats(7, rows * _qDim);
-        var delta = _scratch.Floats(4, rows * h);
-        var gateUp = _scratch.Floats(5, rows * 2 * inter);
-        var activated = _scratch.Floats(6, rows * inter);
+        var normed = _scratch.Floats(1, n * h);
+        var qkv = _scratch.Floats(2, n * qkvDim);
+        var queries = _scratch.Floats(3, n * _qDim);
+        var delta = _scratch.Floats(4, n * h);
+        var gateUp = _scratch.Floats(5, n * 2 * inter);
+        var activated = _scratch.Floats(6, n * inter);
+        var attended = _scratch.Floats(7, n * _qDim);
 
-        // Attention: norm, q/k/v, rotary positions, this token's keys and values into the cache, attend, project back.
-        for (var r = 0; r < rows; r++) VectorMath.RmsNorm(x + (long)r * h, Memory(w.InputNorm), normed + (long)r * h, h, _eps);
-        p.Qkv.Kernel!.Multiply(normed, rows, qkv, 0, qkvDim, threads);
+        // Attention: norm, q/k/v, rotary positions, the new keys and values into the cache, attend, project back.
+        for (var i = 0; i < n; i++) VectorMath.RmsNorm(x + (long)i * h, Memory(w.InputNorm), normed + (long)i * h, h, _eps);
+        p.Qkv.Kernel!.Multiply(normed, n, qkv, 0, qkvDim, threads);
         var keys = Memory(cache.Keys(l));
         var values = Memory(cache.Values(l));
-        for (var r = 0; r < rows; r++)
+        for (var i = 0; i < n; i++)
         {
-            var row = qkv + (long)r * qkvDim;
+            var row = qkv + (long)i * qkvDim;
+            float* c = cos + i * hd / 2, s = sin + i * hd / 2;
             if (w.QkvBias is not null) VectorMath.Add(row, Memory(w.QkvBias), qkvDim);
-            for (var head = 0; head < _c.NumHeads; head++) PositionHead(row + head * hd, w.QNorm, cos + r * hd / 2, sin + r * hd / 2);
+            for (var head = 0; head < _c.NumHeads; head++) PositionHead(row + head * hd, w.QNorm, c, s);
             for (var head = 0; head < _c.NumKeyValueHeads; head++)
             {
                 var k = row + _qDim + head * hd;
-                PositionHead(k, w.KNorm, cos + r * hd / 2, sin + r * hd / 2);
-                var slot = (((long)r * _c.NumKeyValueHeads + head) * cache.Capacity + positions[r]) * hd;
+                PositionHead(k, w.KNorm, c, s);
+                var slot = (((long)cacheRows[i] * _c.NumKeyValueHeads + head) * cache.Capacity + positions[i]) * hd;
                 VectorMath.Store(k, keys.Offset(slot), hd);
                 VectorMath.Store(row + _qDim + _kvDim + head * hd, values.Offset(slot), hd);
             }
-            new Span<float>(row, _qDim).CopyTo(new Span<float>(queries + (long)r * _qDim, _qDim));
+            new Span<float>(row, _qDim).CopyTo(new Span<float>(queries + (long)i * _qDim, _qDim));
         }
-        var scores = _scratch.Floats(8, (long)rows * _c.NumHeads * lengths.Max());
-        CachedAttention.Attend(queries, keys, values, lengths, _c.NumKeyValueHeads, _c.QueryGroups, cache.Capacity, hd, _scale,
+        var scores = _scratch.Floats(8, (long)n * _c.NumHeads * lengths.Max());
+        CachedAttention.Attend(queries, keys, values, cacheRows, lengths, _c.NumKeyValueHeads, _c.QueryGroups, cache.Capacity, hd, _scale,
             scores, attended, threads);
-        p.Output.Kernel!.Multiply(attended, rows, delta, 0, h, threads);
-        VectorMath.Add(x, delta, rows * h);
+        p.Output.Kernel!.Multiply(attended, n, delta, 0, h, threads);
+        VectorMath.Add(x, delta, n * h);
 
         // Feed-forward: norm, gate and up together, silu(gate) · up, down.
-        for (var r = 0; r < rows; r++) VectorMath.RmsNorm(x + (long)r * h, Memory(w.PostAttentionNorm), normed + (long)r * h, h, _eps);
-        p.GateUp.Kernel!.Multiply(normed, rows, gateUp, 0, 2 * inter, threads);
-        for (var r = 0; r < rows; r++)
+        for (var i = 0; i < n; i++) VectorMath.RmsNorm(x + (long)i * h, Memory(w.PostAttentionNorm), normed + (long)i * h, h, _eps);
+        p.GateUp.Kernel!.Multiply(normed, n, gateUp, 0, 2 * inter, threads);
+        for (var i = 0; i < n; i++)
         {
-            var gu = gateUp + (long)r * 2 * inter;
-            VectorMath.SiluTimes(gu, gu + inter, activated + (long)r * inter, inter);
+            var gu = gateUp + (long)i * 2 * inter;
+            VectorMath.SiluTimes(gu, gu + inter, activated + (long)i * inter, inter);
         }
-        p.Down.Kernel!.Multiply(activated, rows, delta, 0, h, threads);
-        VectorMath.Add(x, delta, rows * h);
+        p.Down.Kernel!.Multiply(activated, n, delta, 0, h, threads);
+        VectorMath.Add(x, delta, n * h);
     }
 
     /// <summary>Qwen3's per-head norm (when the model has one), then the rotary embedding.</summary>
@@ -157,7 +171,7 @@ internal sealed unsafe class FusedDecoder : IDisposable
         VectorMath.Rotate(head, cos, sin, _c.HeadDim);
     }
 
-    /// <summary>cos and sin of every rotary angle at each row's position: [rows, headDim / 2] each.</summary>
+    /// <summary>cos and sin of every rotary angle at each token's position: [tokens, headDim / 2] each.</summary>
     private void Rotation(int[] positions, out float* cos, out float* sin)
     {
         var half = _c.HeadDim / 2;

@@ -46,7 +46,22 @@ public class FusedDecoderTests
             foreach (var t in Tokens[3..]) actual.AddRange(Rows(model.Forward(Ids([t]), cache), 0));
         }
         finally { KernelIsa.ScalarOnly = false; }
-        Assert.Equal(Tokens.Length - 3, model.FusedSteps);
+        Assert.Equal(1 + Tokens.Length - 3, model.FusedSteps); // the three-token prompt, then each token
+        AssertClose(expected, actual);
+    }
+
+    [Fact]
+    public void ChunksOfTokensMatchTheReferenceAtEveryPosition()
+    {
+        using var ckpt = TinyCheckpoint.Create(ConfigFor("qwen3-qknorm"), seed: 21);
+        var expected = new ReferenceDecoder(ckpt.Config, ckpt.Weights).Logits(Tokens);
+        using var model = DecoderModel.Load(ckpt.Folder, ScalarType.Float32, CPU);
+        using var scope = NewDisposeScope();
+        using var cache = model.CreateCache(1, 2);
+        var actual = new List<double[]>();
+        foreach (var (start, end) in new[] { (0, 3), (3, 7), (7, Tokens.Length) }) // a prompt, then verification-sized chunks
+            actual.AddRange(Rows(model.Forward(Ids(Tokens[start..end]), cache, lastPositionOnly: false), 0));
+        Assert.Equal(3, model.FusedSteps);
         AssertClose(expected, actual);
     }
 
@@ -56,14 +71,18 @@ public class FusedDecoderTests
         using var ckpt = TinyCheckpoint.Create(TinyCheckpoint.LlamaConfig(ModelArchitecture.Qwen3, layers: 6, heads: 4, kvHeads: 2), seed: 4);
         var plan = LayerPlanner.Create(LayerPolicy.Unified, 2, 6);
         int[][] prompts = [[1, 5, 9], [1, 7, 3, 8, 20, 11, 4], [1, 60]];
-        var fused = Decode(ckpt.Folder, plan, prompts, fusedDecode: true, out var fusedSteps);
-        var plain = Decode(ckpt.Folder, plan, prompts, fusedDecode: false, out var plainSteps);
-        Assert.Equal(4, fusedSteps);
-        Assert.Equal(0, plainSteps);
-        for (var i = 0; i < fused.Count; i++) AssertClose([plain[i]], [fused[i]]);
+        foreach (var chunk in new[] { 1, 2 })
+        {
+            var fused = Decode(ckpt.Folder, plan, prompts, chunk, fusedDecode: true, out var fusedSteps);
+            var plain = Decode(ckpt.Folder, plan, prompts, chunk, fusedDecode: false, out var plainSteps);
+            Assert.Equal(3 + 4, fusedSteps); // the three prompts fit the fused path too, then four steps
+            Assert.Equal(0, plainSteps);
+            Assert.Equal(plain.Count, fused.Count);
+            for (var i = 0; i < fused.Count; i++) AssertClose([plain[i]], [fused[i]]);
+        }
     }
 
-    private static List<double[]> Decode(string folder, LayerPlan plan, int[][] prompts, bool fusedDecode, out long fusedSteps)
+    private static List<double[]> Decode(string folder, LayerPlan plan, int[][] prompts, int chunk, bool fusedDecode, out long fusedSteps)
     {
         using var model = DecoderModel.Load(folder, ScalarType.Float32, CPU);
         model.FusedDecode = fusedDecode;
@@ -80,8 +99,8 @@ public class FusedDecoderTests
         var logits = new List<double[]>();
         for (var step = 0; step < 4; step++)
         {
-            var next = tensor(Enumerable.Range(0, prompts.Length).Select(r => (long)(30 + 7 * r + step)).ToArray(), [prompts.Length, 1]);
-            var output = model.Forward(next, batch, plan);
+            var next = tensor(Enumerable.Range(0, prompts.Length * chunk).Select(i => (long)(30 + 7 * i + step)).ToArray(), [prompts.Length, chunk]);
+            var output = model.Forward(next, batch, plan, lastPositionOnly: false);
             for (var r = 0; r < prompts.Length; r++) logits.AddRange(Rows(output, r));
         }
         batch.Dispose();
@@ -107,7 +126,7 @@ public class FusedDecoderTests
             using var cache = model.CreateCache(1, 16);
             var rows = Rows(model.Forward(Ids(Tokens[..4]), cache), 0);
             foreach (var t in Tokens[4..]) rows.AddRange(Rows(model.Forward(Ids([t]), cache), 0));
-            Assert.Equal(fusedDecode ? Tokens.Length - 4 : 0, model.FusedSteps);
+            Assert.Equal(fusedDecode ? 1 + Tokens.Length - 4 : 0, model.FusedSteps);
             return rows;
         }
         // Truth: the same model in float32 through libtorch. The libtorch path in the compute dtype rounds every
@@ -132,11 +151,12 @@ public class FusedDecoderTests
     public unsafe void CachedAttentionMatchesANaiveSoftmax(bool bf16, int length)
     {
         const int kvHeads = 2, groups = 3, headDim = 24, capacity = 3100;
-        int[] lengths = [length, length / 2 + 1];
+        int[] lengths = [length, length / 2 + 1, length / 2 + 2]; // the last two: a chunk of two tokens of one row
+        int[] cacheRows = [0, 1, 1];
         var rows = lengths.Length;
         var random = new Random(5);
         var q = Enumerable.Range(0, rows * kvHeads * groups * headDim).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
-        var k = Enumerable.Range(0, rows * kvHeads * capacity * headDim).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
+        var k = Enumerable.Range(0, 2 * kvHeads * capacity * headDim).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
         var v = Enumerable.Range(0, k.Length).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
         if (bf16) { k = k.Select(Bf16).ToArray(); v = v.Select(Bf16).ToArray(); }
         var kb = k.Select(VectorMath.ToBFloat16).ToArray();
@@ -149,7 +169,7 @@ public class FusedDecoderTests
         {
             var keys = bf16 ? new FloatMemory(kbp, true) : new FloatMemory(kp, false);
             var values = bf16 ? new FloatMemory(vbp, true) : new FloatMemory(vp, false);
-            CachedAttention.Attend(qp, keys, values, lengths, kvHeads, groups, capacity, headDim, 0.2f, sp, op, pool);
+            CachedAttention.Attend(qp, keys, values, cacheRows, lengths, kvHeads, groups, capacity, headDim, 0.2f, sp, op, pool);
         }
         for (var r = 0; r < rows; r++)
             for (var h = 0; h < kvHeads * groups; h++)
@@ -158,14 +178,14 @@ public class FusedDecoderTests
                 var logits = new double[lengths[r]];
                 for (var t = 0; t < lengths[r]; t++)
                     for (var d = 0; d < headDim; d++)
-                        logits[t] += 0.2 * q[(r * kvHeads * groups + h) * headDim + d] * k[((r * kvHeads + g) * capacity + t) * headDim + d];
+                        logits[t] += 0.2 * q[(r * kvHeads * groups + h) * headDim + d] * k[((cacheRows[r] * kvHeads + g) * capacity + t) * headDim + d];
                 var max = logits.Max();
                 var weights = logits.Select(l => Math.Exp(l - max)).ToArray();
                 var sum = weights.Sum();
                 for (var d = 0; d < headDim; d++)
                 {
                     var expected = 0.0;
-                    for (var t = 0; t < lengths[r]; t++) expected += weights[t] / sum * v[((r * kvHeads + g) * capacity + t) * headDim + d];
+                    for (var t = 0; t < lengths[r]; t++) expected += weights[t] / sum * v[((cacheRows[r] * kvHeads + g) * capacity + t) * headDim + d];
                     Assert.Equal(expected, output[(r * kvHeads * groups + h) * headDim + d], 1e-4);
                 }
             }

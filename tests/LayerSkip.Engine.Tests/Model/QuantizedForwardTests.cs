@@ -40,7 +40,7 @@ public class QuantizedForwardTests
         var decoded = new List<double[]>();
         decoded.AddRange(Rows(model.Forward(Ids(Tokens[..5]), cache, lastPositionOnly: false), 0));
         foreach (var t in Tokens[5..]) decoded.AddRange(Rows(model.Forward(Ids([t]), cache), 0));
-        Assert.Equal(Tokens.Length - 5, model.FusedSteps); // decoding ran through the fused step
+        Assert.Equal(1 + Tokens.Length - 5, model.FusedSteps); // the five-token prompt and each decoded token ran fused
         for (var t = 5; t < Tokens.Length; t++)
         {
             var scale = expected[t].Max(Math.Abs);

@@ -1,18 +1,18 @@
 namespace LayerSkip.Engine.Model.Kernels;
 
 /// <summary>
-/// One new query per row attending over that row's cached keys and values, read in place from a
+/// A few queries, each attending over the first positions of one cache row, read in place from a
 /// [batch, kvHeads, capacity, headDim] cache tensor. Grouped-query attention needs no copy: the query heads of a group
-/// read the same key/value head.
+/// read the same key/value head. Causality is in the lengths: a chunk's j-th token sees its row up to itself.
 /// </summary>
 internal static unsafe class CachedAttention
 {
     /// <summary>
-    /// For every row r and query head: softmax(q · Kᵀ · scale) · V over positions [0, lengths[r]).
-    /// <paramref name="queries"/> and <paramref name="output"/> are [rows, heads · headDim]; <paramref name="scores"/> is
-    /// scratch for rows · heads · max(lengths) floats.
+    /// For every query i and head: softmax(q · Kᵀ · scale) · V over positions [0, lengths[i]) of cache row
+    /// cacheRows[i]. <paramref name="queries"/> and <paramref name="output"/> are [queries, heads · headDim];
+    /// <paramref name="scores"/> is scratch for queries · heads · max(lengths) floats.
     /// </summary>
-    public static void Attend(float* queries, FloatMemory keys, FloatMemory values, int[] lengths, int kvHeads, int groups,
+    public static void Attend(float* queries, FloatMemory keys, FloatMemory values, int[] cacheRows, int[] lengths, int kvHeads, int groups,
         int capacity, int headDim, float scale, float* scores, float* output, RowParallel threads)
     {
         var rows = lengths.Length;
@@ -25,7 +25,7 @@ internal static unsafe class CachedAttention
             for (var item = start; item < end; item++)
             {
                 int r = item / kvHeads, g = item % kvHeads;
-                var cacheRow = ((long)r * kvHeads + g) * capacity * headDim;
+                var cacheRow = ((long)cacheRows[r] * kvHeads + g) * capacity * headDim;
                 for (var j = 0; j < groups; j++)
                 {
                     var h = g * groups + j;
