@@ -1,4 +1,5 @@
 using LayerSkip.Engine.Loading;
+using LayerSkip.Engine.Model.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -22,8 +23,10 @@ public sealed class ModelWeights : IDisposable
         WeightLayout.Check(ckpt, c);
         long h = c.HiddenSize, q = (long)c.NumHeads * c.HeadDim, kv = (long)c.NumKeyValueHeads * c.HeadDim, i = c.IntermediateSize;
         Tensor L(string name, params long[] shape) => ckpt.Load(name, shape, dtype, device);
+        // Matrices are streamed once per decoded token: give them 2 MiB pages (vectors stay where they are).
+        static Tensor Matrix(Tensor t) => HugePages.Rehome(t);
 
-        var embedding = L("model.embed_tokens.weight", c.VocabSize, h);
+        var embedding = Matrix(L("model.embed_tokens.weight", c.VocabSize, h));
         var layers = new List<LayerWeights>(c.NumLayers);
         for (var n = 0; n < c.NumLayers; n++)
         {
@@ -44,17 +47,17 @@ public sealed class ModelWeights : IDisposable
             layers.Add(new LayerWeights
             {
                 InputNorm = L(p + "input_layernorm.weight", h),
-                Qkv = cat([wq, wk, wv], 0),
+                Qkv = Matrix(cat([wq, wk, wv], 0)),
                 QkvBias = bias,
                 QNorm = c.QkNorm ? L(p + "self_attn.q_norm.weight", c.HeadDim) : null,
                 KNorm = c.QkNorm ? L(p + "self_attn.k_norm.weight", c.HeadDim) : null,
-                Output = L(p + "self_attn.o_proj.weight", h, q),
+                Output = Matrix(L(p + "self_attn.o_proj.weight", h, q)),
                 PostAttentionNorm = L(p + "post_attention_layernorm.weight", h),
-                GateUp = cat([wg, wu], 0),
-                Down = L(p + "mlp.down_proj.weight", h, i),
+                GateUp = Matrix(cat([wg, wu], 0)),
+                Down = Matrix(L(p + "mlp.down_proj.weight", h, i)),
             });
         }
-        var lmHead = c.TieWordEmbeddings ? embedding : L("lm_head.weight", c.VocabSize, h);
+        var lmHead = c.TieWordEmbeddings ? embedding : Matrix(L("lm_head.weight", c.VocabSize, h));
         return new ModelWeights { Embedding = embedding, FinalNorm = L("model.norm.weight", h), LmHead = lmHead, Layers = layers };
     }
 

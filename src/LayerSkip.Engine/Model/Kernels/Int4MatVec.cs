@@ -34,7 +34,7 @@ internal sealed unsafe class Int4MatVec : IMatVec
         GroupSize = groupSize;
         _padded = (inFeatures + groupSize - 1) / groupSize * groupSize;
         _groups = _padded / groupSize;
-        _q = (byte*)NativeMemory.AlignedAlloc((nuint)((long)outFeatures * _padded / 2), 64);
+        _q = (byte*)HugePages.Allocate((long)outFeatures * _padded / 2);
         _scaleAndMin = new uint[outFeatures * _groups];
     }
 

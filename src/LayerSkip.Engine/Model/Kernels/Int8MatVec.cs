@@ -25,7 +25,7 @@ internal sealed unsafe class Int8MatVec : IMatVec
         OutFeatures = outFeatures;
         InFeatures = inFeatures;
         _padded = (inFeatures + QuantizedActivation.Block - 1) / QuantizedActivation.Block * QuantizedActivation.Block;
-        _q = (byte*)NativeMemory.AlignedAlloc((nuint)((long)outFeatures * _padded), 64);
+        _q = (byte*)HugePages.Allocate((long)outFeatures * _padded);
         _scales = new float[outFeatures];
     }
 

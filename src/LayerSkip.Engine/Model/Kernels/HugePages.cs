@@ -1,0 +1,54 @@
+using System.Runtime.InteropServices;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LayerSkip.Engine.Model.Kernels;
+
+/// <summary>
+/// Weight memory on 2 MiB pages where Linux offers them on request (transparent huge pages in "madvise" mode). Decoding
+/// streams every weight once per token: with 4 KiB pages the reads cross a page, and miss the TLB, every 4 KiB, and the
+/// hardware prefetchers stop at each page boundary. The advice must come before the memory is first written.
+/// </summary>
+internal static unsafe partial class HugePages
+{
+    /// <summary>Set LAYERSKIP_HUGE_PAGES=0 to keep the allocator's ordinary pages (to measure what huge pages change).</summary>
+    public static bool Enabled { get; } = Environment.GetEnvironmentVariable("LAYERSKIP_HUGE_PAGES") != "0";
+
+    private const long PageSize = 2L << 20;
+    private const int MadviseHugePage = 14; // MADV_HUGEPAGE
+
+    /// <summary>Native memory for <paramref name="bytes"/>, 2 MiB-aligned and advised when large; free with NativeMemory.AlignedFree.</summary>
+    public static void* Allocate(long bytes)
+    {
+        var large = bytes >= PageSize;
+        var p = NativeMemory.AlignedAlloc((nuint)bytes, large ? (nuint)PageSize : 64);
+        if (large) Advise(p, bytes);
+        return p;
+    }
+
+    /// <summary>
+    /// The tensor moved into fresh memory advised for huge pages (the old one is disposed), or itself when small, not on
+    /// the CPU or not on Linux.
+    /// </summary>
+    public static Tensor Rehome(Tensor t)
+    {
+        var bytes = t.NumberOfElements * t.ElementSize;
+        if (!Enabled || !OperatingSystem.IsLinux() || t.device_type != DeviceType.CPU || bytes < 4 * PageSize) return t;
+        var fresh = empty(t.shape, t.dtype, t.device).DetachFromDisposeScope();
+        Advise((void*)TensorMemory.Pointer(fresh), bytes);
+        fresh.copy_(t);
+        t.Dispose();
+        return fresh;
+    }
+
+    private static void Advise(void* p, long bytes)
+    {
+        if (!Enabled || !OperatingSystem.IsLinux()) return;
+        var start = ((long)p + PageSize - 1) & ~(PageSize - 1);
+        var end = ((long)p + bytes) & ~(PageSize - 1);
+        if (end > start) madvise((IntPtr)start, (nuint)(end - start), MadviseHugePage); // advice only: failure changes nothing
+    }
+
+    [LibraryImport("libc")]
+    private static partial int madvise(IntPtr address, nuint length, int advice);
+}
