@@ -44,8 +44,8 @@ internal sealed class SamplingBenchCommand : CliCommand
         var vocab = ModelShapes.Get(parse.GetValue(_shape)!).VocabSize;
         var seconds = parse.GetValue(_seconds);
         Console.Error.WriteLine($"vocabulary {vocab}, logits ~ N(0, {parse.GetValue(_logitStd)}²), {get_num_threads()} libtorch threads");
-        Console.WriteLine("| setting | batch | path | ms per step, median (min–max) | µs per row |");
-        Console.WriteLine("|---|---:|---|---:|---:|");
+        Console.WriteLine("| setting | batch | path | ms per step, median (min–max) | µs per row | CPU ms per step |");
+        Console.WriteLine("|---|---:|---|---:|---:|---:|");
         foreach (var batch in parse.GetValue(_batches)!)
         {
             using var logits = randn([batch, vocab], ScalarType.Float32, generator: new Generator(11)).mul_(parse.GetValue(_logitStd));
@@ -55,7 +55,7 @@ internal sealed class SamplingBenchCommand : CliCommand
                     cancellation.ThrowIfCancellationRequested();
                     var sampler = new LogitsSampler { TensorOps = tensorOps };
                     var step = 0;
-                    var spread = Time(() =>
+                    var (spread, cpu) = Time(() =>
                     {
                         // Fresh sequences each step with a 64-token history, so penalties cost the same every time.
                         var rows = Enumerable.Range(0, batch).Select(r => History(new TokenSampler(options with { Seed = step * batch + r }), vocab)).ToList();
@@ -63,7 +63,7 @@ internal sealed class SamplingBenchCommand : CliCommand
                         sampler.Choose(logits, rows);
                     }, seconds);
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"| {name} | {batch} | {(tensorOps ? "libtorch ops" : "in place")} | {spread.Median:0.000} ({spread.Min:0.000}–{spread.Max:0.000}) | {spread.Median * 1000 / batch:0} |"));
+                        $"| {name} | {batch} | {(tensorOps ? "libtorch ops" : "in place")} | {spread.Median:0.000} ({spread.Min:0.000}–{spread.Max:0.000}) | {spread.Median * 1000 / batch:0} | {cpu:0.000} |"));
                 }
         }
         return Task.FromResult(0);
@@ -76,20 +76,25 @@ internal sealed class SamplingBenchCommand : CliCommand
         return sampler;
     }
 
-    /// <summary>Milliseconds per call: median and spread of five rounds filling about <paramref name="seconds"/>.</summary>
-    private static Spread Time(Action call, double seconds)
+    /// <summary>
+    /// Milliseconds per call: median and spread of five rounds filling about <paramref name="seconds"/>, and the
+    /// process's CPU time per call over all rounds (what the work costs when other processes share the cores).
+    /// </summary>
+    private static (Spread Wall, double CpuMs) Time(Action call, double seconds)
     {
         for (var w = 0; w < 3; w++) call();
         var probe = Stopwatch.StartNew();
         call();
         var perRound = Math.Max(1, (int)(seconds / 5 / Math.Max(probe.Elapsed.TotalSeconds, 1e-6)));
         var rounds = new List<double>();
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         for (var r = 0; r < 5; r++)
         {
             var clock = Stopwatch.StartNew();
             for (var n = 0; n < perRound; n++) call();
             rounds.Add(clock.Elapsed.TotalMilliseconds / perRound);
         }
-        return Spread.Of(rounds);
+        var cpuMs = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds / (5.0 * perRound);
+        return (Spread.Of(rounds), cpuMs);
     }
 }
