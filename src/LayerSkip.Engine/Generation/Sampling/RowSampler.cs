@@ -25,8 +25,9 @@ internal sealed class RowSampler
     private const float Span = 32f;
     private const int Block = 1024;
     private const int SampleSize = 1024;
+    /// <summary>Weights are exp(−d) with d clamped here (a normal float; masked tokens get exactly 0 instead).</summary>
+    private const float MaxExponent = 87f;
 
-    private readonly int[] _counts = new int[Buckets + 1];
     private readonly double[] _mass = new double[Buckets + 1];
     private readonly float[] _sample = new float[SampleSize];
     private float[] _weights = [];
@@ -38,7 +39,19 @@ internal sealed class RowSampler
     public static int ArgMax(ReadOnlySpan<float> logits)
     {
         var max = Max(logits);
-        return max == float.NegativeInfinity || float.IsNaN(max) ? Nothing : logits.IndexOf(max);
+        return max == float.NegativeInfinity || float.IsNaN(max) ? Nothing : IndexOf(logits, max);
+    }
+
+    /// <summary>The first index holding <paramref name="value"/> (span.IndexOf compares floats one at a time).</summary>
+    private static int IndexOf(ReadOnlySpan<float> values, float value)
+    {
+        var v = new Vector<float>(value);
+        var i = 0;
+        for (; i + Vector<float>.Count <= values.Length; i += Vector<float>.Count)
+            if (Vector.EqualsAny(new Vector<float>(values[i..]), v)) break;
+        for (; i < values.Length; i++)
+            if (values[i] == value) return i;
+        return -1;
     }
 
     /// <summary>
@@ -64,6 +77,8 @@ internal sealed class RowSampler
         var blockMass = Scratch(ref _blockMass, blocks);
         var vmax = new Vector<float>(max);
         var vt = new Vector<float>(inverseT);
+        var clamp = new Vector<float>(MaxExponent);
+        var minusInfinity = new Vector<float>(float.NegativeInfinity);
         double total = 0;
         for (var b = 0; b < blocks; b++)
         {
@@ -73,12 +88,14 @@ internal sealed class RowSampler
             var i = start;
             for (; i + Vector<float>.Count <= end; i += Vector<float>.Count)
             {
-                var w = Vector.Exp((new Vector<float>(logits[i..]) - vmax) * vt);
+                var l = new Vector<float>(logits[i..]);
+                var w = Vector.Exp(-Vector.Min((vmax - l) * vt, clamp));
+                w = Vector.ConditionalSelect(Vector.Equals(l, minusInfinity), Vector<float>.Zero, w);
                 w.CopyTo(weights[i..]);
                 acc += w;
             }
             double sum = Vector.Sum(acc);
-            for (; i < end; i++) sum += weights[i] = MathF.Exp((logits[i] - max) * inverseT);
+            for (; i < end; i++) sum += weights[i] = Weight(logits[i], max, inverseT);
             total += blockMass[b] = sum;
         }
         return Walk(weights, blockMass, u * total);
@@ -200,28 +217,25 @@ internal sealed class RowSampler
         var last = new Vector<float>(Buckets - 1);
         var masked = new Vector<int>(Buckets);
         var minusInfinity = new Vector<float>(float.NegativeInfinity);
+        var clamp = new Vector<float>(MaxExponent);
         var i = 0;
         for (; i + Vector<float>.Count <= logits.Length; i += Vector<float>.Count)
         {
             var l = new Vector<float>(logits[i..]);
-            var d = (vmax - l) * vt;
-            Vector.Exp(-d).CopyTo(weights[i..]);
+            var d = Vector.Min((vmax - l) * vt, clamp);
+            var isMasked = Vector.Equals(l, minusInfinity);
+            Vector.ConditionalSelect(isMasked, Vector<float>.Zero, Vector.Exp(-d)).CopyTo(weights[i..]);
             var b = Vector.ConvertToInt32(Vector.Min(d * perUnit, last));
-            Vector.ConditionalSelect(Vector.Equals(l, minusInfinity), masked, b).CopyTo(bucketOf[i..]);
+            Vector.ConditionalSelect(Vector.AsVectorInt32(isMasked), masked, b).CopyTo(bucketOf[i..]);
         }
         for (; i < logits.Length; i++)
         {
-            var d = (max - logits[i]) * inverseT;
-            weights[i] = MathF.Exp(-d);
+            var d = MathF.Min((max - logits[i]) * inverseT, MaxExponent);
+            weights[i] = Weight(logits[i], max, inverseT);
             bucketOf[i] = logits[i] == float.NegativeInfinity ? Buckets : (int)MathF.Min(d * (Buckets / Span), Buckets - 1);
         }
-        Array.Clear(_counts);
         Array.Clear(_mass);
-        for (i = 0; i < logits.Length; i++)
-        {
-            _counts[bucketOf[i]]++;
-            _mass[bucketOf[i]] += weights[i];
-        }
+        for (i = 0; i < logits.Length; i++) _mass[bucketOf[i]] += weights[i];
         double total = 0;
         for (var b = 0; b < Buckets; b++) total += _mass[b];
         var threshold = p * total;
@@ -298,6 +312,9 @@ internal sealed class RowSampler
         }
         return last;
     }
+
+    private static float Weight(float logit, float max, float inverseT) =>
+        logit == float.NegativeInfinity ? 0f : MathF.Exp(-MathF.Min((max - logit) * inverseT, MaxExponent));
 
     /// <summary>Ascending key order is descending logit order, ties by ascending id.</summary>
     private static ulong Key(float logit, int id)
