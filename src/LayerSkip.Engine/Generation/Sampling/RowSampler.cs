@@ -26,7 +26,7 @@ internal sealed class RowSampler
     private const int Block = 1024;
     private const int SampleSize = 1024;
     /// <summary>Weights are exp(−d) with d clamped here (a normal float; masked tokens get exactly 0 instead).</summary>
-    private const float MaxExponent = 87f;
+    private const float MaxExponent = 80f;
 
     private readonly double[] _mass = new double[Buckets + 1];
     private readonly float[] _sample = new float[SampleSize];
@@ -89,7 +89,7 @@ internal sealed class RowSampler
             for (; i + Vector<float>.Count <= end; i += Vector<float>.Count)
             {
                 var l = new Vector<float>(logits[i..]);
-                var w = Vector.Exp(-Vector.Min((vmax - l) * vt, clamp));
+                var w = ExpNegative(Vector.Min((vmax - l) * vt, clamp));
                 w = Vector.ConditionalSelect(Vector.Equals(l, minusInfinity), Vector<float>.Zero, w);
                 w.CopyTo(weights[i..]);
                 acc += w;
@@ -224,7 +224,7 @@ internal sealed class RowSampler
             var l = new Vector<float>(logits[i..]);
             var d = Vector.Min((vmax - l) * vt, clamp);
             var isMasked = Vector.Equals(l, minusInfinity);
-            Vector.ConditionalSelect(isMasked, Vector<float>.Zero, Vector.Exp(-d)).CopyTo(weights[i..]);
+            Vector.ConditionalSelect(isMasked, Vector<float>.Zero, ExpNegative(d)).CopyTo(weights[i..]);
             var b = Vector.ConvertToInt32(Vector.Min(d * perUnit, last));
             Vector.ConditionalSelect(Vector.AsVectorInt32(isMasked), masked, b).CopyTo(bucketOf[i..]);
         }
@@ -311,6 +311,25 @@ internal sealed class RowSampler
             }
         }
         return last;
+    }
+
+    /// <summary>
+    /// exp(−d) for d in [0, <see cref="MaxExponent"/>], to about 1e-6 relative: 2^n × e^r with n = round(−d·log2 e) and
+    /// |r| ≤ ln2/2 from its degree-6 Taylor polynomial. Several times cheaper than Vector.Exp, which widens to double.
+    /// </summary>
+    internal static Vector<float> ExpNegative(Vector<float> d)
+    {
+        var n = Vector.Floor(d * new Vector<float>(-1.442695041f) + new Vector<float>(0.5f));
+        // r = −d − n·ln2 with ln2 split in two (Cody–Waite), so r keeps its precision for large n.
+        var r = -d - n * new Vector<float>(0.693359375f) - n * new Vector<float>(-2.12194440e-4f);
+        var p = new Vector<float>(1f / 720);
+        p = p * r + new Vector<float>(1f / 120);
+        p = p * r + new Vector<float>(1f / 24);
+        p = p * r + new Vector<float>(1f / 6);
+        p = p * r + new Vector<float>(0.5f);
+        p = p * r + Vector<float>.One;
+        p = p * r + Vector<float>.One;
+        return Vector.AsVectorSingle(Vector.AsVectorInt32(p) + Vector.ShiftLeft(Vector.ConvertToInt32(n), 23));
     }
 
     private static float Weight(float logit, float max, float inverseT) =>
