@@ -173,13 +173,30 @@ internal sealed class RowSampler
             if (rank >= sampled) threshold = -float.MaxValue; // every finite token
             else
             {
-                if (!sorted) { sample.Sort((a, b) => b.CompareTo(a)); sorted = true; }
-                threshold = Math.Max(sample[rank - 1], -float.MaxValue);
+                if (!sorted && rank > Few) { sample.Sort((a, b) => b.CompareTo(a)); sorted = true; }
+                threshold = Math.Max(sorted ? sample[rank - 1] : LargestAt(sample, rank), -float.MaxValue);
             }
             var found = AtOrAbove(logits, threshold);
             if (found.Length >= k || threshold == -float.MaxValue) return found;
             rank *= 4;
         }
+    }
+
+    private const int Few = 32;
+
+    /// <summary>The <paramref name="rank"/>-th largest value (rank ≤ <see cref="Few"/>), by insertion into a short list.</summary>
+    private static float LargestAt(ReadOnlySpan<float> values, int rank)
+    {
+        Span<float> top = stackalloc float[Few];
+        top[..rank].Fill(float.NegativeInfinity);
+        foreach (var v in values)
+        {
+            if (!(v > top[rank - 1])) continue;
+            var j = rank - 1;
+            for (; j > 0 && top[j - 1] < v; j--) top[j] = top[j - 1];
+            top[j] = v;
+        }
+        return top[rank - 1];
     }
 
     /// <summary>Sort keys of the tokens whose logit is at least <paramref name="threshold"/> (finite).</summary>
