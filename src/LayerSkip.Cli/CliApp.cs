@@ -21,6 +21,7 @@ public static class CliApp
         new PlanCommand(),
         new BenchCommand(),
         new MatVecBenchCommand(),
+        new SamplingBenchCommand(),
         new ChatBenchCommand(),
         new SpeculativeBenchCommand(),
         new RouterBenchCommand(),

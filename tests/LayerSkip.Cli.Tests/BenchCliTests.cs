@@ -24,6 +24,17 @@ public sealed class BenchCliTests : IDisposable
     }
 
     [Fact]
+    public void Bench_sampling_times_every_setting_on_both_paths()
+    {
+        var (code, stdout, stderr) = Run("bench-sampling", "--shape", "stories260K", "--batch", "2", "--seconds", "0.02");
+        Assert.True(code == 0, stderr);
+        var rows = stdout.Split('\n').Where(l => l.StartsWith("| ") && !l.StartsWith("| setting")).Select(l => l.Split('|', StringSplitOptions.TrimEntries)).ToList();
+        Assert.Equal(12, rows.Count); // six settings, in place and with libtorch ops
+        Assert.Equal(2, rows.Select(r => r[3]).Distinct().Count());
+        Assert.All(rows, r => Assert.True(double.Parse(r[4].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) > 0, string.Join("|", r)));
+    }
+
+    [Fact]
     public void Bench_reports_the_median_round_between_the_slowest_and_fastest()
     {
         var json = Path.Combine(_folder, "bench.json");

@@ -18,24 +18,33 @@ public sealed class PlotTests
     }
 
     [Fact]
-    public void BenchJsonAndPeerJsonLinesAreRead()
+    public void BenchJsonRowsAreRead()
     {
         var bench = ResultRow.Load(Repository.PathOf("docs", "results", "bench-llama-1b-bf16.json"));
         Assert.Contains(bench, r => r.Text("policy") == "full" && r.Number("batch") == 1 && r.Number("decode_tokens_per_s") > 0);
+    }
 
+    [Fact]
+    public void ThePeerChartReadsTheLinesLayerskipBenchPeerWrites()
+    {
+        // The file layerskip-bench peer wrote for docs/benchmarks.md: round lines, then one summary per configuration.
+        var path = Repository.PathOf("docs", "results", "peer-llama-1b.jsonl");
+        var series = Charts.PeerDecode(ResultRow.Load(path));
+        Assert.Equal(["ours bf16", "ours int8", "ours int4", "llama.cpp BF16", "llama.cpp Q8_0", "llama.cpp Q4_0"], series.Select(s => s.Label));
+        var bf16 = series.Single(s => s.Label == "ours bf16").Points;
+        Assert.Equal([(1.0, 10.43, (double?)2.02, (double?)11.02), (2.0, 17.52, 5.28, 18.71)], bf16);
+        Assert.Equal((1.0, 32.12, (double?)30.65, (double?)32.45), series.Single(s => s.Label == "llama.cpp Q4_0").Points.Single());
+
+        // An interrupted run has only round lines: the chart takes their median and range, which here are the summaries'.
+        var rounds = File.ReadAllLines(path).Where(l => l.Contains("\"kind\":\"round\"")).ToArray();
         var file = Path.Combine(Path.GetTempPath(), $"peer-{Guid.NewGuid():N}.jsonl");
-        File.WriteAllLines(file,
-        [
-            """{"engine":"layerskip","weights":"bf16","ratio":2,"decode_tok_s_median":11.3,"decode_tok_s_min":10.9,"decode_tok_s_max":11.8}""",
-            """{"engine":"llama.cpp","weights":"q8_0","ratio":1,"decode_tok_s_median":14.2,"decode_tok_s_min":13.9,"decode_tok_s_max":14.6}""",
-        ]);
+        File.WriteAllLines(file, rounds);
         try
         {
-            var rows = ResultRow.Load(file);
-            Assert.Equal(11.3, rows[0].NumberLike("decode", "median"));
-            Assert.Equal(13.9, rows[1].NumberLike("decode", "min"));
+            Assert.Equal(series.Select(s => (s.Label, string.Join(";", s.Points))),
+                Charts.PeerDecode(ResultRow.Load(file)).Select(s => (s.Label, string.Join(";", s.Points))));
             var png = Path.ChangeExtension(file, ".png");
-            Charts.Peer(rows, "peer", png);
+            Charts.Peer(ResultRow.Load(file), "peer", png);
             var bytes = File.ReadAllBytes(png);
             Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, bytes[..4]);
             File.Delete(png);
@@ -44,6 +53,8 @@ public sealed class PlotTests
         {
             File.Delete(file);
         }
+        // Rows without decode numbers are an error that names the chart, not an empty picture.
+        Assert.Throws<InvalidDataException>(() => Charts.Peer(ResultRow.Load(Repository.PathOf("docs", "results", "eval-stories260K.md")), "not a peer file", Path.Combine(Path.GetTempPath(), "never.png")));
     }
 
     [Fact]

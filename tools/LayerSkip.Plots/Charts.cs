@@ -94,27 +94,57 @@ public static class Charts
         Save(plot, output);
     }
 
+    /// <summary>One engine and weight format of a peer comparison: decode tokens/s (median, min, max) at each ratio.</summary>
+    public sealed record PeerSeries(string Label, IReadOnlyList<(double Ratio, double Median, double? Min, double? Max)> Points);
+
+    /// <summary>
+    /// The decode series of a peer comparison as <c>layerskip-bench peer</c> writes it: JSON lines with engine,
+    /// weights, r, metric ("decode" or "prefill") and tokens_per_s, min, max; one "summary" line per configuration and
+    /// metric after its "round" lines. Where a configuration has no summary (an interrupted run), the median and
+    /// range of its rounds.
+    /// </summary>
+    public static IReadOnlyList<PeerSeries> PeerDecode(IReadOnlyList<ResultRow> rows)
+    {
+        var decode = rows.Where(r => (r.Text("metric") ?? "decode") == "decode" && r.Number("tokens_per_s") is not null);
+        return decode
+            .GroupBy(r => $"{r.Text("engine") ?? "?"} {r.Text("weights") ?? ""}".Trim())
+            .Select(engine => new PeerSeries(engine.Key, engine
+                .GroupBy(Ratio)
+                .Select(at =>
+                {
+                    if (at.LastOrDefault(r => r.Text("kind") == "summary") is { } summary)
+                        return (at.Key, summary.Number("tokens_per_s")!.Value, summary.Number("min"), summary.Number("max"));
+                    var rounds = at.Select(r => r.Number("tokens_per_s")!.Value).Order().ToArray();
+                    var median = rounds.Length % 2 == 1 ? rounds[rounds.Length / 2] : (rounds[rounds.Length / 2 - 1] + rounds[rounds.Length / 2]) / 2;
+                    return (at.Key, median, (double?)rounds[0], (double?)rounds[^1]);
+                })
+                .OrderBy(p => p.Item1)
+                .ToList()))
+            .ToList();
+    }
+
     /// <summary>
     /// Ours against a peer engine (e.g. llama.cpp): median decode tokens/s against the ratio, one line per engine and
-    /// weight format, with the min–max range as a vertical bar. Rows: engine, weights, ratio, decode tok/s
-    /// median/min/max (and prefill, not drawn here).
+    /// weight format, with the min–max range as a vertical bar (rows as <see cref="PeerDecode"/> reads them).
     /// </summary>
     public static void Peer(IReadOnlyList<ResultRow> rows, string title, string output)
     {
-        var plot = NewPlot(title, "speedup ratio r (1 = every layer)", "decode tokens/s, median of runs (bar: min–max)");
-        var groups = rows.GroupBy(r => $"{r.Text("engine") ?? "?"} {r.Text("weights", "dtype", "quant") ?? ""}".Trim()).ToList();
-        for (var i = 0; i < groups.Count; i++)
+        var series = PeerDecode(rows);
+        if (series.Count == 0) throw new InvalidDataException($"No decode rows (engine, weights, r, metric, tokens_per_s) to draw for '{title}'.");
+        var plot = NewPlot(title, "speedup ratio r (1 = every layer)", "decode tokens/s, median of rounds (bar: min–max)");
+        for (var i = 0; i < series.Count; i++)
         {
             var color = new ScottPlot.Palettes.Category10().GetColor(i);
-            var points = groups[i].Select(r => (X: Ratio(r), Med: r.NumberLike("decode", "median") ?? r.Number("decode_tokens_per_s", "decode_tok_s"),
-                Min: r.NumberLike("decode", "min"), Max: r.NumberLike("decode", "max"))).Where(p => p.Med is not null).OrderBy(p => p.X).ToList();
-            var s = plot.Add.Scatter(points.Select(p => p.X).ToArray(), points.Select(p => p.Med!.Value).ToArray());
+            // Series side by side around each ratio, so the min–max bars at r = 1 do not hide each other.
+            var shift = (i - (series.Count - 1) / 2.0) * 0.012;
+            var points = series[i].Points.Select(p => p with { Ratio = p.Ratio + shift }).ToList();
+            var s = plot.Add.Scatter(points.Select(p => p.Ratio).ToArray(), points.Select(p => p.Median).ToArray());
             s.Color = color;
-            s.LegendText = groups[i].Key;
+            s.LegendText = series[i].Label;
             s.MarkerSize = 8;
             foreach (var p in points.Where(p => p.Min is not null && p.Max is not null))
             {
-                var bar = plot.Add.Line(p.X, p.Min!.Value, p.X, p.Max!.Value);
+                var bar = plot.Add.Line(p.Ratio, p.Min!.Value, p.Ratio, p.Max!.Value);
                 bar.Color = color;
                 bar.LineWidth = 3;
             }

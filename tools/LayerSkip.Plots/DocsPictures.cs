@@ -19,7 +19,7 @@ public static class DocsPictures
         Charts.Speed(ResultRow.Load(Results("bench-smollm-135m-f32.json")), 1,
             "SmolLM-135M shape, float32, batch 1: decode speed", Image("speed-smollm-135m-f32-batch1.png"));
 
-        // The comparison with a peer engine, once its rows exist (JSON lines: engine, weights, ratio, decode tok/s).
+        // The comparison with a peer engine, once its rows exist (layerskip-bench peer's JSON lines).
         foreach (var peer in Directory.GetFiles(Path.Combine(repository, "docs", "results"), "peer*.json*"))
         {
             var name = Path.GetFileName(peer).Split('.')[0];

@@ -3,7 +3,7 @@ using LayerSkip.Plots;
 // layerskip-plots: draws result files (JSON, JSON lines, Markdown tables) into PNGs.
 //   quality FILE OUT.png [--title T]            perplexity against speedup ratio per policy (eval rows, adaptation tables)
 //   speed   FILE OUT.png [--batch N] [--title T] decode tokens/s against ratio per policy (bench rows)
-//   peer    FILE OUT.png [--title T]            ours against a peer engine (rows: engine, weights, ratio, decode tok/s median/min/max)
+//   peer    FILE OUT.png [--title T]            ours against a peer engine (layerskip-bench peer --json lines)
 //   docs [REPO]                                 redraws every picture in docs/images from docs/results
 const string Usage = """
     usage: LayerSkip.Plots quality|speed|peer FILE OUT.png [--title T] [--batch N]

@@ -181,13 +181,38 @@ public class EngineGenerationTests(TinyEngineFixture fx) : IClassFixture<TinyEng
     public async Task CancellationStopsARequestWithoutDisturbingOthers()
     {
         using var cts = new CancellationTokenSource();
-        var doomed = fx.Engine.Submit(Greedy([1, 4, 5], 50), cts.Token);
+        // The doomed request's first token holds the engine thread until the test has cancelled: otherwise, on a busy
+        // machine, the engine can decode all 50 tokens before this thread gets to Cancel, and nothing is cancelled.
+        using var pause = new PauseAfterFirstToken();
+        var doomed = fx.Engine.Submit(Greedy([1, 4, 5], 50) with { LogitsProcessor = pause }, cts.Token);
         var survivor = fx.Engine.GenerateAsync(Greedy([1, 9, 33, 4, 17], 8));
-        await doomed.Tokens.ReadAsync();
+        await pause.FirstToken.WaitAsync(TimeSpan.FromSeconds(60));
         cts.Cancel();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => { await foreach (var _ in doomed.ReadAllAsync()) { } });
+        pause.Resume();
+        var received = 0;
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => { await foreach (var _ in doomed.ReadAllAsync()) received++; });
+        Assert.Equal(1, received); // cancelled before its next step
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => doomed.Completion);
         Assert.Equal(fx.ReferenceGreedy([1, 9, 33, 4, 17], 8), (await survivor).Tokens);
+    }
+
+    /// <summary>Allows every token; on the first one it signals and waits (on the engine thread) until resumed.</summary>
+    private sealed class PauseAfterFirstToken : ILogitsProcessor, IDisposable
+    {
+        private readonly TaskCompletionSource _first = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly ManualResetEventSlim _resume = new();
+
+        public Task FirstToken => _first.Task;
+        public void Resume() => _resume.Set();
+        public void ComputeAllowed(Span<bool> allowed) => allowed.Fill(true);
+
+        public void Accept(int tokenId)
+        {
+            if (_first.TrySetResult() && !_resume.Wait(TimeSpan.FromSeconds(60)))
+                throw new TimeoutException("The test did not resume the engine.");
+        }
+
+        public void Dispose() => _resume.Dispose();
     }
 
     [Fact]

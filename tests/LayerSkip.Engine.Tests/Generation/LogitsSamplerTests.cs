@@ -13,14 +13,14 @@ public class LogitsSamplerTests
 {
     private const int Draws = 20000;
 
-    private static float[] RandomLogits(int vocab, double scale, int seed)
+    internal static float[] RandomLogits(int vocab, double scale, int seed)
     {
         var rng = new Random(seed);
         return Enumerable.Range(0, vocab).Select(_ => (float)(scale * (rng.NextDouble() * 2 - 1) * 2)).ToArray();
     }
 
     /// <summary>The reference: sort, keep the top k, renormalise, keep the smallest prefix reaching p, renormalise.</summary>
-    private static double[] Expected(float[] logits, SamplingOptions o)
+    internal static double[] Expected(float[] logits, SamplingOptions o)
     {
         var order = Enumerable.Range(0, logits.Length).OrderByDescending(i => logits[i]).ToArray();
         var k = Math.Min(o.TopK ?? logits.Length, logits.Length);
@@ -31,8 +31,9 @@ public class LogitsSamplerTests
         if (o.TopP is { } p)
         {
             double cumulative = 0;
+            var total = o.TopK is null ? FullSum(logits, o.Temperature, max) : sum;
             for (var i = 0; i < k; i++)
-                if ((cumulative += weight[i] / (o.TopK is null ? FullSum(logits, o.Temperature, max) : sum)) >= p) { keep = i + 1; break; }
+                if ((cumulative += weight[i] / total) >= p) { keep = i + 1; break; }
         }
         var kept = weight.Take(keep).Sum();
         var probabilities = new double[logits.Length];
@@ -45,10 +46,10 @@ public class LogitsSamplerTests
     private static double[] Softmax(float[] logits, double t = 1) => Expected(logits, new SamplingOptions { Temperature = t });
 
     /// <summary>Counts of one draw from each of <paramref name="rows"/> independently seeded sequences over the same logits.</summary>
-    private static int[] Sample(float[] logits, SamplingOptions options, int rows = Draws, Func<int, TokenSampler>? sampler = null, int chunk = Draws)
+    private static int[] Sample(float[] logits, SamplingOptions options, int rows = Draws, Func<int, TokenSampler>? sampler = null, int chunk = Draws, bool tensorOps = false)
     {
         var counts = new int[logits.Length];
-        var sampling = new LogitsSampler();
+        var sampling = new LogitsSampler { TensorOps = tensorOps };
         for (var start = 0; start < rows; start += chunk)
         {
             var n = Math.Min(chunk, rows - start);
@@ -60,36 +61,44 @@ public class LogitsSamplerTests
         return counts;
     }
 
-    public static TheoryData<double, int?, double?> Settings => new()
+    /// <summary>Each setting on both paths: CPU logits read in place, and libtorch ops (the path of other devices).</summary>
+    public static TheoryData<double, int?, double?, bool> Settings => new()
     {
-        { 0.7, null, null },
-        { 1.3, 12, null },
-        { 0.8, null, 0.8 },
-        { 0.8, 20, 0.9 },
-        { 1.0, 5, 0.5 },
+        { 0.7, null, null, false },
+        { 1.3, 12, null, false },
+        { 0.8, null, 0.8, false },
+        { 0.8, 20, 0.9, false },
+        { 1.0, 5, 0.5, false },
+        { 0.7, null, null, true },
+        { 1.3, 12, null, true },
+        { 0.8, null, 0.8, true },
+        { 0.8, 20, 0.9, true },
+        { 1.0, 5, 0.5, true },
     };
 
     [Theory]
     [MemberData(nameof(Settings))]
-    public void SampledTokensFollowTheRestrictedSoftmax(double temperature, int? topK, double? topP)
+    public void SampledTokensFollowTheRestrictedSoftmax(double temperature, int? topK, double? topP, bool tensorOps)
     {
         var logits = RandomLogits(40, 1.0, seed: 3);
         var options = new SamplingOptions { Temperature = temperature, TopK = topK, TopP = topP };
-        var counts = Sample(logits, options);
+        var counts = Sample(logits, options, tensorOps: tensorOps);
         Assert.True(Statistics.Fits(counts, Expected(logits, options)), "the sampled frequencies depart from the reference distribution");
         // Power: the same counts are rejected as draws from the plain softmax at temperature 1.
         Assert.False(Statistics.Fits(counts, Softmax(logits)), "the test cannot tell the restricted distribution from the plain softmax");
     }
 
-    [Fact]
-    public void ANucleusWiderThanTheCandidatesFallsBackToMore()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ANucleusWiderThanTheCandidatesFallsBackToMore(bool tensorOps)
     {
         // Nearly flat logits over 3000 tokens: the 0.5 nucleus holds far more than the first candidate set.
         var logits = RandomLogits(3000, 0.15, seed: 9);
         var options = new SamplingOptions { Temperature = 1.0, TopP = 0.5 };
         var expected = Expected(logits, options);
         Assert.True(expected.Count(p => p > 0) > LogitsSampler.NucleusCandidates, "the test must exercise the fallback");
-        var counts = Sample(logits, options, chunk: 2000);
+        var counts = Sample(logits, options, chunk: 2000, tensorOps: tensorOps);
         for (var t = 0; t < counts.Length; t++)
             if (counts[t] > 0) Assert.True(expected[t] > 0, $"token {t} is outside the nucleus");
         Assert.True(Statistics.Fits(counts, expected));

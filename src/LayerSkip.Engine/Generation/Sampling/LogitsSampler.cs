@@ -1,3 +1,4 @@
+using LayerSkip.Engine.Model.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -9,6 +10,11 @@ namespace LayerSkip.Engine.Generation.Sampling;
 /// back to the host. A sampled row's draw depends on nothing but its own logits, seed and step, so a seeded
 /// request gets the same tokens alone or in any batch.
 /// </summary>
+/// <remarks>
+/// CPU logits are read in place by <see cref="RowSampler"/> (a few vectorised passes per row, no sort of the
+/// vocabulary, no allocation); logits on another device go through libtorch ops (<see cref="CandidateSet"/>).
+/// Both draw from the same distribution, with different random draws for the same seed.
+/// </remarks>
 public sealed class LogitsSampler
 {
     /// <summary>How many candidates a top-p row without top-k starts from; a flatter distribution retries with 8× as many.</summary>
@@ -17,10 +23,17 @@ public sealed class LogitsSampler
     private static readonly TorchSharp.Scalar One = 1.ToScalar();
 
     private readonly int _validVocab;
+    private readonly RowSampler _rowSampler = new();
     private bool[] _allowed = [];
 
     /// <param name="validVocab">Ids at or above this are never chosen (padding rows of the LM head).</param>
     public LogitsSampler(int validVocab = int.MaxValue) => _validVocab = validVocab;
+
+    /// <summary>
+    /// Chooses CPU logits with libtorch ops as on other devices instead of reading them in place (for comparisons;
+    /// the draws differ from the default path's for the same seed).
+    /// </summary>
+    public bool TensorOps { get; init; }
 
     /// <summary>
     /// The next token of each row of <paramref name="logits"/> ([rows, vocab] float32, modified in place), one
@@ -31,9 +44,11 @@ public sealed class LogitsSampler
     {
         if (logits.dim() != 2 || logits.shape[0] != samplers.Count)
             throw new ArgumentException($"Expected logits [{samplers.Count}, vocab], got [{string.Join(", ", logits.shape)}].", nameof(logits));
+        if (!logits.is_contiguous()) throw new ArgumentException("The logits must be contiguous.", nameof(logits));
+        if (!TensorOps && logits.device_type == DeviceType.CPU && logits.dtype == ScalarType.Float32)
+            return ChooseInPlace(logits, samplers, processors);
         using var scope = NewDisposeScope();
         var vocab = (int)logits.shape[1];
-        if (!logits.is_contiguous()) throw new ArgumentException("The logits must be contiguous.", nameof(logits));
         MaskInvalid(logits);
         if (processors is not null) ApplyGrammars(logits, processors);
         ApplyPenalties(logits, samplers);
@@ -57,6 +72,44 @@ public sealed class LogitsSampler
         var tokens = new int[ids.Length];
         for (var r = 0; r < ids.Length; r++) samplers[r].Record(tokens[r] = (int)ids[r]);
         return tokens;
+    }
+
+    /// <summary>
+    /// <see cref="Choose"/> over the memory of CPU logits, row by row: the grammar mask and penalties written into the
+    /// row, then <see cref="RowSampler"/> over its valid ids.
+    /// </summary>
+    private unsafe int[] ChooseInPlace(Tensor logits, IReadOnlyList<TokenSampler> samplers, IReadOnlyList<ILogitsProcessor?>? processors)
+    {
+        var vocab = (int)logits.shape[1];
+        var valid = Math.Min(vocab, _validVocab);
+        var data = (float*)TensorMemory.Pointer(logits);
+        var tokens = new int[samplers.Count];
+        for (var r = 0; r < samplers.Count; r++)
+        {
+            var row = new Span<float>(data + (long)r * vocab, vocab);
+            if (processors?[r] is { } grammar) Mask(row, grammar);
+            var sampler = samplers[r];
+            if (sampler.HasPenalties)
+                foreach (var (token, count) in sampler.Counts)
+                    row[token] += -(float)(sampler.Options.FrequencyPenalty * count + sampler.Options.PresencePenalty);
+            tokens[r] = sampler.IsGreedy
+                ? RowSampler.ArgMax(row[..valid])
+                : _rowSampler.Choose(row[..valid], sampler.Options, CounterRandom.Uniform(sampler.NextKey(), 0));
+        }
+        if (tokens.Contains(RowSampler.Nothing)) throw new InvalidOperationException("Every token was masked out; nothing can be sampled.");
+        for (var r = 0; r < tokens.Length; r++) samplers[r].Record(tokens[r]);
+        return tokens;
+    }
+
+    /// <summary>Sets the tokens <paramref name="grammar"/> does not allow to −∞ in one row.</summary>
+    private void Mask(Span<float> row, ILogitsProcessor grammar)
+    {
+        if (_allowed.Length < row.Length) _allowed = new bool[row.Length];
+        var allowed = _allowed.AsSpan(0, row.Length);
+        allowed.Clear();
+        grammar.ComputeAllowed(allowed);
+        for (var i = 0; i < row.Length; i++)
+            if (!allowed[i]) row[i] = float.NegativeInfinity;
     }
 
     /// <summary>Sets ids past the valid vocabulary to −∞ (rows [rows, vocab], in place).</summary>
