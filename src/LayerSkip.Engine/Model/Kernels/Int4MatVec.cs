@@ -11,7 +11,7 @@ namespace LayerSkip.Engine.Model.Kernels;
 /// unpacks with a mask and a shift into two 32-byte vectors in column order. The unsigned nibbles are the u8 side of
 /// AVX-VNNI's dot product with the int8-quantized activation; the mins multiply the activation's group sums.
 /// </summary>
-internal sealed unsafe class Int4MatVec : IMatVec
+internal sealed unsafe partial class Int4MatVec : IMatVec
 {
     private const int Chunk = QuantizedActivation.Block; // 64 columns, 32 bytes
     private readonly byte* _q;        // [out, padded / 2]
