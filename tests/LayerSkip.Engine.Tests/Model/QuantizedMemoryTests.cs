@@ -175,6 +175,35 @@ public unsafe class QuantizedMemoryTests
         return f.data<float>().ToArray().Select(v => (ushort)(BitConverter.SingleToUInt32Bits(v) >> 16)).ToArray();
     }
 
+    [Theory]
+    [InlineData("int8", ScalarType.Float32)]
+    [InlineData("int4", ScalarType.BFloat16)]
+    public void RowRangesOfAFreedProjectionMatchTheKeptWeightInScratchSizedChunks(string format, ScalarType dtype)
+    {
+        // A scratch of 16 rows makes a 70-row weight go through it in chunks; the range starts mid-chunk.
+        using var scratch = new DequantizationScratch(dtype, 16 * 128);
+        using var source = randn([70, 128], generator: new Generator(5)) * 0.05;
+        using var keptWeight = source.to(dtype);
+        using var freedWeight = source.to(dtype);
+        using var bias = randn([70], generator: new Generator(6)).to(dtype);
+        var quantization = WeightQuantization.Parse(format, 64);
+        using var kept = Projection.Create(keptWeight, quantization);
+        using var freed = Projection.Create(freedWeight, quantization, scratch);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var x = randn([9, 128], generator: new Generator(7)).to(dtype);
+        foreach (var (start, count) in new[] { (0L, 70L), (10L, 37L), (64L, 6L) })
+        {
+            var expected = kept.Apply(x, bias, start, count).to(ScalarType.Float32);
+            var actual = freed.Apply(x, bias, start, count).to(ScalarType.Float32);
+            Assert.Equal(expected.shape, actual.shape);
+            var worst = (expected - actual).abs().max().item<float>();
+            Assert.True(worst <= (dtype == ScalarType.BFloat16 ? 1e-2 : 1e-5), $"rows [{start}, {start + count}): off by {worst}");
+        }
+        // Exactly the values the kept model overwrote its float weight with.
+        Assert.Equal(kept.Weight.to(ScalarType.Float32).data<float>().ToArray(), freed.Dequantize(0, 70).to(ScalarType.Float32).data<float>().ToArray());
+    }
+
     private static DecoderModel Build(TinyCheckpoint ckpt, ScalarType dtype, WeightQuantization quantization, bool keep)
     {
         var config = ModelConfig.Load(ckpt.Folder);
