@@ -68,7 +68,9 @@ public sealed class Projection : IDisposable
             throw new ArgumentException($"The scratch holds {freeInto.DType}, the weight is {weight.dtype}.", nameof(freeInto));
 
         using var _ = no_grad();
-        using var f = weight.to(ScalarType.Float32, copy: true).contiguous();
+        // Both wrappers disposed here: an undisposed one would keep the float32 copy alive until a finalizer runs.
+        using var copy = weight.to(ScalarType.Float32, copy: true);
+        using var f = copy.contiguous();
         var data = (float*)TensorMemory.Pointer(f);
         int rows = (int)weight.shape[0], cols = (int)weight.shape[1];
         IMatVec kernel = quantization.Format == WeightFormat.Int8
