@@ -26,7 +26,8 @@ internal sealed class BenchCommand : CliCommand
     public sealed record Row(
         string shape, string dtype, int batch, string policy, double target, int kept_layers,
         double prefill_ms, double decode_tokens_per_s, double decode_min, double decode_max, int rounds,
-        double speedup, double achieved_ratio, double ideal_speedup, long kv_bytes, string sampling, double choose_ms);
+        double speedup, double achieved_ratio, double ideal_speedup, long kv_bytes, string sampling, double choose_ms,
+        long weight_bytes, long rss_load_bytes, long rss_bytes, long rss_peak_bytes);
 
     private readonly Option<string> _shape = Opt.OneOf("--shape", "Model shape to build with random weights.", "llama-1b", ModelShapes.Names.ToArray());
     private readonly Option<string> _dtype = Opt.OneOf("--dtype", "Weight and compute dtype.", "bfloat16", "float32", "bfloat16", "float16", "f32", "bf16");
@@ -78,6 +79,10 @@ internal sealed class BenchCommand : CliCommand
                 maxBatchSize: batches.Max(), threads: parse.GetValue(_threads));
         using var _ = engine;
         log.WriteLine($"random {shapeName}: {config.NumLayers} layers, hidden {config.HiddenSize}, {dtypeName} on {device}, quantization {quantization}");
+        var weightBytes = await engine.RunAsync(m => m.WeightBytes);
+        var rssLoad = ProcessMemory.Resident();
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"weights held: {weightBytes / 1048576.0:0} MiB; process resident after load: {rssLoad / 1048576.0:0} MiB (peak so far {ProcessMemory.Peak() / 1048576.0:0} MiB)"));
 
         // The bytes a decode step streams: the projections in their decode format, plus the layers' norms.
         var model = engine.Model;
@@ -130,7 +135,8 @@ internal sealed class BenchCommand : CliCommand
                             plan.TargetSpeedup, plan.KeptLayers.Count, Math.Round(prefillMs, 1), Math.Round(spread.Median, 2),
                             Math.Round(spread.Min, 2), Math.Round(spread.Max, 2), repeats, Math.Round(speedup, 3),
                             Math.Round(speedup / plan.TargetSpeedup, 3), Math.Round(ideal, 3), kvBytes[i],
-                            modes[m] is { } o ? SamplingSpec.Format(o) : "greedy", Math.Round(Spread.Of(chooseMs[i, m]).Median, 3));
+                            modes[m] is { } o ? SamplingSpec.Format(o) : "greedy", Math.Round(Spread.Of(chooseMs[i, m]).Median, 3),
+                            weightBytes, rssLoad, ProcessMemory.Resident(), ProcessMemory.Peak());
                         rows.Add(row);
                         json.Write(row);
                         log.WriteLine(Format(row));
@@ -143,8 +149,8 @@ internal sealed class BenchCommand : CliCommand
             }
 
         Console.WriteLine();
-        Console.WriteLine($"| shape | dtype | batch | policy | target r | kept | prefill ms | decode tok/s, median of {repeats} (min–max) | speedup (medians) | speedup/target | ideal (head incl.) | KV MiB | sampling | choose ms/step |");
-        Console.WriteLine("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|");
+        Console.WriteLine($"| shape | dtype | batch | policy | target r | kept | prefill ms | decode tok/s, median of {repeats} (min–max) | speedup (medians) | speedup/target | ideal (head incl.) | KV MiB | sampling | choose ms/step | weights MiB | RSS MiB (load / now / peak) |");
+        Console.WriteLine("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|");
         foreach (var r in rows) Console.WriteLine(Format(r));
         var full1 = rows.FirstOrDefault(r => r.batch == 1 && r.policy == "full" && r.sampling == "greedy");
         if (full1 is not null)
@@ -167,7 +173,7 @@ internal sealed class BenchCommand : CliCommand
     }
 
     private static string Format(Row r) => string.Create(CultureInfo.InvariantCulture,
-        $"| {r.shape} | {r.dtype} | {r.batch} | {r.policy} | {r.target:0.##} | {r.kept_layers} | {r.prefill_ms:0} | {r.decode_tokens_per_s:0.00} ({r.decode_min:0.00}–{r.decode_max:0.00}) | {r.speedup:0.00}x | {r.achieved_ratio:0.00} | {r.ideal_speedup:0.00}x | {r.kv_bytes / 1048576.0:0.00} | {r.sampling} | {r.choose_ms:0.00} |");
+        $"| {r.shape} | {r.dtype} | {r.batch} | {r.policy} | {r.target:0.##} | {r.kept_layers} | {r.prefill_ms:0} | {r.decode_tokens_per_s:0.00} ({r.decode_min:0.00}–{r.decode_max:0.00}) | {r.speedup:0.00}x | {r.achieved_ratio:0.00} | {r.ideal_speedup:0.00}x | {r.kv_bytes / 1048576.0:0.00} | {r.sampling} | {r.choose_ms:0.00} | {r.weight_bytes / 1048576.0:0} | {r.rss_load_bytes / 1048576.0:0} / {r.rss_bytes / 1048576.0:0} / {r.rss_peak_bytes / 1048576.0:0} |");
 
     /// <summary>A batch prefilled at full depth once, copied for every measurement.</summary>
     private sealed record Prefilled(KvCache Cache, Tensor NextTokens);

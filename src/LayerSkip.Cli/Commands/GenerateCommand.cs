@@ -64,7 +64,7 @@ internal sealed class GenerateCommand : CliCommand
         stdout.WriteLine();
         var summary = await stream.Completion;
         var decodeSeconds = summary.DecodeTime.TotalSeconds;
-        await engine.RunAsync(_ => 0); // after the round that finished the request, so the KV figures include it
+        var weightBytes = await engine.RunAsync(m => m.WeightBytes); // after the round that finished the request, so the KV figures include it
         var label = speculative ? $"speculative, drafts by {ModelOptions.Describe(plan)}"
             : plan.Policy == LayerPolicy.Router && engine.Router is { } router
                 ? string.Create(CultureInfo.InvariantCulture,
@@ -78,7 +78,7 @@ internal sealed class GenerateCommand : CliCommand
             $"({summary.FinishReason.ToString().ToLowerInvariant()}); prefill {summary.PrefillTime.TotalMilliseconds:0} ms; " +
             $"decode {(summary.GeneratedTokens > 1 && decodeSeconds > 0 ? (summary.GeneratedTokens - 1) / decodeSeconds : 0):0.0} tokens/s{acceptance}; " +
             $"total {clock.Elapsed.TotalSeconds:0.00} s on {engine.DeviceName}/{engine.DTypeName}; " +
-            $"KV cache peak {Size(engine.PeakKvCacheBytes)}, held now {Size(engine.KvCacheBytes)} (prefix cache)");
+            $"KV cache peak {Size(engine.PeakKvCacheBytes)}, held now {Size(engine.KvCacheBytes)} (prefix cache); weights {Size(weightBytes)}");
         return 0;
     }
 

@@ -37,6 +37,7 @@ public sealed class DecoderModel : IDisposable
     private readonly double _scale;
     private readonly LayerProjections[] _projections;
     private readonly Projection _lmHead;
+    private readonly DequantizationScratch? _scratch;
     private readonly FusedDecoder _fused;
 
     public ModelConfig Config { get; }
@@ -50,6 +51,13 @@ public sealed class DecoderModel : IDisposable
     /// <summary>Bytes one full-depth decode step reads from the layers' projections and the LM head.</summary>
     public long StreamedLayerBytes => _projections.Sum(p => p.StreamedBytes);
     public long StreamedHeadBytes => _lmHead.StreamedBytes;
+    /// <summary>
+    /// Bytes the weights occupy: the float tensors still held plus the packed quantized matrices. The scratch buffer
+    /// a quantized model expands weights into for prefill is not included (see <see cref="ScratchBytes"/>).
+    /// </summary>
+    public long WeightBytes => Weights.Bytes + _projections.Sum(p => p.PackedBytes) + _lmHead.PackedBytes;
+    /// <summary>Bytes of the shared buffer a quantized model dequantizes weights into (0 until prefill first needs it).</summary>
+    public long ScratchBytes => _scratch?.Bytes ?? 0;
 
     /// <summary>Bytes one decode step under <paramref name="plan"/> reads: its layers' projections and the LM head.</summary>
     public long StreamedBytes(LayerPlan? plan) =>
@@ -65,21 +73,50 @@ public sealed class DecoderModel : IDisposable
     internal long FusedSteps => _fused.Steps;
 
     /// <summary>
-    /// Wraps <paramref name="weights"/>; with <paramref name="quantization"/>, every linear layer and the LM head are
-    /// quantized and their float weights replaced by the dequantized values (with tied embeddings, the embedding
-    /// table too), so prefill, training-free evaluation and decoding all run the quantized model.
+    /// Wraps <paramref name="weights"/>. With <paramref name="quantization"/>, every linear layer and the LM head are
+    /// quantized and their float matrices freed (with tied embeddings, the embedding table too: lookups dequantize the
+    /// rows they need; an untied embedding table stays in the compute dtype). Prefill and scoring expand each quantized
+    /// weight into one shared scratch buffer for libtorch, so every path runs the same quantized model.
     /// </summary>
     public DecoderModel(ModelConfig config, ModelWeights weights, ScalarType dtype, Device device, int maxSequenceLength,
         WeightQuantization? quantization = null)
+        : this(config, weights, dtype, device, maxSequenceLength, quantization, keepFloatWeights: false)
+    {
+    }
+
+    /// <param name="keepFloatWeights">Quantize but keep the float matrices, overwritten with their dequantized values:
+    /// the same function at the old memory cost (a reference for tests, and for models that also need float weights).</param>
+    internal DecoderModel(ModelConfig config, ModelWeights weights, ScalarType dtype, Device device, int maxSequenceLength,
+        WeightQuantization? quantization, bool keepFloatWeights)
     {
         Config = config; Weights = weights; DType = dtype; Device = device;
         MaxSequenceLength = maxSequenceLength;
         Quantization = quantization ?? WeightQuantization.None;
         _rope = new RotaryEmbedding(config, maxSequenceLength, dtype, device);
         _scale = 1.0 / Math.Sqrt(config.HeadDim);
-        _projections = weights.Layers.Select(l => new LayerProjections(l, Quantization)).ToArray();
-        _lmHead = Projection.Create(weights.LmHead, Quantization);
-        _fused = new FusedDecoder(config, weights, _projections, _lmHead);
+        if (Quantization.Format == WeightFormat.None || keepFloatWeights)
+        {
+            _projections = weights.Layers.Select(l => new LayerProjections(l, Quantization)).ToArray();
+            _lmHead = Projection.Create(weights.LmHead, Quantization);
+        }
+        else
+        {
+            // Sized for the largest layer matrix (gate/up); the LM head goes through it in row chunks.
+            var largest = weights.Layers.SelectMany(l => new[] { l.Qkv, l.Output, l.GateUp, l.Down }).Select(t => t.NumberOfElements)
+                .DefaultIfEmpty(0).Max();
+            _scratch = new DequantizationScratch(dtype, Math.Max(largest, weights.LmHead.shape[1]));
+            var reason = $"the model was quantized to {Quantization} at load";
+            _projections = new LayerProjections[weights.Layers.Count];
+            for (var l = 0; l < _projections.Length; l++)
+            {
+                _projections[l] = new LayerProjections(weights.Layers[l], Quantization, _scratch);
+                weights.Layers[l].FreeProjections(reason);
+            }
+            _lmHead = Projection.Create(weights.LmHead, Quantization, _scratch);
+            weights.FreeLmHead(reason);
+            NativeHeap.Trim();
+        }
+        _fused = new FusedDecoder(config, weights, _projections, _lmHead, Embed);
     }
 
     /// <summary>Loads config and weights of a Hugging Face model folder.</summary>
@@ -124,7 +161,7 @@ public sealed class DecoderModel : IDisposable
         var writeIndex = CacheWriteIndex(starts, s, cache.Capacity);
         var mask = AttentionMask(starts, s, end, out var causalOnly);
 
-        var x = Weights.Embedding.index_select(0, tokens.reshape(-1)).view(b, s, -1);
+        var x = Embed(tokens.reshape(-1)).view(b, s, -1);
         for (var l = 0; l < Config.NumLayers; l++)
         {
             if (plan is not null && !plan.Runs(l)) continue;
@@ -145,6 +182,28 @@ public sealed class DecoderModel : IDisposable
         x = RmsNorm(x, Weights.FinalNorm);
         var logits = _lmHead.Apply(x);
         return logits.dtype == ScalarType.Float32 ? logits : logits.to(ScalarType.Float32);
+    }
+
+    /// <summary>The embedding rows of <paramref name="ids"/>; a freed tied table dequantizes just those rows of the LM head.</summary>
+    internal Tensor Embed(Tensor ids) =>
+        Weights.TiedEmbeddings && !Weights.HoldsLmHead ? _lmHead.Rows(ids) : Weights.Embedding.index_select(0, ids);
+
+    /// <summary>
+    /// Layer <paramref name="layer"/>'s projection <paramref name="name"/> (qkv, output, gate_up, down, or lm_head for
+    /// <c>layer</c> −1) as a float tensor [out, in] in the compute dtype: a copy of the float weight, or the dequantized
+    /// values a quantized model computes with.
+    /// </summary>
+    internal Tensor DequantizedWeight(int layer, string name)
+    {
+        var p = layer < 0 ? _lmHead : name switch
+        {
+            "qkv" => _projections[layer].Qkv,
+            "output" => _projections[layer].Output,
+            "gate_up" => _projections[layer].GateUp,
+            "down" => _projections[layer].Down,
+            _ => throw new ArgumentException($"No projection '{name}'.", nameof(name)),
+        };
+        return p.Dequantize(0, p.OutFeatures);
     }
 
     private Tensor Layer(int l, Tensor x, Tensor cos, Tensor sin, KvCache cache, Tensor writeIndex, Tensor? mask, bool causalOnly, int end)
@@ -278,6 +337,7 @@ public sealed class DecoderModel : IDisposable
         foreach (var p in _projections) p.Dispose();
         _lmHead.Dispose();
         _fused.Dispose();
+        _scratch?.Dispose();
         _rope.Dispose();
         Weights.Dispose();
     }

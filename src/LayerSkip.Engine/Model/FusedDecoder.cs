@@ -23,6 +23,12 @@ internal sealed unsafe class FusedDecoder : IDisposable
     /// </summary>
     public const int MaxTokens = 8;
 
+    /// <summary>
+    /// A speculative verification of up to <see cref="MaxTokens"/> rows runs here whatever its chunk (up to this), so it
+    /// takes the path those rows' decode steps take: a row's numbers never depend on its batch-mates' draft lengths.
+    /// </summary>
+    public const int MaxVerifyChunk = 16;
+
     /// <summary>Set LAYERSKIP_FUSED_DECODE=0 to decode through libtorch only (to compare the two paths).</summary>
     public static bool EnabledByDefault { get; } = Environment.GetEnvironmentVariable("LAYERSKIP_FUSED_DECODE") != "0";
 
@@ -36,14 +42,16 @@ internal sealed unsafe class FusedDecoder : IDisposable
     private readonly ModelWeights _w;
     private readonly LayerProjections[] _projections;
     private readonly Projection _lmHead;
+    private readonly Func<Tensor, Tensor> _embed;
     private readonly double[] _inverseFrequencies;
     private readonly float _eps, _scale;
     private readonly int _qDim, _kvDim;
     private readonly NativeScratch _scratch = new();
 
-    public FusedDecoder(ModelConfig config, ModelWeights weights, LayerProjections[] projections, Projection lmHead)
+    /// <param name="embed">Embedding rows of token ids (a quantized model with tied embeddings dequantizes them).</param>
+    public FusedDecoder(ModelConfig config, ModelWeights weights, LayerProjections[] projections, Projection lmHead, Func<Tensor, Tensor> embed)
     {
-        _c = config; _w = weights; _projections = projections; _lmHead = lmHead;
+        _c = config; _w = weights; _projections = projections; _lmHead = lmHead; _embed = embed;
         _inverseFrequencies = RotaryEmbedding.InverseFrequencies(config);
         _eps = (float)config.RmsNormEps;
         _scale = (float)(1.0 / Math.Sqrt(config.HeadDim));
@@ -55,11 +63,12 @@ internal sealed unsafe class FusedDecoder : IDisposable
     /// Whether this step can run here: a few new tokens, CPU memory, and no weight that is being trained (gradients
     /// need libtorch's graph).
     /// </summary>
-    public bool CanRun(Tensor tokens, KvCache cache, LayerPlan? plan)
+    public bool CanRun(Tensor tokens, KvCache cache, LayerPlan? plan, bool verification = false)
     {
-        if (!Enabled || tokens.NumberOfElements > MaxTokens || tokens.device_type != DeviceType.CPU) return false;
-        if (_lmHead.Kernel is null || !Readable(_w.Embedding) || !Readable(_w.FinalNorm)) return false;
-        var training = is_grad_enabled() && (_w.Embedding.requires_grad || _w.FinalNorm.requires_grad);
+        var fits = verification ? tokens.shape[0] <= MaxTokens && tokens.shape[1] <= MaxVerifyChunk : tokens.NumberOfElements <= MaxTokens;
+        if (!Enabled || !fits || tokens.device_type != DeviceType.CPU) return false;
+        if (_lmHead.Kernel is null || !Readable(_w.FinalNorm)) return false;
+        var training = is_grad_enabled() && (_w.FinalNorm.requires_grad || (_w.TiedEmbeddings ? _w.HoldsLmHead && _w.LmHead.requires_grad : _w.Embedding.requires_grad));
         for (var l = 0; l < _c.NumLayers && !training; l++)
         {
             if (plan is not null && !plan.Runs(l)) continue;
@@ -92,11 +101,11 @@ internal sealed unsafe class FusedDecoder : IDisposable
         var threads = RowParallel.Shared(get_num_threads());
 
         var x = _scratch.Floats(0, n * h);
-        for (var i = 0; i < n; i++)
-        {
-            if (ids[i] < 0 || ids[i] >= _c.VocabSize) throw new ArgumentOutOfRangeException(nameof(tokens), $"Token id {ids[i]} is outside the vocabulary.");
-            VectorMath.Load(Memory(_w.Embedding).Offset(ids[i] * h), x + (long)i * h, h);
-        }
+        foreach (var id in ids)
+            if (id < 0 || id >= _c.VocabSize) throw new ArgumentOutOfRangeException(nameof(tokens), $"Token id {id} is outside the vocabulary.");
+        using (var embedded = _embed(tokens.reshape(-1)))
+        using (var floats = embedded.to(ScalarType.Float32).contiguous())
+            new ReadOnlySpan<float>((void*)TensorMemory.Pointer(floats), n * h).CopyTo(new Span<float>(x, n * h));
         Rotation(positions, out var cos, out var sin);
         for (var l = 0; l < _c.NumLayers; l++)
             if (plan is null || plan.Runs(l)) Layer(l, x, n, cos, sin, cacheRows, positions, lengths, cache, threads);

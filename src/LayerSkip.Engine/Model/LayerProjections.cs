@@ -8,15 +8,18 @@ internal sealed class LayerProjections : IDisposable
     public Projection GateUp { get; }
     public Projection Down { get; }
 
-    public LayerProjections(LayerWeights w, WeightQuantization quantization)
+    /// <param name="freeInto">When set (a quantized model), the projections keep only their packed weights and expand
+    /// them into this scratch for libtorch; the caller then frees the layer's float matrices.</param>
+    public LayerProjections(LayerWeights w, WeightQuantization quantization, DequantizationScratch? freeInto = null)
     {
-        Qkv = Projection.Create(w.Qkv, quantization);
-        Output = Projection.Create(w.Output, quantization);
-        GateUp = Projection.Create(w.GateUp, quantization);
-        Down = Projection.Create(w.Down, quantization);
+        Qkv = Projection.Create(w.Qkv, quantization, freeInto);
+        Output = Projection.Create(w.Output, quantization, freeInto);
+        GateUp = Projection.Create(w.GateUp, quantization, freeInto);
+        Down = Projection.Create(w.Down, quantization, freeInto);
     }
 
     public long StreamedBytes => Qkv.StreamedBytes + Output.StreamedBytes + GateUp.StreamedBytes + Down.StreamedBytes;
+    public long PackedBytes => Qkv.PackedBytes + Output.PackedBytes + GateUp.PackedBytes + Down.PackedBytes;
 
     public void Dispose()
     {

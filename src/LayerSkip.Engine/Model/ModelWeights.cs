@@ -8,14 +8,46 @@ namespace LayerSkip.Engine.Model;
 /// <summary>All weights of a decoder, in the compute dtype on the compute device.</summary>
 public sealed class ModelWeights : IDisposable
 {
-    public required Tensor Embedding { get; init; }
+    private Tensor? _embedding, _lmHead;
+    private string? _headFreedBy;
+
+    /// <exception cref="InvalidOperationException">A quantized model with tied embeddings freed it (see <see cref="LmHead"/>).</exception>
+    public required Tensor Embedding { get => Held(_embedding, "embedding"); init => _embedding = value; }
     public required Tensor FinalNorm { get; init; }
     /// <summary>The output projection; the same tensor as <see cref="Embedding"/> when embeddings are tied.</summary>
-    public required Tensor LmHead { get; init; }
+    /// <exception cref="InvalidOperationException">A quantized model freed it; only the packed LM head remains.</exception>
+    public required Tensor LmHead { get => Held(_lmHead, "LM head"); init => _lmHead = value; }
     public required IReadOnlyList<LayerWeights> Layers { get; init; }
 
+    /// <summary>Whether the embeddings are tied to the LM head (one tensor, or one packed matrix once freed).</summary>
+    public bool TiedEmbeddings => ReferenceEquals(_lmHead, _embedding) || (_headFreedBy is not null && _embedding is null);
+    /// <summary>Whether the LM head's float matrix is still held (a quantized model frees it).</summary>
+    public bool HoldsLmHead => _lmHead is not null;
+
+    /// <summary>Bytes of the float tensors still held by the layers.</summary>
     public long LayerBytes => Layers.Sum(l => l.Bytes);
-    public long HeadBytes => LmHead.NumberOfElements * LmHead.ElementSize + FinalNorm.NumberOfElements * FinalNorm.ElementSize;
+    /// <summary>Bytes of the float LM head (when still held) and final norm.</summary>
+    public long HeadBytes => (_lmHead is null ? 0 : _lmHead.NumberOfElements * _lmHead.ElementSize) + FinalNorm.NumberOfElements * FinalNorm.ElementSize;
+    /// <summary>Bytes of every float tensor still held, the embedding counted once when tied.</summary>
+    public long Bytes => LayerBytes + HeadBytes +
+        (_embedding is null || ReferenceEquals(_embedding, _lmHead) ? 0 : _embedding.NumberOfElements * _embedding.ElementSize);
+
+    /// <summary>
+    /// Disposes the float LM head (and the embedding table when tied to it); reading them afterwards throws, naming
+    /// <paramref name="reason"/>. An untied embedding stays.
+    /// </summary>
+    internal void FreeLmHead(string reason)
+    {
+        if (_lmHead is null) return;
+        if (ReferenceEquals(_lmHead, _embedding)) _embedding = null;
+        _lmHead.Dispose();
+        _lmHead = null;
+        _headFreedBy = reason;
+    }
+
+    private Tensor Held(Tensor? t, string name) => t ?? throw new InvalidOperationException(
+        $"The {name} float weight was freed: {_headFreedBy}. Read or change float weights on a model loaded without " +
+        "quantization (adapt, train or export first, then quantize at load).");
 
     /// <summary>Loads and fuses the Hugging Face tensors, after checking every name, shape and dtype against the config.</summary>
     public static ModelWeights Load(Checkpoint ckpt, ModelConfig c, ScalarType dtype, Device device)
@@ -64,8 +96,8 @@ public sealed class ModelWeights : IDisposable
     public void Dispose()
     {
         foreach (var l in Layers) l.Dispose();
-        if (!ReferenceEquals(LmHead, Embedding)) LmHead.Dispose();
-        Embedding.Dispose();
+        if (!ReferenceEquals(_lmHead, _embedding)) _lmHead?.Dispose();
+        _embedding?.Dispose();
         FinalNorm.Dispose();
     }
 }

@@ -8,8 +8,9 @@ namespace LayerSkip.Engine.Model;
 /// <summary>
 /// A linear layer's weight [out, in] with two ways to apply it. A few rows without gradients on the CPU (decoding)
 /// go through our own matrix-vector kernels, which stream the weight once at memory speed, quantized or not. Anything
-/// else (prefill, training, other devices) goes through libtorch's <c>linear</c> on the float weight; a quantized
-/// projection's float weight holds the dequantized values, so both ways compute the same function.
+/// else (prefill, training, other devices) goes through libtorch's <c>linear</c>: on the float weight, or, for a
+/// quantized projection that gave its float weight up, on its dequantized values expanded into a shared scratch
+/// buffer. Either way both paths compute the same function.
 /// </summary>
 public sealed class Projection : IDisposable
 {
@@ -22,68 +23,141 @@ public sealed class Projection : IDisposable
         int.TryParse(Environment.GetEnvironmentVariable("LAYERSKIP_KERNEL_MAX_ROWS"), out var rows) && rows >= 0 ? rows : 4;
 
     private readonly IMatVec? _kernel;
+    private readonly Tensor? _weight;
+    private readonly DequantizationScratch? _scratch;
 
     /// <summary>The decode kernel, or null where libtorch's <c>linear</c> is the only way (other devices, dtypes).</summary>
     internal IMatVec? Kernel => _kernel;
 
     /// <summary>The float weight [out, in] (dequantized when quantized), owned by the model's weights.</summary>
-    public Tensor Weight { get; }
+    /// <exception cref="InvalidOperationException">A quantized model freed it; only the packed weight remains.</exception>
+    public Tensor Weight => _weight ?? throw new InvalidOperationException(
+        $"This {Format.ToString().ToLowerInvariant()} projection's float weight was freed when the model was quantized; " +
+        "only its packed weight remains (dequantize it, or load the model without quantization).");
     public WeightFormat Format { get; }
+    internal long OutFeatures { get; }
+    internal long InFeatures { get; }
+    /// <summary>Whether the float weight is still held (false for a quantized model's projections).</summary>
+    internal bool HoldsFloatWeight => _weight is not null;
     /// <summary>Bytes one decode step reads for this projection.</summary>
-    public long StreamedBytes => _kernel?.Bytes ?? Weight.NumberOfElements * Weight.ElementSize;
+    public long StreamedBytes => _kernel?.Bytes ?? OutFeatures * InFeatures * _weight!.ElementSize;
+    /// <summary>Bytes of packed quantized data this projection owns beside any float weight.</summary>
+    internal long PackedBytes => _kernel is IDequantize ? _kernel.Bytes : 0;
 
-    private Projection(Tensor weight, IMatVec? kernel, WeightFormat format)
+    private Projection(Tensor weight, IMatVec? kernel, WeightFormat format, DequantizationScratch? scratch)
     {
-        Weight = weight; _kernel = kernel; Format = format;
+        _kernel = kernel; Format = format; _scratch = scratch;
+        _weight = scratch is null ? weight : null;
+        OutFeatures = weight.shape[0];
+        InFeatures = weight.shape[1];
     }
 
     /// <summary>
-    /// Prepares <paramref name="weight"/> for decoding; with quantization, quantizes it and overwrites it with its
-    /// dequantized values.
+    /// Prepares <paramref name="weight"/> for decoding. With quantization and no <paramref name="freeInto"/>, quantizes
+    /// it and overwrites it with its dequantized values (the float weight stays usable). With
+    /// <paramref name="freeInto"/>, the projection keeps only the packed weight: the caller may dispose
+    /// <paramref name="weight"/>, and products with many rows expand the weight into that shared scratch.
     /// </summary>
-    public static unsafe Projection Create(Tensor weight, WeightQuantization quantization)
+    internal static unsafe Projection Create(Tensor weight, WeightQuantization quantization, DequantizationScratch? freeInto)
     {
         if (!DenseMatVec.Supports(weight))
         {
             if (quantization.Format != WeightFormat.None)
                 throw new ArgumentException($"Weight quantization runs on CPU bfloat16/float32 weights, not {weight.dtype} on {weight.device}.");
-            return new Projection(weight, null, WeightFormat.None);
+            return new Projection(weight, null, WeightFormat.None, null);
         }
-        if (quantization.Format == WeightFormat.None) return new Projection(weight, new DenseMatVec(weight), WeightFormat.None);
+        if (quantization.Format == WeightFormat.None) return new Projection(weight, new DenseMatVec(weight), WeightFormat.None, null);
+        if (freeInto is not null && freeInto.DType != weight.dtype)
+            throw new ArgumentException($"The scratch holds {freeInto.DType}, the weight is {weight.dtype}.", nameof(freeInto));
 
         using var _ = no_grad();
-        using var f = weight.to(ScalarType.Float32, copy: true).contiguous();
+        // Both wrappers disposed here: an undisposed one would keep the float32 copy alive until a finalizer runs.
+        using var copy = weight.to(ScalarType.Float32, copy: true);
+        using var f = copy.contiguous();
         var data = (float*)TensorMemory.Pointer(f);
         int rows = (int)weight.shape[0], cols = (int)weight.shape[1];
         IMatVec kernel = quantization.Format == WeightFormat.Int8
             ? Int8MatVec.Quantize(data, rows, cols)
             : Int4MatVec.Quantize(data, rows, cols, quantization.GroupSize);
-        weight.copy_(f);
-        return new Projection(weight, kernel, quantization.Format);
+        if (freeInto is null) weight.copy_(f);
+        return new Projection(weight, kernel, quantization.Format, freeInto);
     }
 
-    public Tensor Apply(Tensor x, Tensor? bias = null) => Apply(x, bias, 0, Weight.shape[0]);
+    /// <inheritdoc cref="Create(Tensor, WeightQuantization, DequantizationScratch?)"/>
+    public static Projection Create(Tensor weight, WeightQuantization quantization) => Create(weight, quantization, null);
+
+    public Tensor Apply(Tensor x, Tensor? bias = null) => Apply(x, bias, 0, OutFeatures);
 
     /// <summary>x · W[rowStart .. rowStart + rowCount)ᵀ (+ the same rows of bias).</summary>
     public unsafe Tensor Apply(Tensor x, Tensor? bias, long rowStart, long rowCount)
     {
         var inFeatures = x.shape[^1];
         var rows = x.NumberOfElements / inFeatures;
-        var whole = rowStart == 0 && rowCount == Weight.shape[0];
         if (_kernel is null || rows > MaxKernelRows || x.device_type != DeviceType.CPU ||
-            (is_grad_enabled() && (x.requires_grad || Weight.requires_grad)))
-            return whole ? F.linear(x, Weight, bias) : F.linear(x, Weight.narrow(0, rowStart, rowCount), bias?.narrow(0, rowStart, rowCount));
+            (is_grad_enabled() && (x.requires_grad || _weight is { requires_grad: true })))
+            return Linear(x, bias, rowStart, rowCount);
 
         var xf = x.to(ScalarType.Float32).reshape(rows, inFeatures).contiguous();
         var y = empty([rows, rowCount], ScalarType.Float32);
         _kernel.Multiply((float*)TensorMemory.Pointer(xf), (int)rows, (float*)TensorMemory.Pointer(y), (int)rowStart, (int)rowCount,
             RowParallel.Shared(get_num_threads()));
-        if (bias is not null) y.add_(whole ? bias : bias.narrow(0, rowStart, rowCount));
+        if (bias is not null) y.add_(Narrow(bias, rowStart, rowCount));
         var shape = x.shape.ToArray();
         shape[^1] = rowCount;
         var result = y.view(shape);
         return result.dtype == x.dtype ? result : result.to(x.dtype);
     }
+
+    /// <summary>libtorch's <c>linear</c> on the float weight, or on the dequantized weight when it was freed.</summary>
+    private Tensor Linear(Tensor x, Tensor? bias, long rowStart, long rowCount)
+    {
+        if (_weight is not null) return F.linear(x, Narrow(_weight, rowStart, rowCount), bias is null ? null : Narrow(bias, rowStart, rowCount));
+
+        // Autograd keeps the weight for the backward pass, so a product with gradients gets a weight of its own.
+        if (is_grad_enabled() && x.requires_grad)
+            return F.linear(x, Dequantize(rowStart, rowCount), bias is null ? null : Narrow(bias, rowStart, rowCount));
+
+        // Expand as many rows as the scratch holds at a time; only the LM head ever needs more than one chunk.
+        var scratch = _scratch!;
+        var chunkRows = Math.Max(1, scratch.Capacity / InFeatures);
+        var parts = new List<Tensor>();
+        for (var start = rowStart; start < rowStart + rowCount; start += chunkRows)
+        {
+            var count = Math.Min(chunkRows, rowStart + rowCount - start);
+            var w = scratch.Rows(count, InFeatures);
+            DequantizeInto(start, w);
+            parts.Add(F.linear(x, w, bias is null ? null : bias.narrow(0, start, count)));
+        }
+        return parts.Count == 1 ? parts[0] : cat(parts, -1);
+    }
+
+    private Tensor Narrow(Tensor t, long rowStart, long rowCount) =>
+        rowStart == 0 && rowCount == OutFeatures ? t : t.narrow(0, rowStart, rowCount);
+
+    /// <summary>
+    /// Rows [rowStart, rowStart + rowCount) of the weight as a new tensor [rowCount, in] in the compute dtype: a copy
+    /// of the float weight, or the dequantized values of a quantized projection.
+    /// </summary>
+    internal Tensor Dequantize(long rowStart, long rowCount)
+    {
+        if (_weight is not null) return Narrow(_weight, rowStart, rowCount).clone();
+        var w = empty([rowCount, InFeatures], _scratch!.DType);
+        DequantizeInto(rowStart, w);
+        return w;
+    }
+
+    /// <summary>The weight's rows <paramref name="ids"/> (a tied embedding's lookup), [ids, in] in the compute dtype.</summary>
+    internal Tensor Rows(Tensor ids)
+    {
+        if (_weight is not null) return _weight.index_select(0, ids);
+        var host = ids.to(ScalarType.Int64, CPU).contiguous().data<long>().ToArray();
+        var rows = empty([host.Length, InFeatures], _scratch!.DType);
+        Dequantization.Gather((IDequantize)_kernel!, host, rows);
+        return rows;
+    }
+
+    private void DequantizeInto(long rowStart, Tensor destination) =>
+        Dequantization.Rows((IDequantize)_kernel!, (int)rowStart, destination, RowParallel.Shared(get_num_threads()));
 
     /// <summary>Frees the kernel's packed copy; the float weight belongs to the model's weights.</summary>
     public void Dispose() => _kernel?.Dispose();

@@ -19,6 +19,7 @@ internal static class HfCheckpointWriter
 
     public static void Save(DecoderModel model, string folder, string? tokenizerSource, JsonObject? layerskip = null)
     {
+        RequireFloatWeights(model);
         Directory.CreateDirectory(folder);
         var c = model.Config;
         var config = c.ToJson();
@@ -42,6 +43,21 @@ internal static class HfCheckpointWriter
 
     /// <summary>The model's tensors under their Hugging Face names, as float32.</summary>
     public static IEnumerable<SafeTensorsWriter.Entry> Entries(DecoderModel model)
+    {
+        RequireFloatWeights(model);
+        return FloatEntries(model);
+    }
+
+    /// <summary>A quantized model holds packed weights only: saving it would write its rounding as if it were the model.</summary>
+    private static void RequireFloatWeights(DecoderModel model)
+    {
+        if (model.Quantization.Format != WeightFormat.None)
+            throw new InvalidOperationException(
+                $"A model quantized at load ({model.Quantization}) cannot be saved as a checkpoint: save or adapt the float model, " +
+                "and quantize when loading it (--quantize).");
+    }
+
+    private static IEnumerable<SafeTensorsWriter.Entry> FloatEntries(DecoderModel model)
     {
         var c = model.Config;
         var w = model.Weights;

@@ -13,7 +13,7 @@ namespace LayerSkip.Engine.Model.Kernels;
 /// A group's scale and min are bfloat16, packed in one 32-bit word (scale in the low half, min in the high half, each
 /// widened by a shift or a mask): 4.5 bits a weight at the default group of 64, where float32 pairs cost 5.
 /// </summary>
-internal sealed unsafe class Int4MatVec : IMatVec
+internal sealed unsafe partial class Int4MatVec : IMatVec
 {
     private const int Chunk = QuantizedActivation.Block; // 64 columns, 32 bytes
     private readonly byte* _q;              // [out, padded / 2]

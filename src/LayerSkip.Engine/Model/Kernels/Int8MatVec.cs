@@ -10,7 +10,7 @@ namespace LayerSkip.Engine.Model.Kernels;
 /// int8-quantized activation as the signed side; the offset's contribution, 128 · Σ x, depends on the activation only
 /// and is subtracted once per row.
 /// </summary>
-internal sealed unsafe class Int8MatVec : IMatVec
+internal sealed unsafe partial class Int8MatVec : IMatVec
 {
     private readonly byte* _q;       // [out, padded in], q + 128
     private readonly float[] _scales;

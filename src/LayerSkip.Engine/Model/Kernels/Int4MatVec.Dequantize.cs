@@ -1,0 +1,41 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace LayerSkip.Engine.Model.Kernels;
+
+internal sealed unsafe partial class Int4MatVec : IDequantize
+{
+    /// <summary>
+    /// W[row, k] = scale · q + min per group. A 64-column chunk lies in one group; its byte j holds column j (low
+    /// nibble) and column j + 32 (high nibble), so eight bytes give eight columns of each half.
+    /// </summary>
+    public void DequantizeRow(int row, float* destination)
+    {
+        var packed = _q + (long)row * _padded / 2;
+        var scaleAndMin = _scaleAndMin.AsSpan(row * _groups, _groups);
+        var simd = KernelIsa.Vector256 && Avx2.IsSupported;
+        for (var c = 0; c < InFeatures; c += Chunk)
+        {
+            var (scale, min) = Unpack(scaleAndMin[c / GroupSize]);
+            var bytes = packed + c / 2;
+            var dst = destination + c;
+            if (simd && c + Chunk <= InFeatures)
+            {
+                Vector256<float> s = Vector256.Create(scale), m = Vector256.Create(min);
+                var low = Vector256.Create(0x0F);
+                for (var j = 0; j < 32; j += 8)
+                {
+                    var b = Avx2.ConvertToVector256Int32(bytes + j);
+                    (Vector256.ConvertToSingle(b & low) * s + m).Store(dst + j);
+                    (Vector256.ConvertToSingle(Vector256.ShiftRightLogical(b, 4)) * s + m).Store(dst + 32 + j);
+                }
+                continue;
+            }
+            for (var j = 0; j < 32; j++)
+            {
+                if (c + j < InFeatures) dst[j] = (bytes[j] & 0x0F) * scale + min;
+                if (c + 32 + j < InFeatures) dst[32 + j] = (bytes[j] >> 4) * scale + min;
+            }
+        }
+    }
+}
