@@ -57,7 +57,7 @@ internal sealed partial class BatchScheduler
             for (var i = 0; i < k; i++)
             {
                 var clock = Stopwatch.StartNew();
-                var logits = _model.Forward(tensor(input, [b, 1], ScalarType.Int64, device), cache, group.Plan).reshape(b, -1);
+                var logits = _model.DraftStep(tensor(input, [b, 1], ScalarType.Int64, device), cache, group.Plan.IsFullDepth ? null : group.Plan, group.DraftPrecision).reshape(b, -1);
                 StepObserver?.Invoke(group.Plan, b);
                 _sampler.MaskInvalid(logits);
                 var chosen = logits.argmax(1);

@@ -37,6 +37,7 @@ public sealed class DecoderModel : IDisposable
     private readonly double _scale;
     private readonly LayerProjections[] _projections;
     private readonly Projection _lmHead;
+    private readonly Dictionary<WeightFormat, DraftWeights> _drafts = new();
 
     public ModelConfig Config { get; }
     public ModelWeights Weights { get; }
@@ -49,6 +50,46 @@ public sealed class DecoderModel : IDisposable
     /// <summary>Bytes one full-depth decode step reads from the layers' projections and the LM head.</summary>
     public long StreamedLayerBytes => _projections.Sum(p => p.StreamedBytes);
     public long StreamedHeadBytes => _lmHead.StreamedBytes;
+    /// <summary>Extra memory held by the lower-precision draft copies made by <see cref="PrepareDraftWeights"/>.</summary>
+    public long DraftWeightBytes => _drafts.Values.Sum(d => d.Bytes);
+
+    /// <summary>
+    /// Makes (once) <paramref name="precision"/> copies of the projections for speculative drafts that run at a lower
+    /// precision than the model, and returns the bytes the copy takes: 0 when <paramref name="precision"/> is
+    /// <see cref="WeightFormat.None"/> or the model's own format (drafts then use the model's weights). The model's
+    /// own weights are untouched: prefill and verification keep running at the model's precision.
+    /// </summary>
+    /// <exception cref="ArgumentException">The weights are not CPU bfloat16/float32 (the quantized kernels run on CPU only).</exception>
+    public long PrepareDraftWeights(WeightFormat precision)
+    {
+        if (precision == WeightFormat.None || precision == Quantization.Format) return 0;
+        if (!_drafts.TryGetValue(precision, out var draft))
+        {
+            var groupSize = Quantization.Format == WeightFormat.Int4 ? Quantization.GroupSize : WeightQuantization.DefaultGroupSize;
+            using var _ = no_grad();
+            _drafts[precision] = draft = new DraftWeights(Weights, new WeightQuantization(precision, groupSize));
+        }
+        return draft.Bytes;
+    }
+
+    /// <summary>
+    /// Bytes one draft step streams from the projections and the LM head with <paramref name="plan"/> (null: all layers)
+    /// at <paramref name="precision"/>; the ratio to a full step's bytes predicts the draft's cost where decode is memory-bound.
+    /// </summary>
+    public long DraftStreamedBytes(LayerPlan? plan, WeightFormat precision)
+    {
+        bool Runs(int l) => plan is null || plan.Runs(l);
+        return DraftFor(precision) is { } d
+            ? d.StreamedBytes(Runs)
+            : Enumerable.Range(0, _projections.Length).Where(Runs).Sum(l => _projections[l].StreamedBytes) + _lmHead.StreamedBytes;
+    }
+
+    private DraftWeights? DraftFor(WeightFormat precision)
+    {
+        if (precision == WeightFormat.None || precision == Quantization.Format) return null;
+        return _drafts.TryGetValue(precision, out var d) ? d
+            : throw new InvalidOperationException($"No {precision} draft weights: call PrepareDraftWeights({precision}) first.");
+    }
 
     /// <summary>
     /// Wraps <paramref name="weights"/>; with <paramref name="quantization"/>, every linear layer and the LM head are
@@ -89,7 +130,18 @@ public sealed class DecoderModel : IDisposable
     /// Runs <paramref name="tokens"/> [batch, chunk] as the next positions of each cache row and returns
     /// float32 logits [batch, chunk or 1, vocab]. Row b's tokens take positions cache.Lengths[b] onwards.
     /// </summary>
-    public Tensor Forward(Tensor tokens, KvCache cache, LayerPlan? plan = null, bool lastPositionOnly = true, LayerObserver? observer = null, ILayerRouter? router = null)
+    public Tensor Forward(Tensor tokens, KvCache cache, LayerPlan? plan = null, bool lastPositionOnly = true, LayerObserver? observer = null, ILayerRouter? router = null) =>
+        Run(tokens, cache, plan, null, lastPositionOnly, observer, router);
+
+    /// <summary>
+    /// A draft step: like <see cref="Forward(Tensor, KvCache, LayerPlan?, bool, LayerObserver?, ILayerRouter?)"/> (last
+    /// position's logits), but the projections run on the <paramref name="draftPrecision"/> copies made by
+    /// <see cref="PrepareDraftWeights"/> when it differs from the model's own format. Keys and values go into the same cache.
+    /// </summary>
+    public Tensor DraftStep(Tensor tokens, KvCache cache, LayerPlan? plan, WeightFormat draftPrecision) =>
+        Run(tokens, cache, plan, DraftFor(draftPrecision), true, null, null);
+
+    private Tensor Run(Tensor tokens, KvCache cache, LayerPlan? plan, DraftWeights? draft, bool lastPositionOnly, LayerObserver? observer, ILayerRouter? router)
     {
         var b = (int)tokens.shape[0];
         var s = (int)tokens.shape[1];
@@ -118,7 +170,7 @@ public sealed class DecoderModel : IDisposable
                 WriteKeyValues(l, x, cos, sin, cache, writeIndex); // the one token skips: only its cache entry is needed
             else
             {
-                x = Layer(l, x, cos, sin, cache, writeIndex, mask, causalOnly, end);
+                x = Layer(l, x, cos, sin, cache, writeIndex, mask, causalOnly, end, draft?[l]);
                 if (run is not null) x = router!.Combine(l, run, x, input);
             }
             observer?.Invoke(l, input, x);
@@ -127,11 +179,12 @@ public sealed class DecoderModel : IDisposable
 
         if (lastPositionOnly && s > 1) x = x.narrow(1, s - 1, 1);
         x = RmsNorm(x, Weights.FinalNorm);
-        var logits = _lmHead.Apply(x);
+        var logits = draft is null ? _lmHead.Apply(x) : _lmHead.ApplyDraft(draft.LmHead, x);
         return logits.dtype == ScalarType.Float32 ? logits : logits.to(ScalarType.Float32);
     }
 
-    private Tensor Layer(int l, Tensor x, Tensor cos, Tensor sin, KvCache cache, Tensor writeIndex, Tensor? mask, bool causalOnly, int end)
+    private Tensor Layer(int l, Tensor x, Tensor cos, Tensor sin, KvCache cache, Tensor writeIndex, Tensor? mask, bool causalOnly, int end,
+        DraftWeights.Layer? draft)
     {
         var w = Weights.Layers[l];
         var p = _projections[l];
@@ -140,7 +193,7 @@ public sealed class DecoderModel : IDisposable
         long qDim = (long)c.NumHeads * c.HeadDim, kvDim = (long)c.NumKeyValueHeads * c.HeadDim;
 
         var h = RmsNorm(x, w.InputNorm);
-        var qkv = p.Qkv.Apply(h, w.QkvBias);
+        var qkv = draft is null ? p.Qkv.Apply(h, w.QkvBias) : p.Qkv.ApplyDraft(draft.Qkv, h, w.QkvBias);
         var q = qkv.narrow(-1, 0, qDim).view(b, s, c.NumHeads, c.HeadDim);
         var k = qkv.narrow(-1, qDim, kvDim).view(b, s, c.NumKeyValueHeads, c.HeadDim);
         var v = qkv.narrow(-1, qDim + kvDim, kvDim).view(b, s, c.NumKeyValueHeads, c.HeadDim);
@@ -172,11 +225,13 @@ public sealed class DecoderModel : IDisposable
                 : F.scaled_dot_product_attention(q, ek, ev, mask, 0.0, is_casual: false);
             attended = attended.transpose(1, 2).reshape(b, s, qDim);
         }
-        x = x + p.Output.Apply(attended);
+        x = x + (draft is null ? p.Output.Apply(attended) : p.Output.ApplyDraft(draft.Output, attended));
 
-        var gateUp = p.GateUp.Apply(RmsNorm(x, w.PostAttentionNorm));
+        var normed = RmsNorm(x, w.PostAttentionNorm);
+        var gateUp = draft is null ? p.GateUp.Apply(normed) : p.GateUp.ApplyDraft(draft.GateUp, normed);
         var chunks = gateUp.chunk(2, -1);
-        return x + p.Down.Apply(F.silu(chunks[0]) * chunks[1]);
+        var gated = F.silu(chunks[0]) * chunks[1];
+        return x + (draft is null ? p.Down.Apply(gated) : p.Down.ApplyDraft(draft.Down, gated));
     }
 
     /// <summary>Computes and caches a skipped token's keys and values for layer <paramref name="l"/> (token routing).</summary>
@@ -260,6 +315,7 @@ public sealed class DecoderModel : IDisposable
     public void Dispose()
     {
         foreach (var p in _projections) p.Dispose();
+        foreach (var d in _drafts.Values) d.Dispose();
         _lmHead.Dispose();
         _rope.Dispose();
         Weights.Dispose();

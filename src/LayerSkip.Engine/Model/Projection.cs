@@ -59,10 +59,39 @@ public sealed class Projection : IDisposable
         return new Projection(weight, kernel, quantization.Format);
     }
 
+    /// <summary>
+    /// A quantized copy of <paramref name="weight"/> for drafting (speculative decoding at a lower precision). Unlike
+    /// <see cref="Create"/>, the float weight is left as it is: the model keeps computing with it, and the copy is
+    /// extra memory, used only by <see cref="ApplyDraft"/>.
+    /// </summary>
+    internal static unsafe IMatVec QuantizedCopy(Tensor weight, WeightQuantization quantization)
+    {
+        if (!DenseMatVec.Supports(weight) || quantization.Format == WeightFormat.None)
+            throw new ArgumentException($"A draft copy quantizes CPU bfloat16/float32 weights to int8 or int4, not {weight.dtype} on {weight.device} to {quantization}.");
+        using var _ = no_grad();
+        using var f = weight.to(ScalarType.Float32, copy: true).contiguous();
+        var data = (float*)TensorMemory.Pointer(f);
+        int rows = (int)weight.shape[0], cols = (int)weight.shape[1];
+        return quantization.Format == WeightFormat.Int8
+            ? Int8MatVec.Quantize(data, rows, cols)
+            : Int4MatVec.Quantize(data, rows, cols, quantization.GroupSize);
+    }
+
     public Tensor Apply(Tensor x, Tensor? bias = null) => Apply(x, bias, 0, Weight.shape[0]);
 
+    /// <summary>
+    /// Applies a draft copy made by <see cref="QuantizedCopy"/> instead of this projection's own weights, at any number
+    /// of rows (the draft exists to read fewer bytes); falls back to <see cref="Apply(Tensor, Tensor?)"/> where the
+    /// kernels don't run (other devices, gradients).
+    /// </summary>
+    internal Tensor ApplyDraft(IMatVec draft, Tensor x, Tensor? bias = null)
+    {
+        if (x.device_type != DeviceType.CPU || (is_grad_enabled() && x.requires_grad)) return Apply(x, bias);
+        return Multiply(draft, x, bias, 0, Weight.shape[0]);
+    }
+
     /// <summary>x · W[rowStart .. rowStart + rowCount)ᵀ (+ the same rows of bias).</summary>
-    public unsafe Tensor Apply(Tensor x, Tensor? bias, long rowStart, long rowCount)
+    public Tensor Apply(Tensor x, Tensor? bias, long rowStart, long rowCount)
     {
         var inFeatures = x.shape[^1];
         var rows = x.NumberOfElements / inFeatures;
@@ -70,10 +99,17 @@ public sealed class Projection : IDisposable
         if (_kernel is null || rows > MaxKernelRows || x.device_type != DeviceType.CPU ||
             (is_grad_enabled() && (x.requires_grad || Weight.requires_grad)))
             return whole ? F.linear(x, Weight, bias) : F.linear(x, Weight.narrow(0, rowStart, rowCount), bias?.narrow(0, rowStart, rowCount));
+        return Multiply(_kernel, x, bias, rowStart, rowCount);
+    }
 
+    private static unsafe Tensor Multiply(IMatVec kernel, Tensor x, Tensor? bias, long rowStart, long rowCount)
+    {
+        var inFeatures = x.shape[^1];
+        var rows = x.NumberOfElements / inFeatures;
+        var whole = rowStart == 0 && rowCount == kernel.OutFeatures;
         var xf = x.to(ScalarType.Float32).reshape(rows, inFeatures).contiguous();
         var y = empty([rows, rowCount], ScalarType.Float32);
-        _kernel.Multiply((float*)TensorMemory.Pointer(xf), (int)rows, (float*)TensorMemory.Pointer(y), (int)rowStart, (int)rowCount,
+        kernel.Multiply((float*)TensorMemory.Pointer(xf), (int)rows, (float*)TensorMemory.Pointer(y), (int)rowStart, (int)rowCount,
             RowParallel.Shared(get_num_threads()));
         if (bias is not null) y.add_(whole ? bias : bias.narrow(0, rowStart, rowCount));
         var shape = x.shape.ToArray();
