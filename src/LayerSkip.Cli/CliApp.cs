@@ -23,6 +23,7 @@ public static class CliApp
         new MatVecBenchCommand(),
         new ChatBenchCommand(),
         new SpeculativeBenchCommand(),
+        new CalibrateDraftCommand(),
         new RouterBenchCommand(),
         new TrainCommand(),
         new AdaptCommand(),
