@@ -70,7 +70,11 @@ internal sealed class SpeculativeBenchCommand : CliCommand
                 foreach (var precision in precisions)
                 {
                     if (plan.IsFullDepth && (precision == WeightFormat.None || precision == engine.Model.Quantization.Format))
-                        throw new CliException("A draft with every layer at the model's own precision is the model itself: give --speedup R > 1 or --draft-precision int8|int4.");
+                    {
+                        progress.Log.WriteLine($"skipped: a draft with every layer at the model's own precision is the model itself (r = {r}, {precision}).");
+                        task.Advance(batches.Length);
+                        continue;
+                    }
                     var extra = await engine.RunAsync(m => m.PrepareDraftWeights(precision));
                     foreach (var batch in batches)
                     {
