@@ -105,7 +105,7 @@ public static class DraftCalibration
         {
             var p = Time(() => model.Forward(tensor(new[] { token }, [1, 1], ScalarType.Int64, model.Device), cache));
             var d = Time(() => model.DraftStep(tensor(new[] { token }, [1, 1], ScalarType.Int64, model.Device), cache, plan, draft.Precision));
-            var v = Time(() => model.Forward(tensor(ids, [1, k + 1], ScalarType.Int64, model.Device), cache, null, lastPositionOnly: false));
+            var v = Time(() => model.VerifyStep(tensor(ids, [1, k + 1], ScalarType.Int64, model.Device), cache));
             if (i == 0) continue;
             plain.Add(p); steps.Add(d); verify.Add(v);
         }

@@ -131,7 +131,7 @@ public sealed class DecoderModel : IDisposable
     /// float32 logits [batch, chunk or 1, vocab]. Row b's tokens take positions cache.Lengths[b] onwards.
     /// </summary>
     public Tensor Forward(Tensor tokens, KvCache cache, LayerPlan? plan = null, bool lastPositionOnly = true, LayerObserver? observer = null, ILayerRouter? router = null) =>
-        Run(tokens, cache, plan, null, lastPositionOnly, observer, router);
+        Run(tokens, cache, plan, null, lastPositionOnly, observer, router, stepwise: false);
 
     /// <summary>
     /// A draft step: like <see cref="Forward(Tensor, KvCache, LayerPlan?, bool, LayerObserver?, ILayerRouter?)"/> (last
@@ -139,9 +139,18 @@ public sealed class DecoderModel : IDisposable
     /// <see cref="PrepareDraftWeights"/> when it differs from the model's own format. Keys and values go into the same cache.
     /// </summary>
     public Tensor DraftStep(Tensor tokens, KvCache cache, LayerPlan? plan, WeightFormat draftPrecision) =>
-        Run(tokens, cache, plan, DraftFor(draftPrecision), true, null, null);
+        Run(tokens, cache, plan, DraftFor(draftPrecision), true, null, null, stepwise: false);
 
-    private Tensor Run(Tensor tokens, KvCache cache, LayerPlan? plan, DraftWeights? draft, bool lastPositionOnly, LayerObserver? observer, ILayerRouter? router)
+    /// <summary>
+    /// A speculative verification pass: all layers over <paramref name="tokens"/> [batch, chunk], returning float32
+    /// logits for every position, computed as single-token decode steps would compute them (the same kernels row by
+    /// row, attention one position at a time over the cache), so greedy speculative output equals plain greedy decoding
+    /// bit for bit, in bfloat16 too, where a batched pass's different rounding would flip near-ties.
+    /// </summary>
+    public Tensor VerifyStep(Tensor tokens, KvCache cache) => Run(tokens, cache, null, null, false, null, null, stepwise: true);
+
+    private Tensor Run(Tensor tokens, KvCache cache, LayerPlan? plan, DraftWeights? draft, bool lastPositionOnly, LayerObserver? observer, ILayerRouter? router,
+        bool stepwise)
     {
         var b = (int)tokens.shape[0];
         var s = (int)tokens.shape[1];
@@ -170,7 +179,7 @@ public sealed class DecoderModel : IDisposable
                 WriteKeyValues(l, x, cos, sin, cache, writeIndex); // the one token skips: only its cache entry is needed
             else
             {
-                x = Layer(l, x, cos, sin, cache, writeIndex, mask, causalOnly, end, draft?[l]);
+                x = Layer(l, x, cos, sin, cache, writeIndex, mask, causalOnly, end, draft?[l], stepwise ? starts : null);
                 if (run is not null) x = router!.Combine(l, run, x, input);
             }
             observer?.Invoke(l, input, x);
@@ -179,13 +188,19 @@ public sealed class DecoderModel : IDisposable
 
         if (lastPositionOnly && s > 1) x = x.narrow(1, s - 1, 1);
         x = RmsNorm(x, Weights.FinalNorm);
-        var logits = draft is null ? _lmHead.Apply(x) : _lmHead.ApplyDraft(draft.LmHead, x);
+        var logits = draft is not null ? _lmHead.ApplyDraft(draft.LmHead, x) : stepwise ? _lmHead.ApplyRowwise(x) : _lmHead.Apply(x);
         return logits.dtype == ScalarType.Float32 ? logits : logits.to(ScalarType.Float32);
     }
 
     private Tensor Layer(int l, Tensor x, Tensor cos, Tensor sin, KvCache cache, Tensor writeIndex, Tensor? mask, bool causalOnly, int end,
-        DraftWeights.Layer? draft)
+        DraftWeights.Layer? draft, int[]? stepStarts)
     {
+        // Draft kernels, or row by row as decode steps (a stepwise verification pass), or the usual choice by row count.
+        Tensor Project(Projection projection, Func<DraftWeights.Layer, Kernels.IMatVec> kernel, Tensor input, Tensor? bias = null) =>
+            draft is not null ? projection.ApplyDraft(kernel(draft), input, bias)
+            : stepStarts is not null ? projection.ApplyRowwise(input, bias)
+            : projection.Apply(input, bias);
+
         var w = Weights.Layers[l];
         var p = _projections[l];
         var c = Config;
@@ -193,7 +208,7 @@ public sealed class DecoderModel : IDisposable
         long qDim = (long)c.NumHeads * c.HeadDim, kvDim = (long)c.NumKeyValueHeads * c.HeadDim;
 
         var h = RmsNorm(x, w.InputNorm);
-        var qkv = draft is null ? p.Qkv.Apply(h, w.QkvBias) : p.Qkv.ApplyDraft(draft.Qkv, h, w.QkvBias);
+        var qkv = Project(p.Qkv, d => d.Qkv, h, w.QkvBias);
         var q = qkv.narrow(-1, 0, qDim).view(b, s, c.NumHeads, c.HeadDim);
         var k = qkv.narrow(-1, qDim, kvDim).view(b, s, c.NumKeyValueHeads, c.HeadDim);
         var v = qkv.narrow(-1, qDim + kvDim, kvDim).view(b, s, c.NumKeyValueHeads, c.HeadDim);
@@ -214,6 +229,18 @@ public sealed class DecoderModel : IDisposable
         Tensor attended;
         if (s == 1)
             attended = DecodeAttention(q, allK, allV, mask);
+        else if (stepStarts is not null)
+        {
+            // One position at a time, each over the cache as its own decode step would have seen it.
+            var steps = new Tensor[s];
+            for (var j = 0; j < s; j++)
+            {
+                var stepEnd = stepStarts.Max() + j + 1;
+                steps[j] = DecodeAttention(q.narrow(2, j, 1), keys.narrow(2, 0, stepEnd), values.narrow(2, 0, stepEnd),
+                    AttentionMask(stepStarts.Select(start => start + j).ToArray(), 1, stepEnd, out _));
+            }
+            attended = cat(steps, 1);
+        }
         else
         {
             // scaled_dot_product_attention has no grouped-query support: expand the KV heads.
@@ -225,13 +252,13 @@ public sealed class DecoderModel : IDisposable
                 : F.scaled_dot_product_attention(q, ek, ev, mask, 0.0, is_casual: false);
             attended = attended.transpose(1, 2).reshape(b, s, qDim);
         }
-        x = x + (draft is null ? p.Output.Apply(attended) : p.Output.ApplyDraft(draft.Output, attended));
+        x = x + Project(p.Output, d => d.Output, attended);
 
         var normed = RmsNorm(x, w.PostAttentionNorm);
-        var gateUp = draft is null ? p.GateUp.Apply(normed) : p.GateUp.ApplyDraft(draft.GateUp, normed);
+        var gateUp = Project(p.GateUp, d => d.GateUp, normed);
         var chunks = gateUp.chunk(2, -1);
         var gated = F.silu(chunks[0]) * chunks[1];
-        return x + (draft is null ? p.Down.Apply(gated) : p.Down.ApplyDraft(draft.Down, gated));
+        return x + Project(p.Down, d => d.Down, gated);
     }
 
     /// <summary>Computes and caches a skipped token's keys and values for layer <paramref name="l"/> (token routing).</summary>

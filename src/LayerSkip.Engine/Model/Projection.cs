@@ -90,6 +90,12 @@ public sealed class Projection : IDisposable
         return Multiply(draft, x, bias, 0, Weight.shape[0]);
     }
 
+    /// <summary>
+    /// x · Wᵀ computed row by row exactly as one-row decode steps compute it (through the kernel at any number of rows),
+    /// so a verification pass over several positions gives the values the steps would have given.
+    /// </summary>
+    internal Tensor ApplyRowwise(Tensor x, Tensor? bias = null) => _kernel is null ? Apply(x, bias) : ApplyDraft(_kernel, x, bias);
+
     /// <summary>x · W[rowStart .. rowStart + rowCount)ᵀ (+ the same rows of bias).</summary>
     public Tensor Apply(Tensor x, Tensor? bias, long rowStart, long rowCount)
     {
