@@ -112,7 +112,7 @@ internal sealed class SpeculativeBenchCommand : CliCommand
     }
 
     private static string Format(Row r) => string.Create(CultureInfo.InvariantCulture,
-        $"| {r.model} | {r.batch} | {r.target:0.##} | {r.kept_layers} | {r.draft_precision}{(r.draft_extra_bytes > 0 ? $" (+{r.draft_extra_bytes / 1048576.0:0} MiB)" : "")} | {(r.adaptive ? "≤" : "")}{r.draft_tokens} | {r.acceptance_rate:P0} | {r.tokens_per_full_pass:0.00} | {r.full_tokens_per_s:0.0} | {r.speculative_tokens_per_s:0.0} | {r.speedup:0.00}x | {r.speedup_min:0.00}–{r.speedup_max:0.00} | {(r.identical ? "yes" : "NO")} |");
+        $"| {r.model} | {r.batch} | {r.target:0.##} | {r.kept_layers} | {r.draft_precision}{(r.draft_extra_bytes > 0 ? $" (+{r.draft_extra_bytes / 1048576.0:0.#} MiB)" : "")} | {(r.adaptive ? "≤" : "")}{r.draft_tokens} | {r.acceptance_rate:P0} | {r.tokens_per_full_pass:0.00} | {r.full_tokens_per_s:0.0} | {r.speculative_tokens_per_s:0.0} | {r.speedup:0.00}x | {r.speedup_min:0.00}–{r.speedup_max:0.00} | {(r.identical ? "yes" : "NO")} |");
 
     private static double Median(IEnumerable<double> values)
     {
