@@ -100,6 +100,30 @@ public class CliTests
     }
 
     [Fact]
+    public void RoutersTrainTowardTheTargetRateAndRoutedGenerateSaysSo()
+    {
+        var routers = Path.Combine(Path.GetTempPath(), $"routers-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            var train = Run("train-router", "--model", SharedData.Stories260K, "--data", SharedData.Path("data", "tinystories_dev.txt"), "--out", routers,
+                "--target-rate", "0.5", "--penalty", "8", "--steps", "40", "--seq-len", "64", "--batch", "4", "--eval-windows", "4", "--threads", "1");
+            Assert.True(train.Code == 0, train.Err);
+            // The routers start every layer at a 95 % rate; training toward 0.5 must bring the measured rate down.
+            var rate = double.Parse(System.Text.RegularExpressions.Regex.Match(train.Out + train.Err, @"budget 0\.5: measured execution rate (\d\.\d+)").Groups[1].Value, CultureInfo.InvariantCulture);
+            Assert.InRange(rate, 0.0, 0.93);
+            var generate = Run("generate", "--model", SharedData.Stories260K, "--router", routers, "--policy", "router", "--prompt", "Once upon a time",
+                "--max-tokens", "20", "--temperature", "0");
+            Assert.True(generate.Code == 0, generate.Err);
+            Assert.Matches(@"\[router: \d+\s?% of layers run, \d+\s?% of layer compute\]", generate.Err);
+            Assert.DoesNotContain("full depth", generate.Err);
+        }
+        finally
+        {
+            File.Delete(routers);
+        }
+    }
+
+    [Fact]
     public void PerplexityEndsWithTheMachineReadableLine()
     {
         var file = SharedData.Path("data", "tinystories_dev.txt");

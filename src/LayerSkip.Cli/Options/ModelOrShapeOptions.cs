@@ -23,7 +23,11 @@ internal sealed class ModelOrShapeOptions
 
     public bool IsShape(ParseResult parse) => parse.GetValue(Shape) is not null;
 
-    /// <summary>Loads the engine and names the model for result rows.</summary>
+    /// <summary>
+    /// Loads the engine and names the model for result rows. The prefix cache is off: every run prefills its prompt
+    /// the same way, so plain and speculative runs start from identical logits (a reused prefix recomputes the last
+    /// prompt token as a decode step, which rounds differently in bfloat16).
+    /// </summary>
     public (InferenceEngine Engine, string Name) Load(ParseResult parse, IProgressReporter progress, int maxBatchSize, int maxSequenceLength)
     {
         var modelPath = parse.GetValue(Model);
@@ -41,12 +45,12 @@ internal sealed class ModelOrShapeOptions
                 return (InferenceEngine.Load(new EngineOptions
                 {
                     ModelPath = modelPath, Device = "cpu", ComputeDType = dtypeName, MaxBatchSize = maxBatchSize, Threads = threads,
-                    Quantization = parse.GetValue(Quantize), GroupSize = parse.GetValue(GroupSize),
+                    Quantization = parse.GetValue(Quantize), GroupSize = parse.GetValue(GroupSize), PrefixCacheBytes = 0,
                 }), ModelOptions.FolderName(modelPath) + suffix);
             var config = ModelShapes.Get(shapeName!);
             var dtype = ComputeDevice.ResolveDType(dtypeName ?? "float32", CPU);
             return (InferenceEngine.FromModel(() => new DecoderModel(config, RandomWeights.Create(config, dtype, CPU, seed: 3), dtype, CPU, maxSequenceLength, quantization),
-                maxBatchSize: maxBatchSize, threads: threads), shapeName! + suffix);
+                maxBatchSize: maxBatchSize, threads: threads, prefixCacheBytes: 0), shapeName! + suffix);
         }
     }
 }
