@@ -24,6 +24,7 @@ public static class CliApp
         new SamplingBenchCommand(),
         new ChatBenchCommand(),
         new SpeculativeBenchCommand(),
+        new CalibrateDraftCommand(),
         new RouterBenchCommand(),
         new TrainCommand(),
         new AdaptCommand(),

@@ -22,6 +22,7 @@ public sealed class LayerSkipExecutionSettingsChatClient(IChatClient innerClient
         [LayerSkipPromptExecutionSettings.LayersKey] = LayerSkipPropertyNames.Layers,
         [LayerSkipPromptExecutionSettings.ModeKey] = LayerSkipPropertyNames.Mode,
         [LayerSkipPromptExecutionSettings.DraftTokensKey] = LayerSkipPropertyNames.DraftTokens,
+        [LayerSkipPromptExecutionSettings.DraftPrecisionKey] = LayerSkipPropertyNames.DraftPrecision,
     };
 
     public override async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)

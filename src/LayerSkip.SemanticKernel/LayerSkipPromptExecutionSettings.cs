@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using LayerSkip.Engine.Model;
 using LayerSkip.Engine.Skipping;
 using LayerSkip.Extensions.AI;
 using Microsoft.Extensions.AI;
@@ -24,12 +25,15 @@ public sealed class LayerSkipPromptExecutionSettings : PromptExecutionSettings
     public const string ModeKey = "skip_mode";
     /// <summary>ExtensionData / JSON name of <see cref="DraftTokens"/>.</summary>
     public const string DraftTokensKey = "draft_tokens";
+    /// <summary>ExtensionData / JSON name of <see cref="DraftPrecision"/>.</summary>
+    public const string DraftPrecisionKey = "draft_precision";
 
     private double? _speedupRatio;
     private LayerPolicy? _skipPolicy;
     private IList<int>? _layers;
     private LayerSkipMode? _mode;
     private int? _draftTokens;
+    private WeightFormat? _draftPrecision;
 
     /// <summary>Target decode speedup r ≥ 1 (<c>layerskip.speedup_ratio</c>).</summary>
     [JsonPropertyName(SpeedupRatioKey)]
@@ -83,6 +87,20 @@ public sealed class LayerSkipPromptExecutionSettings : PromptExecutionSettings
         }
     }
 
+    /// <summary>Speculative mode: the precision drafts run at, None, Int8 or Int4 (<c>layerskip.draft_precision</c>).</summary>
+    [JsonPropertyName(DraftPrecisionKey)]
+    [JsonConverter(typeof(JsonStringEnumConverter<WeightFormat>))]
+    public WeightFormat? DraftPrecision
+    {
+        get => _draftPrecision;
+        set
+        {
+            ThrowIfFrozen();
+            if (value is { } f && !Enum.IsDefined(f)) throw new ArgumentOutOfRangeException(nameof(DraftPrecision), f, "The draft precision must be None, Int8 or Int4.");
+            _draftPrecision = value;
+        }
+    }
+
     public override void Freeze()
     {
         if (IsFrozen) return;
@@ -101,6 +119,7 @@ public sealed class LayerSkipPromptExecutionSettings : PromptExecutionSettings
         Layers = Layers?.ToList(),
         Mode = Mode,
         DraftTokens = DraftTokens,
+        DraftPrecision = DraftPrecision,
     };
 
     /// <summary>Writes the layer-skip choice into the request's <c>layerskip.*</c> keys.</summary>
@@ -113,7 +132,7 @@ public sealed class LayerSkipPromptExecutionSettings : PromptExecutionSettings
     }
 
     /// <summary>These settings as the engine's layer-skip request (null members are left to the client's defaults).</summary>
-    public LayerSkipRequest ToRequest() => new() { SpeedupRatio = SpeedupRatio, Policy = SkipPolicy, Layers = Layers?.ToArray(), Mode = Mode, DraftTokens = DraftTokens };
+    public LayerSkipRequest ToRequest() => new() { SpeedupRatio = SpeedupRatio, Policy = SkipPolicy, Layers = Layers?.ToArray(), Mode = Mode, DraftTokens = DraftTokens, DraftPrecision = DraftPrecision };
 
     /// <summary>
     /// Typed settings from any <see cref="PromptExecutionSettings"/>: returns <paramref name="settings"/> itself when it
@@ -151,6 +170,7 @@ public sealed class LayerSkipPromptExecutionSettings : PromptExecutionSettings
                 result.Layers = request.Layers?.ToList();
                 result.Mode = request.Mode;
                 result.DraftTokens = request.DraftTokens;
+                result.DraftPrecision = request.DraftPrecision;
             }
             result.ExtensionData = rest.Count > 0 ? rest : null;
         }

@@ -64,6 +64,66 @@ public class CliTests
     }
 
     [Fact]
+    public void LowPrecisionDraftsWriteThePlainGreedyTextAndSaySo()
+    {
+        string[] common = ["generate", "--model", SharedData.Stories260K, "--prompt", "Once upon a time", "--max-tokens", "60", "--temperature", "0"];
+        var plain = Run(common);
+        Assert.Equal(0, plain.Code);
+        foreach (var (speedup, precision) in new[] { ("1", "int4"), ("1.5", "int8") })
+        {
+            var speculative = Run([.. common, "--mode", "speculative", "--speedup", speedup, "--draft-precision", precision, "--draft-tokens", "4"]);
+            Assert.Equal(0, speculative.Code);
+            Assert.Equal(plain.Out, speculative.Out);
+            Assert.Matches($@"\[speculative, drafts by .* at {precision} \(\+[0-9.]+ KiB of draft weights\)\]", speculative.Err);
+            Assert.Matches(@"acceptance \d+\s?% \(\d+/\d+ drafts", speculative.Err);
+        }
+        var skip = Run([.. common, "--draft-precision", "int4"]);
+        Assert.Equal(2, skip.Code);
+        Assert.Contains("--draft-precision is for --mode speculative", skip.Err);
+        var unknown = Run([.. common, "--mode", "speculative", "--draft-precision", "int3"]);
+        Assert.Equal(2, unknown.Code);
+    }
+
+    [Fact]
+    public void CalibrateDraftMeasuresEveryCandidateAndNamesTheBest()
+    {
+        var (code, stdout, stderr) = Run("calibrate-draft", "--model", SharedData.Stories260K, "--speedup", "1,2", "--draft-precision", "none,int4",
+            "--prompts", "2", "--tokens", "24", "--rounds", "4");
+        Assert.True(code == 0, stderr);
+        var rows = stdout.Split('\n').Where(l => l.StartsWith("| stories260K |")).ToList();
+        // (r = 1, model precision) is the model itself and is left out: three candidates.
+        Assert.Equal(3, rows.Count);
+        Assert.Contains(rows, r => r.StartsWith("| stories260K | int4 | 1 | 5 |"));
+        Assert.Contains(rows, r => r.StartsWith("| stories260K | none | 2 | 2 |"));
+        Assert.Contains(rows, r => r.StartsWith("| stories260K | int4 | 2 | 2 |"));
+        Assert.Matches(@"(Best draft: .* expected \d+\.\d\dx plain .*Use: --mode speculative --speedup [0-9.]+ --draft-precision (none|int4))|(No draft is expected to beat plain decoding)", stdout);
+    }
+
+    [Fact]
+    public void RoutersTrainTowardTheTargetRateAndRoutedGenerateSaysSo()
+    {
+        var routers = Path.Combine(Path.GetTempPath(), $"routers-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            var train = Run("train-router", "--model", SharedData.Stories260K, "--data", SharedData.Path("data", "tinystories_dev.txt"), "--out", routers,
+                "--target-rate", "0.5", "--penalty", "8", "--steps", "40", "--seq-len", "64", "--batch", "4", "--eval-windows", "4", "--threads", "1");
+            Assert.True(train.Code == 0, train.Err);
+            // The routers start every layer at a 95 % rate; training toward 0.5 must bring the measured rate down.
+            var rate = double.Parse(System.Text.RegularExpressions.Regex.Match(train.Out + train.Err, @"budget 0\.5: measured execution rate (\d\.\d+)").Groups[1].Value, CultureInfo.InvariantCulture);
+            Assert.InRange(rate, 0.0, 0.93);
+            var generate = Run("generate", "--model", SharedData.Stories260K, "--router", routers, "--policy", "router", "--prompt", "Once upon a time",
+                "--max-tokens", "20", "--temperature", "0");
+            Assert.True(generate.Code == 0, generate.Err);
+            Assert.Matches(@"\[router: \d+\s?% of layers run, \d+\s?% of layer compute\]", generate.Err);
+            Assert.DoesNotContain("full depth", generate.Err);
+        }
+        finally
+        {
+            File.Delete(routers);
+        }
+    }
+
+    [Fact]
     public void PerplexityEndsWithTheMachineReadableLine()
     {
         var file = SharedData.Path("data", "tinystories_dev.txt");

@@ -180,26 +180,33 @@ public class SemanticKernelTests(EngineFixture fx) : IClassFixture<EngineFixture
         var plain = new PromptExecutionSettings
         {
             ServiceId = "s",
-            ExtensionData = new Dictionary<string, object> { ["speedup_ratio"] = 3, ["skip_policy"] = "earlyexit", ["layers"] = new[] { 0, 4 }, ["max_tokens"] = 9 },
+            ExtensionData = new Dictionary<string, object>
+            {
+                ["speedup_ratio"] = 3, ["skip_policy"] = "earlyexit", ["layers"] = new[] { 0, 4 }, ["max_tokens"] = 9, ["draft_precision"] = "int4",
+            },
         };
         var typed = LayerSkipPromptExecutionSettings.FromExecutionSettings(plain);
         Assert.Equal((3.0, LayerPolicy.EarlyExit, "s"), (typed.SpeedupRatio, typed.SkipPolicy, typed.ServiceId));
+        Assert.Equal(LayerSkip.Engine.Model.WeightFormat.Int4, typed.DraftPrecision);
+        Assert.Equal(LayerSkip.Engine.Model.WeightFormat.Int4, typed.ToRequest().DraftPrecision);
         Assert.Equal([0, 4], typed.Layers);
         Assert.Equal(9, typed.ExtensionData!["max_tokens"]);
         Assert.DoesNotContain("speedup_ratio", typed.ExtensionData.Keys);
 
         var clone = (LayerSkipPromptExecutionSettings)typed.Clone();
-        Assert.Equal((typed.SpeedupRatio, typed.SkipPolicy), (clone.SpeedupRatio, clone.SkipPolicy));
+        Assert.Equal((typed.SpeedupRatio, typed.SkipPolicy, typed.DraftPrecision), (clone.SpeedupRatio, clone.SkipPolicy, clone.DraftPrecision));
         typed.Freeze();
         Assert.Throws<InvalidOperationException>(() => typed.SpeedupRatio = 2);
         Assert.Throws<ArgumentOutOfRangeException>(() => clone.SpeedupRatio = 0.5);
         Assert.Contains("\"skip_policy\":\"EarlyExit\"", JsonSerializer.Serialize(clone));
+        Assert.Contains("\"draft_precision\":\"Int4\"", JsonSerializer.Serialize(clone));
     }
 
     [Theory]
     [InlineData("speedup_ratio", "fast")]
     [InlineData("skip_policy", "sideways")]
     [InlineData("skip_mode", "maybe")]
+    [InlineData("draft_precision", "int3")]
     [InlineData("layers", "0,4")]
     public void BadExtensionDataValuesAreArgumentExceptionsNamingTheKey(string key, string value)
     {

@@ -4,6 +4,7 @@ using LayerSkip.Cli.Options;
 using LayerSkip.Cli.Progress;
 using System.Globalization;
 using LayerSkip.Engine.Generation;
+using LayerSkip.Engine.Model;
 using LayerSkip.Engine.Skipping;
 using LayerSkip.Engine.Training.Routing;
 
@@ -23,11 +24,14 @@ internal sealed class GenerateCommand : CliCommand
     private readonly Option<string> _mode = Opt.OneOf("--mode",
         "skip: decode with the plan's layers only; speculative: the plan drafts and the full model verifies, so the text is the full model's.",
         "skip", "skip", "speculative");
+    private readonly Option<string> _draftPrecision = Opt.OneOf("--draft-precision",
+        "Speculative mode: the precision drafts run at: none (the model's own weights), int8 or int4 (quantized copies, extra memory; with --speedup 1 the draft runs every layer).",
+        "none", "none", "int8", "int4");
     private readonly Option<int> _draftTokens = Opt.Value("--draft-tokens", "Speculative mode: the most tokens drafted per verification (the length adapts to the measured acceptance and costs).", 6);
 
     public GenerateCommand() : base("generate", "Continue a prompt, printing the text as it is generated; statistics (decode tokens/s) go to stderr.")
     {
-        this.AddAll(_prompt, _maxTokens, _temperature, _topP, _topK, _noBos, _mode, _draftTokens);
+        this.AddAll(_prompt, _maxTokens, _temperature, _topP, _topK, _noBos, _mode, _draftPrecision, _draftTokens);
         _plan = new PlanOptions(this);
         _model = new ModelOptions(this);
     }
@@ -37,8 +41,11 @@ internal sealed class GenerateCommand : CliCommand
         using var engine = _model.Load(parse, progress, maxBatchSize: 1);
         var plan = await _plan.BuildAsync(parse, engine);
         var speculative = parse.GetValue(_mode) == "speculative";
-        if (speculative && plan.IsFullDepth)
-            throw new CliException("--mode speculative drafts with a layer plan: give --speedup R > 1 (or --layers).");
+        var draftPrecision = WeightQuantization.Parse(parse.GetValue(_draftPrecision), optionName: "--draft-precision").Format;
+        if (draftPrecision == engine.Model.Quantization.Format) draftPrecision = WeightFormat.None;
+        if (speculative && plan.IsFullDepth && draftPrecision == WeightFormat.None)
+            throw new CliException("--mode speculative drafts with a layer plan or at a lower precision: give --speedup R > 1 (or --layers), or --draft-precision int8|int4.");
+        if (!speculative && draftPrecision != WeightFormat.None) throw new CliException("--draft-precision is for --mode speculative.");
         if (parse.GetValue(_draftTokens) < 1) throw new CliException($"--draft-tokens must be at least 1, got {parse.GetValue(_draftTokens)}.");
         var tokenizer = engine.Tokenizer;
         var request = new GenerationRequest
@@ -46,7 +53,7 @@ internal sealed class GenerateCommand : CliCommand
             PromptTokens = tokenizer.Encode(parse.GetValue(_prompt)!, addBos: !parse.GetValue(_noBos) && tokenizer.AddBosByDefault),
             MaxNewTokens = parse.GetValue(_maxTokens),
             Plan = plan,
-            Speculative = speculative ? new SpeculativeOptions { MaxDraftTokens = parse.GetValue(_draftTokens) } : null,
+            Speculative = speculative ? new SpeculativeOptions { MaxDraftTokens = parse.GetValue(_draftTokens), DraftPrecision = draftPrecision } : null,
             Sampling = SamplingOptions.ForModel(engine.Config, parse.GetValue(_temperature), parse.GetValue(_topP), parse.GetValue(_topK), parse.GetValue(_plan.Seed)),
         };
 
@@ -65,7 +72,9 @@ internal sealed class GenerateCommand : CliCommand
         var summary = await stream.Completion;
         var decodeSeconds = summary.DecodeTime.TotalSeconds;
         var weightBytes = await engine.RunAsync(m => m.WeightBytes); // after the round that finished the request, so the KV figures include it
-        var label = speculative ? $"speculative, drafts by {ModelOptions.Describe(plan)}"
+        var draftBytes = await engine.RunAsync(m => m.DraftWeightBytes);
+        var label = speculative ? $"speculative, drafts by {ModelOptions.Describe(plan)}" +
+                (draftPrecision == WeightFormat.None ? "" : $" at {draftPrecision.ToString().ToLowerInvariant()} (+{Size(draftBytes)} of draft weights)")
             : plan.Policy == LayerPolicy.Router && engine.Router is { } router
                 ? string.Create(CultureInfo.InvariantCulture,
                     $"router: {router.ExecutionRate:P0} of layers run, {RoutedCost.ComputeWeightedRate(router.ExecutionRate, engine.Config):P0} of layer compute")

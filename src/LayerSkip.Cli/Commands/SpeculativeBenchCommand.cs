@@ -20,108 +20,99 @@ internal sealed class SpeculativeBenchCommand : CliCommand
 {
     public sealed record Row(string model, int batch, double target, int kept_layers, int draft_tokens, double acceptance_rate,
         double tokens_per_full_pass, double full_tokens_per_s, double speculative_tokens_per_s, double speedup, bool identical,
-        bool adaptive, int repeats, double speedup_min, double speedup_max);
+        bool adaptive, int repeats, double speedup_min, double speedup_max, string draft_precision = "none", long draft_extra_bytes = 0);
 
-    private readonly Option<string?> _model = Opt.Text("--model", "Hugging Face model folder (or use --shape).", "dir");
-    private readonly Option<string?> _shape = Opt.Text("--shape", "Random-weight model shape instead of a model folder: " + string.Join(", ", ModelShapes.Names) + ".", "name");
+    private readonly ModelOrShapeOptions _source;
     private readonly Option<bool> _plant = Opt.Flag("--plant", "With --shape: shrink the skipped layers' output projections so the draft almost always agrees (the upper bound of speculation).");
     private readonly Option<int[]> _batches = Opt.Ints("--batch", "Batch sizes.", 1, 4);
-    private readonly Option<double[]> _speedups = Opt.Doubles("--speedup", "Target speedups of the drafting plan.", 1.5, 2, 3);
+    private readonly Option<double[]> _speedups = Opt.Doubles("--speedup", "Target speedups of the drafting plan (1: the draft runs every layer, useful with --draft-precision).", 1.5, 2, 3);
+    private readonly Option<WeightFormat[]> _precisions = Opt.Precisions("--draft-precision",
+        "Precisions the drafts run at: none (the model's own weights), int8 or int4 (quantized copies of them); each is combined with each --speedup.", WeightFormat.None);
     private readonly Option<LayerPolicy?> _policy = Opt.Policy("--policy", "Policy of the drafting plan: " + SharedOptions.PolicyList + ". Default: unified.");
     private readonly Option<int> _tokens = Opt.Value("--tokens", "Tokens generated per request.", 64);
     private readonly Option<int> _draft = Opt.Value("--draft-tokens", "The most tokens drafted before each full-depth verification.", 4);
     private readonly Option<bool> _fixed = Opt.Flag("--fixed-draft", "Draft exactly --draft-tokens every round instead of adapting the length to the measured acceptance and costs.");
     private readonly Option<int> _repeat = Opt.Value("--repeat", "Measure each row N times, plain and speculative alternating; the table shows median rates and the min/max of the ratio.", 1);
-    private readonly Option<string?> _dtype = Opt.Text("--dtype", "Compute dtype: float32 or bfloat16 (default: float32).", "dtype");
-    private readonly Option<int?> _threads = SharedOptions.Threads();
     private readonly Option<string?> _json = SharedOptions.Json();
 
     public SpeculativeBenchCommand() : base("bench-speculative",
-        "Greedy decoding at full depth versus self-speculative decoding (the plan drafts, full depth verifies), on a model folder or a random-weight shape.") =>
-        this.AddAll(_model, _shape, _plant, _batches, _speedups, _policy, _tokens, _draft, _fixed, _repeat, _dtype, _threads, _json);
+        "Greedy decoding at full depth versus self-speculative decoding (the plan drafts, full depth verifies), on a model folder or a random-weight shape.")
+    {
+        _source = new ModelOrShapeOptions(this);
+        this.AddAll(_plant, _batches, _speedups, _precisions, _policy, _tokens, _draft, _fixed, _repeat, _json);
+    }
 
     protected override async Task<int> RunAsync(ParseResult parse, IProgressReporter progress, CancellationToken cancellation)
     {
-        var modelPath = parse.GetValue(_model);
-        var shapeName = parse.GetValue(_shape);
         var plant = parse.GetValue(_plant);
         var batches = parse.GetValue(_batches)!;
         var speedups = parse.GetValue(_speedups)!;
         var policy = parse.GetValue(_policy) ?? LayerPolicy.Unified;
         var tokens = parse.GetValue(_tokens);
         var draft = parse.GetValue(_draft);
-        var dtypeName = parse.GetValue(_dtype);
-        var threads = parse.GetValue(_threads);
+        var precisions = parse.GetValue(_precisions)!;
         var adaptive = !parse.GetValue(_fixed);
         var repeats = parse.GetValue(_repeat);
         if (repeats < 1) throw new CliException($"--repeat must be at least 1, got {repeats}.");
-        if ((modelPath is null) == (shapeName is null)) throw new CliException("Give either --model DIR or --shape NAME.");
-        if (plant && shapeName is null) throw new CliException("--plant changes random weights: use it with --shape.");
+        if (plant && !_source.IsShape(parse)) throw new CliException("--plant changes random weights: use it with --shape.");
         using var json = new JsonLinesFile(parse.GetValue(_json));
 
-        InferenceEngine engine;
-        string name;
-        using (progress.Start($"load {modelPath ?? shapeName}"))
-        {
-            if (modelPath is not null)
-            {
-                engine = InferenceEngine.Load(new EngineOptions { ModelPath = modelPath, Device = "cpu", ComputeDType = dtypeName, MaxBatchSize = batches.Max(), Threads = threads });
-                name = ModelOptions.FolderName(modelPath);
-            }
-            else
-            {
-                var config = ModelShapes.Get(shapeName!);
-                var dtype = ComputeDevice.ResolveDType(dtypeName ?? "float32", CPU);
-                engine = InferenceEngine.FromModel(() => new DecoderModel(config, RandomWeights.Create(config, dtype, CPU, seed: 3), dtype, CPU, 64 + tokens * 2),
-                    maxBatchSize: batches.Max(), threads: threads);
-                name = shapeName! + (plant ? " (planted)" : "");
-            }
-        }
+        var (engine, name) = _source.Load(parse, progress, batches.Max(), 64 + tokens * 2);
+        if (plant) name += " (planted)";
         using var _ = engine;
         var rows = new List<Row>();
         var rng = new Random(9);
-        using (var task = progress.Start("bench-speculative", (plant ? 1 : speedups.Length) * batches.Length, "rows"))
-            foreach (var r in speedups)
+        using (var task = progress.Start("bench-speculative", (plant ? 1 : speedups.Length) * batches.Length * precisions.Length, "rows"))
+            foreach (var r in plant ? speedups.Take(1) : speedups) // planting changes the weights for one plan only
             {
                 var plan = await engine.CreatePlanAsync(policy, r, cancellationToken: cancellation);
                 if (plant) await engine.RunAsync(m => { Plant(m, plan); return 0; });
-                foreach (var batch in batches)
+                foreach (var precision in precisions)
                 {
-                    var prompts = Enumerable.Range(0, batch).Select(_ => DecodeTiming.Prompt(engine, rng)).ToList();
-                    var fulls = new List<DecodeTiming.Measured>();
-                    var specs = new List<DecodeTiming.Measured>();
-                    for (var i = 0; i < repeats; i++)
+                    if (plan.IsFullDepth && (precision == WeightFormat.None || precision == engine.Model.Quantization.Format))
                     {
-                        fulls.Add(await DecodeTiming.MeasureAsync(engine, prompts, p => new GenerationRequest { PromptTokens = p, MaxNewTokens = tokens, StopTokenIds = [] }));
-                        specs.Add(await DecodeTiming.MeasureAsync(engine, prompts, p => new GenerationRequest
-                        {
-                            PromptTokens = p, MaxNewTokens = tokens, StopTokenIds = [], Plan = plan,
-                            Speculative = new SpeculativeOptions { MaxDraftTokens = draft, Adaptive = adaptive },
-                        }));
+                        progress.Log.WriteLine($"skipped: a draft with every layer at the model's own precision is the model itself (r = {r}, {precision}).");
+                        task.Advance(batches.Length);
+                        continue;
                     }
-                    var identical = fulls.Zip(specs).All(pair => pair.First.Outputs.Zip(pair.Second.Outputs).All(p => p.First.SequenceEqual(p.Second)));
-                    var ratios = fulls.Zip(specs, (f, sp) => sp.Rate / f.Rate).ToList();
-                    var full = Median(fulls.Select(f => f.Rate));
-                    var spec = specs.OrderBy(x => x.Rate).ElementAt(specs.Count / 2);
-                    var row = new Row(name, batch, r, plan.KeptLayers.Count, draft, Math.Round(spec.Acceptance, 3), Math.Round(spec.TokensPerPass, 2),
-                        Math.Round(full, 2), Math.Round(spec.Rate, 2), Math.Round(Median(ratios), 3), identical,
-                        adaptive, repeats, Math.Round(ratios.Min(), 3), Math.Round(ratios.Max(), 3));
-                    rows.Add(row);
-                    json.Write(row);
-                    progress.Log.WriteLine(Format(row));
-                    task.Advance();
+                    var extra = await engine.RunAsync(m => m.PrepareDraftWeights(precision));
+                    foreach (var batch in batches)
+                    {
+                        var prompts = Enumerable.Range(0, batch).Select(_ => DecodeTiming.Prompt(engine, rng)).ToList();
+                        var fulls = new List<DecodeTiming.Measured>();
+                        var specs = new List<DecodeTiming.Measured>();
+                        for (var i = 0; i < repeats; i++)
+                        {
+                            fulls.Add(await DecodeTiming.MeasureAsync(engine, prompts, p => new GenerationRequest { PromptTokens = p, MaxNewTokens = tokens, StopTokenIds = [] }));
+                            specs.Add(await DecodeTiming.MeasureAsync(engine, prompts, p => new GenerationRequest
+                            {
+                                PromptTokens = p, MaxNewTokens = tokens, StopTokenIds = [], Plan = plan,
+                                Speculative = new SpeculativeOptions { MaxDraftTokens = draft, Adaptive = adaptive, DraftPrecision = precision },
+                            }));
+                        }
+                        var identical = fulls.Zip(specs).All(pair => pair.First.Outputs.Zip(pair.Second.Outputs).All(p => p.First.SequenceEqual(p.Second)));
+                        var ratios = fulls.Zip(specs, (f, sp) => sp.Rate / f.Rate).ToList();
+                        var full = Median(fulls.Select(f => f.Rate));
+                        var spec = specs.OrderBy(x => x.Rate).ElementAt(specs.Count / 2);
+                        var row = new Row(name, batch, r, plan.KeptLayers.Count, draft, Math.Round(spec.Acceptance, 3), Math.Round(spec.TokensPerPass, 2),
+                            Math.Round(full, 2), Math.Round(spec.Rate, 2), Math.Round(Median(ratios), 3), identical,
+                            adaptive, repeats, Math.Round(ratios.Min(), 3), Math.Round(ratios.Max(), 3), precision.ToString().ToLowerInvariant(), extra);
+                        rows.Add(row);
+                        json.Write(row);
+                        progress.Log.WriteLine(Format(row));
+                        task.Advance();
                 }
-                if (plant) break; // planting changes the weights for one plan only
+                }
             }
         Console.WriteLine();
-        Console.WriteLine("| model | batch | target r | draft layers | draft tokens | acceptance | tokens per full pass | full tok/s | speculative tok/s | speedup (median) | min–max | identical output |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        Console.WriteLine("| model | batch | target r | draft layers | draft precision | draft tokens | acceptance | tokens per full pass | full tok/s | speculative tok/s | speedup (median) | min–max | identical output |");
+        Console.WriteLine("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var row in rows) Console.WriteLine(Format(row));
         return 0;
     }
 
     private static string Format(Row r) => string.Create(CultureInfo.InvariantCulture,
-        $"| {r.model} | {r.batch} | {r.target:0.##} | {r.kept_layers} | {(r.adaptive ? "≤" : "")}{r.draft_tokens} | {r.acceptance_rate:P0} | {r.tokens_per_full_pass:0.00} | {r.full_tokens_per_s:0.0} | {r.speculative_tokens_per_s:0.0} | {r.speedup:0.00}x | {r.speedup_min:0.00}–{r.speedup_max:0.00} | {(r.identical ? "yes" : "NO")} |");
+        $"| {r.model} | {r.batch} | {r.target:0.##} | {r.kept_layers} | {r.draft_precision}{(r.draft_extra_bytes > 0 ? $" (+{r.draft_extra_bytes / 1048576.0:0.#} MiB)" : "")} | {(r.adaptive ? "≤" : "")}{r.draft_tokens} | {r.acceptance_rate:P0} | {r.tokens_per_full_pass:0.00} | {r.full_tokens_per_s:0.0} | {r.speculative_tokens_per_s:0.0} | {r.speedup:0.00}x | {r.speedup_min:0.00}–{r.speedup_max:0.00} | {(r.identical ? "yes" : "NO")} |");
 
     private static double Median(IEnumerable<double> values)
     {

@@ -19,7 +19,13 @@ internal sealed class TrainRouterCommand : CliCommand
 {
     private readonly Option<string> _model = SharedOptions.Model("Model folder (kept frozen).");
     private readonly Option<string> _out = Opt.Required("--out", "Safetensors file to save the routers to (router.safetensors in a model folder is picked up by default).", "file");
-    private readonly Option<double> _budget = Opt.Value("--budget", "Target execution rate of every layer, in (0, 1].", 0.5);
+    private readonly Option<double> _budget = TargetRate(Opt.Value("--budget", "Target execution rate of every layer, in (0, 1] (also --target-rate).", 0.5));
+
+    private static Option<double> TargetRate(Option<double> budget)
+    {
+        budget.Aliases.Add("--target-rate");
+        return budget;
+    }
     private readonly Option<double> _penalty = Opt.Value("--penalty", "Weight of the budget penalty next to the language-model loss.", 4.0);
     private readonly Option<double> _temperature = Opt.Value("--temperature", "Gumbel-softmax temperature.", 1.0);
     private readonly Option<int> _seqLen = Opt.Value("--seq-len", "Tokens predicted per training window.", 128);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using LayerSkip.Engine.Model;
 using LayerSkip.Engine.Skipping;
 
 namespace LayerSkip.Cli.Options;
@@ -43,6 +44,16 @@ internal static class Opt
 
     public static Option<int[]> Ints(string name, string description, params int[] defaults) =>
         List(name, description, defaults, "N,N,...", s => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : null, "integers");
+
+    /// <summary>Comma-separated weight precisions: none (the model's own), int8, int4.</summary>
+    public static Option<WeightFormat[]> Precisions(string name, string description, params WeightFormat[] defaults) =>
+        List(name, description, defaults, "none,int8,int4", s => s.Trim().ToLowerInvariant() switch
+        {
+            "none" or "same" => WeightFormat.None,
+            "int8" => WeightFormat.Int8,
+            "int4" => WeightFormat.Int4,
+            _ => (WeightFormat?)null,
+        }, "precisions (none, int8, int4)");
 
     /// <summary>Comma-separated integers with no default (null when absent), e.g. an explicit layer list.</summary>
     public static Option<int[]?> LayerList(string name, string description)

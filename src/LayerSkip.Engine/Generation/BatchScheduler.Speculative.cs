@@ -57,7 +57,7 @@ internal sealed partial class BatchScheduler
             for (var i = 0; i < k; i++)
             {
                 var clock = Stopwatch.StartNew();
-                var logits = _model.Forward(tensor(input, [b, 1], ScalarType.Int64, device), cache, group.Plan).reshape(b, -1);
+                var logits = _model.DraftStep(tensor(input, [b, 1], ScalarType.Int64, device), cache, group.Plan.IsFullDepth ? null : group.Plan, group.DraftPrecision).reshape(b, -1);
                 StepObserver?.Invoke(group.Plan, b);
                 _sampler.MaskInvalid(logits);
                 var chosen = logits.argmax(1);
@@ -82,7 +82,7 @@ internal sealed partial class BatchScheduler
                 for (var i = 0; i < k; i++) verifyTokens[r * (k + 1) + i + 1] = drafts[r, i];
             }
             var verifyClock = Stopwatch.StartNew();
-            var verify = _model.Forward(tensor(verifyTokens, [b, k + 1], ScalarType.Int64, device), cache, null, lastPositionOnly: false).reshape(b * (k + 1), -1);
+            var verify = _model.VerifyStep(tensor(verifyTokens, [b, k + 1], ScalarType.Int64, device), cache).reshape(b * (k + 1), -1);
             StepObserver?.Invoke(LayerPlan.Full(_model.Config.NumLayers), b);
             _sampler.MaskInvalid(verify);
             var best = verify.argmax(1).cpu().data<long>().ToArray();

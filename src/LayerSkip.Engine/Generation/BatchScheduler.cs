@@ -119,7 +119,7 @@ internal sealed partial class BatchScheduler : IDisposable
             seq.EndPrefill();
             Choose([seq], logits.reshape(1, -1), [cache.Lengths[0]]);
             if (seq.Finished) { cache.Dispose(); return; }
-            if (group is null) _groups[GroupKey.For(seq)] = group = new DecodeGroup(GroupKey.For(seq));
+            if (group is null) _groups[GroupKey.For(seq)] = group = NewGroup(GroupKey.For(seq));
             group.Join(seq, cache);
         }
         catch
@@ -127,6 +127,19 @@ internal sealed partial class BatchScheduler : IDisposable
             cache.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// A new decode group; a speculative one gets its draft weights made (once per precision) and its cost prior from
+    /// the bytes a draft step streams (plan and precision together) relative to a full step.
+    /// </summary>
+    private DecodeGroup NewGroup(GroupKey key)
+    {
+        if (key.SpeculativeOptions is not { } spec) return new DecodeGroup(key);
+        _model.PrepareDraftWeights(spec.DraftPrecision);
+        var full = (double)_model.DraftStreamedBytes(null, WeightFormat.None);
+        var plan = key.Plan.IsFullDepth ? null : key.Plan;
+        return new DecodeGroup(key, _model.DraftStreamedBytes(plan, spec.DraftPrecision) / full);
     }
 
     private void DecodeOne(DecodeGroup group)

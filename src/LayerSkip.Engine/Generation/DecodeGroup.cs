@@ -6,14 +6,17 @@ namespace LayerSkip.Engine.Generation;
 /// <summary>Sequences that decode together: they share one layer plan and one KV cache, one row each.</summary>
 internal sealed class DecodeGroup : IDisposable
 {
-    public DecodeGroup(GroupKey key)
+    /// <param name="draftShare">A speculative group's draft step cost as a share of a plain step before any is timed.</param>
+    public DecodeGroup(GroupKey key, double draftShare = 1)
     {
         Key = key;
-        if (key.Speculative) Costs = new DraftCostMeter((double)key.Plan.KeptLayers.Count / key.Plan.LayerCount);
+        if (key.Speculative) Costs = new DraftCostMeter(draftShare);
     }
 
     public GroupKey Key { get; }
     public LayerPlan Plan => Key.Plan;
+    /// <summary>The precision draft steps run at (speculative groups).</summary>
+    public WeightFormat DraftPrecision => Key.SpeculativeOptions?.DraftPrecision ?? WeightFormat.None;
     /// <summary>The measured step costs of a speculative group; null for plain decoding.</summary>
     public DraftCostMeter? Costs { get; }
     public List<SequenceState> Sequences { get; } = new();

@@ -1,3 +1,4 @@
+using LayerSkip.Engine.Model;
 using LayerSkip.Engine.Skipping;
 
 namespace LayerSkip.Engine.Generation;
@@ -31,6 +32,21 @@ public sealed record SpeculativeOptions
     public int MaxDraftTokens { get; init; } = 6;
     /// <summary>Adapt the draft length to the acceptance rate (falling back to plain decoding when drafting does not pay).</summary>
     public bool Adaptive { get; init; } = true;
+    /// <summary>
+    /// The precision the draft steps run at: <see cref="WeightFormat.None"/> uses the model's own weights; int8 or int4
+    /// drafts with quantized copies of them (extra memory, made when first asked for), alone or together with the
+    /// request's layer plan. Verification always runs the full model at its own precision.
+    /// </summary>
+    public WeightFormat DraftPrecision
+    {
+        get => _draftPrecision;
+        init
+        {
+            if (!Enum.IsDefined(value)) throw new ArgumentOutOfRangeException(nameof(DraftPrecision), value, "The draft precision must be None, Int8 or Int4.");
+            _draftPrecision = value;
+        }
+    }
+    private readonly WeightFormat _draftPrecision;
 }
 
 /// <summary>How a sequence ended, with its counts and timings.</summary>

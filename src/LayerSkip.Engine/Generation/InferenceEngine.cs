@@ -265,6 +265,8 @@ public sealed class InferenceEngine : IDisposable
                 throw new ArgumentException("Speculative decoding cannot be combined with a logits processor (JSON output, forced tool calls).", nameof(request.Speculative));
             if (request.Sampling.FrequencyPenalty != 0 || request.Sampling.PresencePenalty != 0)
                 throw new ArgumentException("Speculative decoding does not support frequency or presence penalties.", nameof(request.Speculative));
+            if (spec.DraftPrecision != WeightFormat.None && Model.Device.type != TorchSharp.DeviceType.CPU)
+                throw new ArgumentException($"An {spec.DraftPrecision} draft runs on the CPU kernels; this model is on {Model.Device}.", nameof(request.Speculative));
         }
     }
 

@@ -39,6 +39,7 @@ public sealed class DecoderModel : IDisposable
     private readonly Projection _lmHead;
     private readonly DequantizationScratch? _scratch;
     private readonly FusedDecoder _fused;
+    private readonly Dictionary<WeightFormat, DraftWeights> _drafts = new();
 
     public ModelConfig Config { get; }
     public ModelWeights Weights { get; }
@@ -62,6 +63,47 @@ public sealed class DecoderModel : IDisposable
     /// <summary>Bytes one decode step under <paramref name="plan"/> reads: its layers' projections and the LM head.</summary>
     public long StreamedBytes(LayerPlan? plan) =>
         _projections.Where((_, l) => plan is null || plan.Runs(l)).Sum(p => p.StreamedBytes) + _lmHead.StreamedBytes;
+
+    /// <summary>Extra memory held by the lower-precision draft copies made by <see cref="PrepareDraftWeights"/>.</summary>
+    public long DraftWeightBytes => _drafts.Values.Sum(d => d.Bytes);
+
+    /// <summary>
+    /// Makes (once) <paramref name="precision"/> copies of the projections for speculative drafts that run at a lower
+    /// precision than the model, and returns the bytes the copy takes: 0 when <paramref name="precision"/> is
+    /// <see cref="WeightFormat.None"/> or the model's own format (drafts then use the model's weights). The model's
+    /// own weights are untouched: prefill and verification keep running at the model's precision.
+    /// </summary>
+    /// <exception cref="ArgumentException">The weights are not CPU bfloat16/float32 (the quantized kernels run on CPU only).</exception>
+    public long PrepareDraftWeights(WeightFormat precision)
+    {
+        if (precision == WeightFormat.None || precision == Quantization.Format) return 0;
+        if (!_drafts.TryGetValue(precision, out var draft))
+        {
+            var groupSize = Quantization.Format == WeightFormat.Int4 ? Quantization.GroupSize : WeightQuantization.DefaultGroupSize;
+            using var _ = no_grad();
+            _drafts[precision] = draft = new DraftWeights(Weights, new WeightQuantization(precision, groupSize));
+        }
+        return draft.Bytes;
+    }
+
+    /// <summary>
+    /// Bytes one draft step streams from the projections and the LM head with <paramref name="plan"/> (null: all layers)
+    /// at <paramref name="precision"/>; the ratio to a full step's bytes predicts the draft's cost where decode is memory-bound.
+    /// </summary>
+    public long DraftStreamedBytes(LayerPlan? plan, WeightFormat precision)
+    {
+        bool Runs(int l) => plan is null || plan.Runs(l);
+        return DraftFor(precision) is { } d
+            ? d.StreamedBytes(Runs)
+            : Enumerable.Range(0, _projections.Length).Where(Runs).Sum(l => _projections[l].StreamedBytes) + _lmHead.StreamedBytes;
+    }
+
+    private DraftWeights? DraftFor(WeightFormat precision)
+    {
+        if (precision == WeightFormat.None || precision == Quantization.Format) return null;
+        return _drafts.TryGetValue(precision, out var d) ? d
+            : throw new InvalidOperationException($"No {precision} draft weights: call PrepareDraftWeights({precision}) first.");
+    }
 
     /// <summary>
     /// Whether steps of a few new tokens run through <see cref="FusedDecoder"/> (the default) rather than libtorch;
@@ -141,14 +183,35 @@ public sealed class DecoderModel : IDisposable
     /// Runs <paramref name="tokens"/> [batch, chunk] as the next positions of each cache row and returns
     /// float32 logits [batch, chunk or 1, vocab]. Row b's tokens take positions cache.Lengths[b] onwards.
     /// </summary>
-    public Tensor Forward(Tensor tokens, KvCache cache, LayerPlan? plan = null, bool lastPositionOnly = true, LayerObserver? observer = null, ILayerRouter? router = null)
+    public Tensor Forward(Tensor tokens, KvCache cache, LayerPlan? plan = null, bool lastPositionOnly = true, LayerObserver? observer = null, ILayerRouter? router = null) =>
+        Run(tokens, cache, plan, null, lastPositionOnly, observer, router, stepwise: false);
+
+    /// <summary>
+    /// A draft step: like <see cref="Forward(Tensor, KvCache, LayerPlan?, bool, LayerObserver?, ILayerRouter?)"/> (last
+    /// position's logits), but the projections run on the <paramref name="draftPrecision"/> copies made by
+    /// <see cref="PrepareDraftWeights"/> when it differs from the model's own format. Keys and values go into the same cache.
+    /// </summary>
+    public Tensor DraftStep(Tensor tokens, KvCache cache, LayerPlan? plan, WeightFormat draftPrecision) =>
+        Run(tokens, cache, plan, DraftFor(draftPrecision), true, null, null, stepwise: false);
+
+    /// <summary>
+    /// A speculative verification pass: all layers over <paramref name="tokens"/> [batch, chunk], returning float32
+    /// logits for every position, computed as single-token decode steps would compute them (the same kernels row by
+    /// row, attention one position at a time over the cache), so greedy speculative output equals plain greedy decoding
+    /// bit for bit, in bfloat16 too, where a batched pass's different rounding would flip near-ties.
+    /// </summary>
+    public Tensor VerifyStep(Tensor tokens, KvCache cache) => Run(tokens, cache, null, null, false, null, null, stepwise: true);
+
+    private Tensor Run(Tensor tokens, KvCache cache, LayerPlan? plan, DraftWeights? draft, bool lastPositionOnly, LayerObserver? observer, ILayerRouter? router,
+        bool stepwise)
     {
         var b = (int)tokens.shape[0];
         var s = (int)tokens.shape[1];
         if (b != cache.Batch) throw new ArgumentException($"tokens has {b} rows but the cache has {cache.Batch}.");
         if (plan is not null && plan.LayerCount != Config.NumLayers)
             throw new ArgumentException($"The plan is for {plan.LayerCount} layers but the model has {Config.NumLayers}.");
-        if (router is null && observer is null && _fused.CanRun(tokens, cache, plan)) return _fused.Forward(tokens, cache, plan, lastPositionOnly);
+        if (router is null && observer is null && _fused.CanRun(tokens, cache, plan, verification: stepwise))
+            return _fused.Forward(tokens, cache, plan, lastPositionOnly, draft);
         var starts = cache.Lengths.ToArray();
         var end = starts.Max() + s;
         cache.EnsureCapacity(end);
@@ -171,7 +234,7 @@ public sealed class DecoderModel : IDisposable
                 WriteKeyValues(l, x, cos, sin, cache, writeIndex); // the one token skips: only its cache entry is needed
             else
             {
-                x = Layer(l, x, cos, sin, cache, writeIndex, mask, causalOnly, end);
+                x = Layer(l, x, cos, sin, cache, writeIndex, mask, causalOnly, end, draft?[l], stepwise ? starts : null);
                 if (run is not null) x = router!.Combine(l, run, x, input);
             }
             observer?.Invoke(l, input, x);
@@ -180,7 +243,7 @@ public sealed class DecoderModel : IDisposable
 
         if (lastPositionOnly && s > 1) x = x.narrow(1, s - 1, 1);
         x = RmsNorm(x, Weights.FinalNorm);
-        var logits = _lmHead.Apply(x);
+        var logits = draft is not null ? _lmHead.ApplyDraft(draft.LmHead, x) : stepwise ? _lmHead.ApplyRowwise(x) : _lmHead.Apply(x);
         return logits.dtype == ScalarType.Float32 ? logits : logits.to(ScalarType.Float32);
     }
 
@@ -206,8 +269,15 @@ public sealed class DecoderModel : IDisposable
         return p.Dequantize(0, p.OutFeatures);
     }
 
-    private Tensor Layer(int l, Tensor x, Tensor cos, Tensor sin, KvCache cache, Tensor writeIndex, Tensor? mask, bool causalOnly, int end)
+    private Tensor Layer(int l, Tensor x, Tensor cos, Tensor sin, KvCache cache, Tensor writeIndex, Tensor? mask, bool causalOnly, int end,
+        DraftWeights.Layer? draft, int[]? stepStarts)
     {
+        // Draft kernels, or row by row as decode steps (a stepwise verification pass), or the usual choice by row count.
+        Tensor Project(Projection projection, Func<DraftWeights.Layer, Kernels.IMatVec> kernel, Tensor input, Tensor? bias = null) =>
+            draft is not null ? projection.ApplyDraft(kernel(draft), input, bias)
+            : stepStarts is not null ? projection.ApplyRowwise(input, bias)
+            : projection.Apply(input, bias);
+
         var w = Weights.Layers[l];
         var p = _projections[l];
         var c = Config;
@@ -215,7 +285,7 @@ public sealed class DecoderModel : IDisposable
         long qDim = (long)c.NumHeads * c.HeadDim, kvDim = (long)c.NumKeyValueHeads * c.HeadDim;
 
         var h = RmsNorm(x, w.InputNorm);
-        var qkv = p.Qkv.Apply(h, w.QkvBias);
+        var qkv = Project(p.Qkv, d => d.Qkv, h, w.QkvBias);
         var q = qkv.narrow(-1, 0, qDim).view(b, s, c.NumHeads, c.HeadDim);
         var k = qkv.narrow(-1, qDim, kvDim).view(b, s, c.NumKeyValueHeads, c.HeadDim);
         var v = qkv.narrow(-1, qDim + kvDim, kvDim).view(b, s, c.NumKeyValueHeads, c.HeadDim);
@@ -236,6 +306,18 @@ public sealed class DecoderModel : IDisposable
         Tensor attended;
         if (s == 1)
             attended = DecodeAttention(q, allK, allV, mask);
+        else if (stepStarts is not null)
+        {
+            // One position at a time, each over the cache as its own decode step would have seen it.
+            var steps = new Tensor[s];
+            for (var j = 0; j < s; j++)
+            {
+                var stepEnd = stepStarts.Max() + j + 1;
+                steps[j] = DecodeAttention(q.narrow(2, j, 1), keys.narrow(2, 0, stepEnd), values.narrow(2, 0, stepEnd),
+                    AttentionMask(stepStarts.Select(start => start + j).ToArray(), 1, stepEnd, out _));
+            }
+            attended = cat(steps, 1);
+        }
         else
         {
             // scaled_dot_product_attention has no grouped-query support: expand the KV heads.
@@ -247,11 +329,13 @@ public sealed class DecoderModel : IDisposable
                 : F.scaled_dot_product_attention(q, ek, ev, mask, 0.0, is_casual: false);
             attended = attended.transpose(1, 2).reshape(b, s, qDim);
         }
-        x = x + p.Output.Apply(attended);
+        x = x + Project(p.Output, d => d.Output, attended);
 
-        var gateUp = p.GateUp.Apply(RmsNorm(x, w.PostAttentionNorm));
+        var normed = RmsNorm(x, w.PostAttentionNorm);
+        var gateUp = Project(p.GateUp, d => d.GateUp, normed);
         var chunks = gateUp.chunk(2, -1);
-        return x + p.Down.Apply(F.silu(chunks[0]) * chunks[1]);
+        var gated = F.silu(chunks[0]) * chunks[1];
+        return x + Project(p.Down, d => d.Down, gated);
     }
 
     /// <summary>Computes and caches a skipped token's keys and values for layer <paramref name="l"/> (token routing).</summary>
@@ -335,6 +419,7 @@ public sealed class DecoderModel : IDisposable
     public void Dispose()
     {
         foreach (var p in _projections) p.Dispose();
+        foreach (var d in _drafts.Values) d.Dispose();
         _lmHead.Dispose();
         _fused.Dispose();
         _scratch?.Dispose();

@@ -87,7 +87,8 @@ internal sealed unsafe class FusedDecoder : IDisposable
     /// Appends tokens [rows, chunk] to <paramref name="cache"/> and returns float32 logits [rows, chunk, vocab], or
     /// [rows, 1, vocab] for the last position only.
     /// </summary>
-    public Tensor Forward(Tensor tokens, KvCache cache, LayerPlan? plan, bool lastPositionOnly)
+    /// <param name="draft">Lower-precision copies to multiply with instead of the model's own kernels (a draft step).</param>
+    public Tensor Forward(Tensor tokens, KvCache cache, LayerPlan? plan, bool lastPositionOnly, DraftWeights? draft = null)
     {
         int rows = (int)tokens.shape[0], chunk = (int)tokens.shape[1], n = rows * chunk, h = _c.HiddenSize;
         var ids = tokens.to(ScalarType.Int64).contiguous().data<long>().ToArray();
@@ -108,7 +109,7 @@ internal sealed unsafe class FusedDecoder : IDisposable
             new ReadOnlySpan<float>((void*)TensorMemory.Pointer(floats), n * h).CopyTo(new Span<float>(x, n * h));
         Rotation(positions, out var cos, out var sin);
         for (var l = 0; l < _c.NumLayers; l++)
-            if (plan is null || plan.Runs(l)) Layer(l, x, n, cos, sin, cacheRows, positions, lengths, cache, threads);
+            if (plan is null || plan.Runs(l)) Layer(l, x, n, cos, sin, cacheRows, positions, lengths, cache, threads, draft?[l]);
         cache.Advance(chunk);
         Steps++;
 
@@ -117,14 +118,17 @@ internal sealed unsafe class FusedDecoder : IDisposable
         var normed = _scratch.Floats(1, outputs.Length * h);
         for (var o = 0; o < outputs.Length; o++) VectorMath.RmsNorm(x + (long)outputs[o] * h, Memory(_w.FinalNorm), normed + (long)o * h, h, _eps);
         var logits = empty([rows, outputs.Length / rows, _c.VocabSize], ScalarType.Float32);
-        _lmHead.Kernel!.Multiply(normed, outputs.Length, (float*)TensorMemory.Pointer(logits), 0, _c.VocabSize, threads);
+        (draft?.LmHead ?? _lmHead.Kernel!).Multiply(normed, outputs.Length, (float*)TensorMemory.Pointer(logits), 0, _c.VocabSize, threads);
         return logits;
     }
 
-    private void Layer(int l, float* x, int n, float* cos, float* sin, int[] cacheRows, int[] positions, int[] lengths, KvCache cache, RowParallel threads)
+    private void Layer(int l, float* x, int n, float* cos, float* sin, int[] cacheRows, int[] positions, int[] lengths, KvCache cache,
+        RowParallel threads, DraftWeights.Layer? draft)
     {
         var w = _w.Layers[l];
         var p = _projections[l];
+        IMatVec qkvKernel = draft?.Qkv ?? p.Qkv.Kernel!, outputKernel = draft?.Output ?? p.Output.Kernel!,
+            gateUpKernel = draft?.GateUp ?? p.GateUp.Kernel!, downKernel = draft?.Down ?? p.Down.Kernel!;
         int h = _c.HiddenSize, hd = _c.HeadDim, qkvDim = _qDim + 2 * _kvDim, inter = _c.IntermediateSize;
         var normed = _scratch.Floats(1, n * h);
         var qkv = _scratch.Floats(2, n * qkvDim);
@@ -136,7 +140,7 @@ internal sealed unsafe class FusedDecoder : IDisposable
 
         // Attention: norm, q/k/v, rotary positions, the new keys and values into the cache, attend, project back.
         for (var i = 0; i < n; i++) VectorMath.RmsNorm(x + (long)i * h, Memory(w.InputNorm), normed + (long)i * h, h, _eps);
-        p.Qkv.Kernel!.Multiply(normed, n, qkv, 0, qkvDim, threads);
+        qkvKernel.Multiply(normed, n, qkv, 0, qkvDim, threads);
         var keys = Memory(cache.Keys(l));
         var values = Memory(cache.Values(l));
         for (var i = 0; i < n; i++)
@@ -158,18 +162,18 @@ internal sealed unsafe class FusedDecoder : IDisposable
         var scores = _scratch.Floats(8, (long)n * _c.NumHeads * lengths.Max());
         CachedAttention.Attend(queries, keys, values, cacheRows, lengths, _c.NumKeyValueHeads, _c.QueryGroups, cache.Capacity, hd, _scale,
             scores, attended, threads);
-        p.Output.Kernel!.Multiply(attended, n, delta, 0, h, threads);
+        outputKernel.Multiply(attended, n, delta, 0, h, threads);
         VectorMath.Add(x, delta, n * h);
 
         // Feed-forward: norm, gate and up together, silu(gate) · up, down.
         for (var i = 0; i < n; i++) VectorMath.RmsNorm(x + (long)i * h, Memory(w.PostAttentionNorm), normed + (long)i * h, h, _eps);
-        p.GateUp.Kernel!.Multiply(normed, n, gateUp, 0, 2 * inter, threads);
+        gateUpKernel.Multiply(normed, n, gateUp, 0, 2 * inter, threads);
         for (var i = 0; i < n; i++)
         {
             var gu = gateUp + (long)i * 2 * inter;
             VectorMath.SiluTimes(gu, gu + inter, activated + (long)i * inter, inter);
         }
-        p.Down.Kernel!.Multiply(activated, n, delta, 0, h, threads);
+        downKernel.Multiply(activated, n, delta, 0, h, threads);
         VectorMath.Add(x, delta, n * h);
     }
 

@@ -88,20 +88,62 @@ public sealed class Projection : IDisposable
 
     public Tensor Apply(Tensor x, Tensor? bias = null) => Apply(x, bias, 0, OutFeatures);
 
+    /// <summary>
+    /// A quantized copy of <paramref name="weight"/> for drafting (speculative decoding at a lower precision). Unlike
+    /// <see cref="Create"/>, the float weight is left as it is: the model keeps computing with it, and the copy is
+    /// extra memory, used only by <see cref="ApplyDraft"/>.
+    /// </summary>
+    internal static unsafe IMatVec QuantizedCopy(Tensor weight, WeightQuantization quantization)
+    {
+        if (!DenseMatVec.Supports(weight) || quantization.Format == WeightFormat.None)
+            throw new ArgumentException($"A draft copy quantizes CPU bfloat16/float32 weights to int8 or int4, not {weight.dtype} on {weight.device} to {quantization}.");
+        using var _ = no_grad();
+        using var f = weight.to(ScalarType.Float32, copy: true).contiguous();
+        var data = (float*)TensorMemory.Pointer(f);
+        int rows = (int)weight.shape[0], cols = (int)weight.shape[1];
+        return quantization.Format == WeightFormat.Int8
+            ? Int8MatVec.Quantize(data, rows, cols)
+            : Int4MatVec.Quantize(data, rows, cols, quantization.GroupSize);
+    }
+
+
+    /// <summary>
+    /// Applies a draft copy made by <see cref="QuantizedCopy"/> instead of this projection's own weights, at any number
+    /// of rows (the draft exists to read fewer bytes); falls back to <see cref="Apply(Tensor, Tensor?)"/> where the
+    /// kernels don't run (other devices, gradients).
+    /// </summary>
+    internal Tensor ApplyDraft(IMatVec draft, Tensor x, Tensor? bias = null)
+    {
+        if (x.device_type != DeviceType.CPU || (is_grad_enabled() && x.requires_grad)) return Apply(x, bias);
+        return Multiply(draft, x, bias, 0, OutFeatures);
+    }
+
+    /// <summary>
+    /// x · Wᵀ computed row by row exactly as one-row decode steps compute it (through the kernel at any number of rows),
+    /// so a verification pass over several positions gives the values the steps would have given.
+    /// </summary>
+    internal Tensor ApplyRowwise(Tensor x, Tensor? bias = null) => _kernel is null ? Apply(x, bias) : ApplyDraft(_kernel, x, bias);
+
     /// <summary>x · W[rowStart .. rowStart + rowCount)ᵀ (+ the same rows of bias).</summary>
-    public unsafe Tensor Apply(Tensor x, Tensor? bias, long rowStart, long rowCount)
+    public Tensor Apply(Tensor x, Tensor? bias, long rowStart, long rowCount)
     {
         var inFeatures = x.shape[^1];
         var rows = x.NumberOfElements / inFeatures;
         if (_kernel is null || rows > MaxKernelRows || x.device_type != DeviceType.CPU ||
             (is_grad_enabled() && (x.requires_grad || _weight is { requires_grad: true })))
             return Linear(x, bias, rowStart, rowCount);
+        return Multiply(_kernel, x, bias, rowStart, rowCount);
+    }
 
+    private static unsafe Tensor Multiply(IMatVec kernel, Tensor x, Tensor? bias, long rowStart, long rowCount)
+    {
+        var inFeatures = x.shape[^1];
+        var rows = x.NumberOfElements / inFeatures;
         var xf = x.to(ScalarType.Float32).reshape(rows, inFeatures).contiguous();
         var y = empty([rows, rowCount], ScalarType.Float32);
-        _kernel.Multiply((float*)TensorMemory.Pointer(xf), (int)rows, (float*)TensorMemory.Pointer(y), (int)rowStart, (int)rowCount,
+        kernel.Multiply((float*)TensorMemory.Pointer(xf), (int)rows, (float*)TensorMemory.Pointer(y), (int)rowStart, (int)rowCount,
             RowParallel.Shared(get_num_threads()));
-        if (bias is not null) y.add_(Narrow(bias, rowStart, rowCount));
+        if (bias is not null) y.add_(rowStart == 0 && rowCount == kernel.OutFeatures ? bias : bias.narrow(0, rowStart, rowCount));
         var shape = x.shape.ToArray();
         shape[^1] = rowCount;
         var result = y.view(shape);

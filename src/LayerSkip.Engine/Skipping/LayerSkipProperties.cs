@@ -2,6 +2,7 @@ using System.Collections;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using LayerSkip.Engine.Model;
 
 namespace LayerSkip.Engine.Skipping;
 
@@ -27,8 +28,11 @@ public static class LayerSkipProperties
     /// <summary>Speculative mode: the most tokens drafted per full-depth pass (an integer ≥ 1).</summary>
     public const string DraftTokens = "layerskip.draft_tokens";
 
+    /// <summary>Speculative mode: the precision drafts run at, <c>none</c> (the model's own), <c>int8</c> or <c>int4</c> (a string).</summary>
+    public const string DraftPrecision = "layerskip.draft_precision";
+
     /// <summary>The request keys, in the order they are documented.</summary>
-    public static IReadOnlyList<string> RequestKeys { get; } = [SpeedupRatio, Policy, Layers, Mode, DraftTokens];
+    public static IReadOnlyList<string> RequestKeys { get; } = [SpeedupRatio, Policy, Layers, Mode, DraftTokens, DraftPrecision];
 
     /// <summary>The layer-skip request in <paramref name="properties"/>, or null when it holds none of the request keys.</summary>
     /// <exception cref="ArgumentException">A value is present but invalid; the message and parameter name are its key.</exception>
@@ -37,7 +41,8 @@ public static class LayerSkipProperties
         if (properties is null) return null;
         object? Get(string key) => properties.TryGetValue(key, out var v) ? v : null;
         var (ratio, policy, layers, mode, draft) = (Get(SpeedupRatio), Get(Policy), Get(Layers), Get(Mode), Get(DraftTokens));
-        if (ratio is null && policy is null && layers is null && mode is null && draft is null) return null;
+        var precision = Get(DraftPrecision);
+        if (ratio is null && policy is null && layers is null && mode is null && draft is null && precision is null) return null;
 
         var request = new LayerSkipRequest();
         if (ratio is not null) request = Set(SpeedupRatio, () => request with { SpeedupRatio = ReadNumber(ratio, SpeedupRatio) });
@@ -45,6 +50,7 @@ public static class LayerSkipProperties
         if (policy is not null) request = request with { Policy = ReadPolicy(policy, Policy) };
         if (mode is not null) request = request with { Mode = ReadMode(mode, Mode) };
         if (draft is not null) request = Set(DraftTokens, () => request with { DraftTokens = ReadInteger(draft, DraftTokens) });
+        if (precision is not null) request = request with { DraftPrecision = ReadPrecision(precision, DraftPrecision) };
         if (request.Policy == LayerPolicy.Explicit && request.Layers is null)
             throw new ArgumentException($"The Explicit policy needs the layer list '{Layers}'.", Layers);
         return request.Policy is null && request.Layers is not null ? request with { Policy = LayerPolicy.Explicit } : request;
@@ -60,6 +66,20 @@ public static class LayerSkipProperties
         if (request.Layers is { } l) properties[Layers] = l.ToArray();
         if (request.Mode is { } m) properties[Mode] = ModeName(m);
         if (request.DraftTokens is { } d) properties[DraftTokens] = d;
+        if (request.DraftPrecision is { } f) properties[DraftPrecision] = PrecisionName(f);
+    }
+
+    /// <summary>The written name of a draft precision: <c>none</c>, <c>int8</c> or <c>int4</c>.</summary>
+    public static string PrecisionName(WeightFormat format) => format.ToString().ToLowerInvariant();
+
+    /// <summary>A draft precision from a <see cref="WeightFormat"/> or its name (<c>none</c>, <c>int8</c>, <c>int4</c>, any case).</summary>
+    public static WeightFormat ReadPrecision(object value, string key)
+    {
+        if (value is WeightFormat format && Enum.IsDefined(format)) return format;
+        var name = ReadName(value)?.Trim();
+        foreach (var f in Enum.GetValues<WeightFormat>())
+            if (string.Equals(name, f.ToString(), StringComparison.OrdinalIgnoreCase)) return f;
+        throw Invalid(key, "'none', 'int8' or 'int4'", value);
     }
 
     /// <summary>The written name of a mode: <c>skip</c> or <c>speculative</c>.</summary>

@@ -1,3 +1,5 @@
+using LayerSkip.Engine.Model;
+
 namespace LayerSkip.Engine.Skipping;
 
 /// <summary>
@@ -13,6 +15,7 @@ public sealed record LayerSkipRequest
     private readonly IReadOnlyList<int>? _layers;
     private readonly LayerSkipMode? _mode;
     private readonly int? _draftTokens;
+    private readonly WeightFormat? _draftPrecision;
 
     /// <summary>Target decode speedup r ≥ 1: floor(L / r) layers run per decoded token.</summary>
     public double? SpeedupRatio
@@ -70,6 +73,20 @@ public sealed record LayerSkipRequest
         }
     }
 
+    /// <summary>
+    /// Speculative mode: the precision the drafts run at (<see cref="WeightFormat.None"/>: the model's own weights;
+    /// int8 or int4: quantized copies of them, with or without a layer plan). Verification keeps the model's precision.
+    /// </summary>
+    public WeightFormat? DraftPrecision
+    {
+        get => _draftPrecision;
+        init
+        {
+            if (value is { } f && !Enum.IsDefined(f)) throw new ArgumentOutOfRangeException(nameof(DraftPrecision), f, "The draft precision must be None, Int8 or Int4.");
+            _draftPrecision = value;
+        }
+    }
+
     /// <summary>Seed of the <see cref="LayerPolicy.Random"/> policy.</summary>
     public int? Seed { get; init; }
 
@@ -93,6 +110,7 @@ public sealed record LayerSkipRequest
         Layers = Layers ?? (Policy is null or LayerPolicy.Explicit ? defaults.Layers : null),
         Mode = Mode ?? defaults.Mode,
         DraftTokens = DraftTokens ?? defaults.DraftTokens,
+        DraftPrecision = DraftPrecision ?? defaults.DraftPrecision,
         Seed = Seed ?? defaults.Seed,
     };
 }

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using LayerSkip.Engine.Generation;
 using LayerSkip.Engine.Loading;
+using LayerSkip.Engine.Model;
 using LayerSkip.Engine.Skipping;
 using LayerSkip.Engine.Tokenization;
 using LayerSkip.Extensions.AI.Prompting;
@@ -175,7 +176,9 @@ public sealed class LayerSkipChatClient : IChatClient
             Sampling = sampling,
             Plan = plan,
             LogitsProcessor = processor,
-            Speculative = skip.IsSpeculative ? new SpeculativeOptions { MaxDraftTokens = skip.DraftTokens ?? 6 } : null,
+            Speculative = skip.IsSpeculative
+                ? new SpeculativeOptions { MaxDraftTokens = skip.DraftTokens ?? 6, DraftPrecision = skip.DraftPrecision ?? WeightFormat.None }
+                : null,
         };
         try
         {

@@ -1,3 +1,4 @@
+using LayerSkip.Engine.Model;
 using LayerSkip.Engine.Skipping;
 using Microsoft.Extensions.AI;
 
@@ -30,6 +31,19 @@ public static class ChatOptionsLayerSkipExtensions
     {
         options.WithLayerSkip(speedupRatio, policy);
         LayerSkipProperties.Write(new LayerSkipRequest { Mode = LayerSkipMode.Speculative, DraftTokens = draftTokens }, options.AdditionalProperties!);
+        return options;
+    }
+
+    /// <summary>
+    /// Speculative drafts at <paramref name="precision"/> (int8 or int4 copies of the model's weights; None: its own),
+    /// combined with whatever plan the options ask for (speedup 1 drafts with every layer). Sets speculative mode;
+    /// returns the same options.
+    /// </summary>
+    public static ChatOptions WithDraftPrecision(this ChatOptions options, WeightFormat precision)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var props = options.AdditionalProperties ??= new AdditionalPropertiesDictionary();
+        LayerSkipProperties.Write(new LayerSkipRequest { Mode = LayerSkipMode.Speculative, DraftPrecision = precision }, props);
         return options;
     }
 

@@ -23,6 +23,39 @@ public class SpeculativeDecodingTests(TinyEngineFixture fx) : IClassFixture<Tiny
         }
     }
 
+    public static TheoryData<string, double, int> DraftConfigurations => new()
+    {
+        { "int8", 1, 1 }, { "int4", 1, 1 }, { "int4", 1, 8 }, { "int8", 2, 8 }, { "int4", 2, 1 }, { "int4", 1.5, 8 }, { "none", 2, 8 },
+    };
+
+    [Theory, MemberData(nameof(DraftConfigurations))]
+    public async Task LowPrecisionDraftsKeepTheFullModelsGreedyOutput(string precision, double speedup, int batch)
+    {
+        var plan = LayerPlanner.Create(LayerPolicy.Unified, speedup, 6);
+        var format = LayerSkip.Engine.Model.WeightQuantization.Parse(precision).Format;
+        var rng = new Random(11 + batch);
+        var prompts = Enumerable.Range(0, batch).Select(i => new[] { 1 }.Concat(Enumerable.Range(0, 2 + i % 5).Select(_ => rng.Next(3, 64))).ToArray()).ToList();
+        var speculative = await Task.WhenAll(prompts.Select(p => fx.Engine.GenerateAsync(new GenerationRequest
+        {
+            PromptTokens = p, MaxNewTokens = 14, StopTokenIds = [], Plan = plan, Speculative = AlwaysDraft with { DraftPrecision = format },
+        })));
+        for (var i = 0; i < prompts.Count; i++)
+        {
+            Assert.Equal(fx.ReferenceGreedy(prompts[i], 14), speculative[i].Tokens);
+            Assert.True(speculative[i].Summary.DraftedTokens > 0);
+        }
+        // The draft copy exists exactly when the draft runs below the model's float32.
+        var bytes = await fx.Engine.RunAsync(m => m.DraftWeightBytes);
+        if (format != LayerSkip.Engine.Model.WeightFormat.None) Assert.True(bytes > 0, "the draft weights were never made");
+    }
+
+    [Fact]
+    public void AnUndefinedDraftPrecisionIsRejected()
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new SpeculativeOptions { DraftPrecision = (LayerSkip.Engine.Model.WeightFormat)7 });
+        Assert.Equal(nameof(SpeculativeOptions.DraftPrecision), e.ParamName);
+    }
+
     [Fact]
     public async Task AdaptiveDraftingStillMatchesFullDecoding()
     {

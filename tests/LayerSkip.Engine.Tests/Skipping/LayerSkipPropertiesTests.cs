@@ -64,6 +64,8 @@ public class LayerSkipPropertiesTests
     [InlineData(LayerSkipProperties.Mode, "turbo")]
     [InlineData(LayerSkipProperties.DraftTokens, 0)]
     [InlineData(LayerSkipProperties.DraftTokens, 2.5)]
+    [InlineData(LayerSkipProperties.DraftPrecision, "int3")]
+    [InlineData(LayerSkipProperties.DraftPrecision, 4)]
     public void BadValuesNameTheirKey(string key, object value)
     {
         var e = Assert.ThrowsAny<ArgumentException>(() => LayerSkipProperties.Read(Props((key, value))));
@@ -88,15 +90,28 @@ public class LayerSkipPropertiesTests
     [Fact]
     public void WriteThenReadRoundTrips()
     {
-        var request = new LayerSkipRequest { SpeedupRatio = 1.5, Policy = LayerPolicy.UnifiedEven, Mode = LayerSkipMode.Speculative, DraftTokens = 4 };
+        var request = new LayerSkipRequest
+        {
+            SpeedupRatio = 1.5, Policy = LayerPolicy.UnifiedEven, Mode = LayerSkipMode.Speculative, DraftTokens = 4, DraftPrecision = LayerSkip.Engine.Model.WeightFormat.Int4,
+        };
         var props = new Dictionary<string, object?>();
         LayerSkipProperties.Write(request, props);
-        Assert.Equal(("UnifiedEven", "speculative"), (props[LayerSkipProperties.Policy], props[LayerSkipProperties.Mode]));
+        Assert.Equal(("UnifiedEven", "speculative", "int4"), (props[LayerSkipProperties.Policy], props[LayerSkipProperties.Mode], props[LayerSkipProperties.DraftPrecision]));
         Assert.Equal(request, LayerSkipProperties.Read(props));
 
         // Through JSON (what a cache or a config file holds) too.
         var json = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(JsonSerializer.Serialize(props))!;
         Assert.Equal(request, LayerSkipProperties.Read(json.ToDictionary(p => p.Key, p => (object?)p.Value)));
+    }
+
+    [Theory]
+    [InlineData("int8", LayerSkip.Engine.Model.WeightFormat.Int8)]
+    [InlineData(" INT4 ", LayerSkip.Engine.Model.WeightFormat.Int4)]
+    [InlineData("None", LayerSkip.Engine.Model.WeightFormat.None)]
+    public void DraftPrecisionsReadByNameInAnyCase(string name, LayerSkip.Engine.Model.WeightFormat expected)
+    {
+        Assert.Equal(expected, LayerSkipProperties.Read(Props((LayerSkipProperties.DraftPrecision, name)))!.DraftPrecision);
+        Assert.Equal(expected, LayerSkipProperties.Read(Props((LayerSkipProperties.DraftPrecision, JsonSerializer.SerializeToElement(name))))!.DraftPrecision);
     }
 
     [Fact]

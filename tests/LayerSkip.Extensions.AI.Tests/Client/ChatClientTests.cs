@@ -192,6 +192,23 @@ public class ChatClientTests(ChatClientFixture fx) : IClassFixture<ChatClientFix
     }
 
     [Fact]
+    public async Task LowPrecisionDraftsGiveTheFullModelsText()
+    {
+        var full = await fx.Client.GetResponseAsync(Prompt, Greedy(40));
+        foreach (var options in new[] { Greedy(40).WithDraftPrecision(LayerSkip.Engine.Model.WeightFormat.Int4),
+                     Greedy(40).WithSpeculativeDecoding(2.5).WithDraftPrecision(LayerSkip.Engine.Model.WeightFormat.Int8) })
+        {
+            Assert.Contains(options.AdditionalProperties![LayerSkipPropertyNames.DraftPrecision] as string, new[] { "int4", "int8" });
+            var speculative = await fx.Client.GetResponseAsync(Prompt, options);
+            Assert.Equal(full.Text, speculative.Text);
+            Assert.Equal("speculative", speculative.AdditionalProperties![LayerSkipPropertyNames.Mode]);
+            Assert.InRange((double)speculative.AdditionalProperties[LayerSkipPropertyNames.AcceptanceRate]!, 0.0, 1.0);
+        }
+        Assert.Contains("layerskip.draft_precision",
+            (await Assert.ThrowsAnyAsync<ArgumentException>(() => fx.Client.GetResponseAsync(Prompt, new ChatOptions { AdditionalProperties = new() { ["layerskip.draft_precision"] = "int3" } }))).Message);
+    }
+
+    [Fact]
     public async Task InvalidRequestsAreRejectedNamingTheProblem()
     {
         async Task<ArgumentException> Bad(ChatOptions o) =>
