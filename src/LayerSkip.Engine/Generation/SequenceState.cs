@@ -19,7 +19,7 @@ internal sealed class SequenceState
         StopTokens = stopTokens;
         MaxNewTokens = maxNewTokens;
         Cancellation = cancellation;
-        Sampler = new TokenSampler(request.Sampling);
+        Sampler = new TokenSampler(request.Sampling) { DrawsFromCandidateSets = request.Speculative is not null };
         if (request.Speculative is { } o) Drafting = new DraftLength(o.MaxDraftTokens, o.Adaptive);
     }
 

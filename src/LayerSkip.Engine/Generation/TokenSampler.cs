@@ -26,6 +26,12 @@ public sealed class TokenSampler
 
     public bool IsGreedy => Options.Temperature <= 0;
 
+    /// <summary>
+    /// Draws through <see cref="CandidateSet"/> on every device, as a speculative round's draws do: a self-speculative
+    /// sequence then draws alike in its plain steps and its rounds, whichever its batch-mates make it take.
+    /// </summary>
+    internal bool DrawsFromCandidateSets { get; init; }
+
     /// <summary>Whether the choice depends on earlier output (penalties), which speculative decoding does not model.</summary>
     public bool HasPenalties => Options.FrequencyPenalty != 0 || Options.PresencePenalty != 0;
 

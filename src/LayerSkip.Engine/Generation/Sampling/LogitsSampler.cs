@@ -13,7 +13,8 @@ namespace LayerSkip.Engine.Generation.Sampling;
 /// <remarks>
 /// CPU logits are read in place by <see cref="RowSampler"/> (a few vectorised passes per row, no sort of the
 /// vocabulary, no allocation); logits on another device go through libtorch ops (<see cref="CandidateSet"/>).
-/// Both draw from the same distribution, with different random draws for the same seed.
+/// Both draw from the same distribution, with different random draws for the same seed; sampled self-speculative
+/// sequences always take the second path (see <see cref="TokenSampler.DrawsFromCandidateSets"/>).
 /// </remarks>
 public sealed class LogitsSampler
 {
@@ -45,7 +46,8 @@ public sealed class LogitsSampler
         if (logits.dim() != 2 || logits.shape[0] != samplers.Count)
             throw new ArgumentException($"Expected logits [{samplers.Count}, vocab], got [{string.Join(", ", logits.shape)}].", nameof(logits));
         if (!logits.is_contiguous()) throw new ArgumentException("The logits must be contiguous.", nameof(logits));
-        if (!TensorOps && logits.device_type == DeviceType.CPU && logits.dtype == ScalarType.Float32)
+        if (!TensorOps && logits.device_type == DeviceType.CPU && logits.dtype == ScalarType.Float32 &&
+            !samplers.Any(s => s.DrawsFromCandidateSets && !s.IsGreedy))
             return ChooseInPlace(logits, samplers, processors);
         using var scope = NewDisposeScope();
         var vocab = (int)logits.shape[1];

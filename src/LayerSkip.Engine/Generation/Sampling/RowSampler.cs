@@ -34,6 +34,7 @@ internal sealed class RowSampler
     private int[] _bucketOf = [];
     private double[] _blockMass = [];
     private ulong[] _candidates = [];
+    private double[] _candidateWeights = [];
 
     /// <summary>The arg-max of <paramref name="logits"/> (the first on ties), or <see cref="Nothing"/>.</summary>
     public static int ArgMax(ReadOnlySpan<float> logits)
@@ -140,7 +141,7 @@ internal sealed class RowSampler
         if (candidates.Length > k) candidates = candidates[..k];
 
         // Weights in rank order, into the scratch buffer; keep every candidate whose predecessors hold less than p.
-        var weights = Scratch(ref _blockMass, candidates.Length);
+        var weights = Scratch(ref _candidateWeights, candidates.Length);
         double kept = 0;
         for (var j = 0; j < candidates.Length; j++) kept += weights[j] = Math.Exp((logits[Id(candidates[j])] - max) * inverseT);
         var threshold = p * kept;
