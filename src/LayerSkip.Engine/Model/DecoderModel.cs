@@ -64,7 +64,7 @@ public sealed class DecoderModel : IDisposable
         _rope = new RotaryEmbedding(config, maxSequenceLength, dtype, device);
         _scale = 1.0 / Math.Sqrt(config.HeadDim);
         _projections = weights.Layers.Select(l => new LayerProjections(l, Quantization)).ToArray();
-        _lmHead = Projection.Create(weights.LmHead, Quantization);
+        _lmHead = Projection.Create(weights.LmHead, Quantization, weights.FinalNorm);
     }
 
     /// <summary>Loads config and weights of a Hugging Face model folder.</summary>

@@ -10,9 +10,9 @@ internal sealed class LayerProjections : IDisposable
 
     public LayerProjections(LayerWeights w, WeightQuantization quantization)
     {
-        Qkv = Projection.Create(w.Qkv, quantization);
+        Qkv = Projection.Create(w.Qkv, quantization, w.InputNorm);
         Output = Projection.Create(w.Output, quantization);
-        GateUp = Projection.Create(w.GateUp, quantization);
+        GateUp = Projection.Create(w.GateUp, quantization, w.PostAttentionNorm);
         Down = Projection.Create(w.Down, quantization);
     }
 

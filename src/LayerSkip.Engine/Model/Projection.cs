@@ -36,9 +36,10 @@ public sealed class Projection : IDisposable
 
     /// <summary>
     /// Prepares <paramref name="weight"/> for decoding; with quantization, quantizes it and overwrites it with its
-    /// dequantized values.
+    /// dequantized values. <paramref name="inputNorm"/> is the RMSNorm weight that scales this projection's input, if
+    /// any: input column k reaches the product multiplied by g_k, so the int4 fit weighs that column's error by g_k².
     /// </summary>
-    public static unsafe Projection Create(Tensor weight, WeightQuantization quantization)
+    public static unsafe Projection Create(Tensor weight, WeightQuantization quantization, Tensor? inputNorm = null)
     {
         if (!DenseMatVec.Supports(weight))
         {
@@ -54,9 +55,19 @@ public sealed class Projection : IDisposable
         int rows = (int)weight.shape[0], cols = (int)weight.shape[1];
         IMatVec kernel = quantization.Format == WeightFormat.Int8
             ? Int8MatVec.Quantize(data, rows, cols)
-            : Int4MatVec.Quantize(data, rows, cols, quantization.GroupSize);
+            : QuantizeInt4(data, rows, cols, quantization.GroupSize, inputNorm);
         weight.copy_(f);
         return new Projection(weight, kernel, quantization.Format);
+    }
+
+    private static unsafe Int4MatVec QuantizeInt4(float* data, int rows, int cols, int groupSize, Tensor? inputNorm)
+    {
+        if (inputNorm is null || inputNorm.NumberOfElements != cols) return Int4MatVec.Quantize(data, rows, cols, groupSize);
+        var g = inputNorm.to(ScalarType.Float32).data<float>().ToArray();
+        // A small floor keeps every column in the fit (a zero norm weight would otherwise drop it).
+        var floor = 0.01f * g.Average(v => v * v);
+        var importance = g.Select(v => v * v + floor).ToArray();
+        fixed (float* c = importance) return Int4MatVec.Quantize(data, rows, cols, groupSize, c);
     }
 
     public Tensor Apply(Tensor x, Tensor? bias = null) => Apply(x, bias, 0, Weight.shape[0]);

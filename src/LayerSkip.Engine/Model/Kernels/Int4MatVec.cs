@@ -38,8 +38,11 @@ internal sealed unsafe class Int4MatVec : IMatVec
         _mins = new float[outFeatures * _groups];
     }
 
-    /// <summary>Quantizes a float32 row-major matrix [out, in] and returns its dequantized values in place.</summary>
-    public static Int4MatVec Quantize(float* w, int outFeatures, int inFeatures, int groupSize)
+    /// <summary>
+    /// Quantizes a float32 row-major matrix [out, in] and returns its dequantized values in place.
+    /// <paramref name="columnImportance"/> (length in, or null) weighs each input column's squared error in the fit.
+    /// </summary>
+    public static Int4MatVec Quantize(float* w, int outFeatures, int inFeatures, int groupSize, float* columnImportance = null)
     {
         var m = new Int4MatVec(outFeatures, inFeatures, groupSize);
         Parallel.For(0, outFeatures, n =>
@@ -50,7 +53,8 @@ internal sealed unsafe class Int4MatVec : IMatVec
             {
                 var start = g * groupSize;
                 var end = Math.Min(inFeatures, start + groupSize);
-                var (scale, min) = FitGroup(row + start, Math.Max(0, end - start), q + start);
+                var importance = columnImportance == null ? null : columnImportance + start;
+                var (scale, min) = GroupFit.Fit(row + start, importance, Math.Max(0, end - start), q + start);
                 for (var k = start; k < start + groupSize; k++)
                     if (k >= end) q[k] = 0; // padding: its activation is zero
                     else row[k] = q[k] * scale + min;
@@ -65,16 +69,14 @@ internal sealed unsafe class Int4MatVec : IMatVec
         return m;
     }
 
-    /// <summary>The group's range in 15 steps: scale = (max − min) / 15, q = round((w − min) / scale).</summary>
-    private static (float Scale, float Min) FitGroup(float* w, int n, byte* q)
+    /// <summary>Row <paramref name="n"/>, column <paramref name="k"/> as stored: its group's scale and min and its 4-bit code.</summary>
+    internal (float Scale, float Min, int Code) Entry(int n, int k)
     {
-        if (n == 0) return (0, 0);
-        float lo = float.MaxValue, hi = float.MinValue;
-        for (var k = 0; k < n; k++) { lo = Math.Min(lo, w[k]); hi = Math.Max(hi, w[k]); }
-        var scale = (hi - lo) / 15f;
-        var inv = scale == 0 ? 0f : 1f / scale;
-        for (var k = 0; k < n; k++) q[k] = (byte)Math.Clamp(MathF.Round((w[k] - lo) * inv), 0, 15);
-        return (scale, lo);
+        var g = n * _groups + k / GroupSize;
+        var chunk = k / Chunk * Chunk;
+        var j = k - chunk;
+        var packed = _q[(long)n * _padded / 2 + chunk / 2 + j % 32];
+        return (_scales[g], _mins[g], j < 32 ? packed & 0x0F : packed >> 4);
     }
 
     public void Multiply(float* x, int rows, float* y, int rowStart, int rowCount, RowParallel threads)
