@@ -12,10 +12,10 @@ internal sealed class LayerProjections : IDisposable
     /// them into this scratch for libtorch; the caller then frees the layer's float matrices.</param>
     public LayerProjections(LayerWeights w, WeightQuantization quantization, DequantizationScratch? freeInto = null)
     {
-        Qkv = Projection.Create(w.Qkv, quantization, freeInto);
-        Output = Projection.Create(w.Output, quantization, freeInto);
-        GateUp = Projection.Create(w.GateUp, quantization, freeInto);
-        Down = Projection.Create(w.Down, quantization, freeInto);
+        Qkv = Projection.Create(w.Qkv, quantization, w.InputNorm, freeInto);
+        Output = Projection.Create(w.Output, quantization, null, freeInto);
+        GateUp = Projection.Create(w.GateUp, quantization, w.PostAttentionNorm, freeInto);
+        Down = Projection.Create(w.Down, quantization, null, freeInto);
     }
 
     public long StreamedBytes => Qkv.StreamedBytes + Output.StreamedBytes + GateUp.StreamedBytes + Down.StreamedBytes;

@@ -57,8 +57,10 @@ public sealed class Projection : IDisposable
     /// it and overwrites it with its dequantized values (the float weight stays usable). With
     /// <paramref name="freeInto"/>, the projection keeps only the packed weight: the caller may dispose
     /// <paramref name="weight"/>, and products with many rows expand the weight into that shared scratch.
+    /// <paramref name="inputNorm"/> is the RMSNorm weight that scales this projection's input, if any: input column k
+    /// reaches the product multiplied by g_k, so the int4 fit weighs that column's error by g_k².
     /// </summary>
-    internal static unsafe Projection Create(Tensor weight, WeightQuantization quantization, DequantizationScratch? freeInto)
+    internal static unsafe Projection Create(Tensor weight, WeightQuantization quantization, Tensor? inputNorm, DequantizationScratch? freeInto)
     {
         if (!DenseMatVec.Supports(weight))
         {
@@ -78,13 +80,24 @@ public sealed class Projection : IDisposable
         int rows = (int)weight.shape[0], cols = (int)weight.shape[1];
         IMatVec kernel = quantization.Format == WeightFormat.Int8
             ? Int8MatVec.Quantize(data, rows, cols)
-            : Int4MatVec.Quantize(data, rows, cols, quantization.GroupSize);
+            : QuantizeInt4(data, rows, cols, quantization.GroupSize, inputNorm);
         if (freeInto is null) weight.copy_(f);
         return new Projection(weight, kernel, quantization.Format, freeInto);
     }
 
-    /// <inheritdoc cref="Create(Tensor, WeightQuantization, DequantizationScratch?)"/>
-    public static Projection Create(Tensor weight, WeightQuantization quantization) => Create(weight, quantization, null);
+    /// <inheritdoc cref="Create(Tensor, WeightQuantization, Tensor?, DequantizationScratch?)"/>
+    public static Projection Create(Tensor weight, WeightQuantization quantization, Tensor? inputNorm = null) =>
+        Create(weight, quantization, inputNorm, null);
+
+    private static unsafe Int4MatVec QuantizeInt4(float* data, int rows, int cols, int groupSize, Tensor? inputNorm)
+    {
+        if (inputNorm is null || inputNorm.NumberOfElements != cols) return Int4MatVec.Quantize(data, rows, cols, groupSize);
+        var g = inputNorm.to(ScalarType.Float32).data<float>().ToArray();
+        // A small floor keeps every column in the fit (a zero norm weight would otherwise drop it).
+        var floor = 0.01f * g.Average(v => v * v);
+        var importance = g.Select(v => v * v + floor).ToArray();
+        fixed (float* c = importance) return Int4MatVec.Quantize(data, rows, cols, groupSize, c);
+    }
 
     public Tensor Apply(Tensor x, Tensor? bias = null) => Apply(x, bias, 0, OutFeatures);
 
@@ -105,7 +118,6 @@ public sealed class Projection : IDisposable
             ? Int8MatVec.Quantize(data, rows, cols)
             : Int4MatVec.Quantize(data, rows, cols, quantization.GroupSize);
     }
-
 
     /// <summary>
     /// Applies a draft copy made by <see cref="QuantizedCopy"/> instead of this projection's own weights, at any number

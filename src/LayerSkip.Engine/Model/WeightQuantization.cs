@@ -7,15 +7,15 @@ public enum WeightFormat
     None,
     /// <summary>int8, symmetric, one scale per output channel.</summary>
     Int8,
-    /// <summary>int4, asymmetric per group of input columns (a scale and a min per group).</summary>
+    /// <summary>int4, asymmetric per group of input columns (a scale and a min per group, fitted by least squares).</summary>
     Int4,
 }
 
 /// <summary>Weight-only quantization applied at load to every linear layer and the LM head.</summary>
 public sealed record WeightQuantization(WeightFormat Format = WeightFormat.None, int GroupSize = WeightQuantization.DefaultGroupSize)
 {
-    /// <summary>The int4 group size when none is given (chosen by measured perplexity; see docs/benchmarks.md).</summary>
-    public const int DefaultGroupSize = 64;
+    /// <summary>The int4 group size when none is given (chosen by measured quality and bytes; see docs/benchmarks.md).</summary>
+    public const int DefaultGroupSize = 128;
 
     public static WeightQuantization None { get; } = new();
 

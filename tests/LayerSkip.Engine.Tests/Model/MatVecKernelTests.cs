@@ -72,10 +72,9 @@ public unsafe class MatVecKernelTests
                     // At most 16 distinct levels, evenly spaced (scale · q + min) ...
                     var levels = got.Distinct().Order().ToArray();
                     Assert.True(levels.Length <= 16, $"group {g} of row {n} has {levels.Length} levels");
-                    // ... and as close as rounding from min to max in 15 steps (asymmetric int4), with the scale and
-                    // min stored in bfloat16 as the kernel stores them.
-                    float lo = Bf16(values.Min()), step = Bf16((values.Max() - values.Min()) / 15f);
-                    var plain = values.Sum(v => Math.Pow(v - (lo + Math.Clamp(MathF.Round((v - lo) / step), 0, 15) * step), 2));
+                    // ... and as close as rounding from min to max in 15 steps (asymmetric int4).
+                    float lo = values.Min(), hi = values.Max(), step = (hi - lo) / 15f;
+                    var plain = values.Sum(v => Math.Pow(v - (lo + MathF.Round((v - lo) / step) * step), 2));
                     var error = values.Zip(got, (a, b) => Math.Pow(a - b, 2)).Sum();
                     Assert.True(error <= plain * 1.0001 + 1e-12, $"group {g} of row {n}: squared error {error} above min/max rounding's {plain}");
                 }
@@ -153,6 +152,4 @@ public unsafe class MatVecKernelTests
         randn([outF, inF], ScalarType.Float32, generator: new Generator((ulong)seed)) * 0.05;
 
     private static float[] Values(Tensor t) => t.contiguous().data<float>().ToArray();
-
-    private static float Bf16(float value) => VectorMath.ToFloat(VectorMath.ToBFloat16(value));
 }

@@ -133,7 +133,7 @@ public unsafe class QuantizedMemoryTests
         // What stays in float: the norms, and an untied embedding table.
         Assert.Equal(4 * (config.NumLayers * 2 * h + h + (tied ? 0 : config.VocabSize * h)), model.Weights.Bytes);
         static long Pad(long n, long to) => (n + to - 1) / to * to;
-        var packed = matrices.Sum(m => format == "int8" ? m[0] * Pad(m[1], 64) + 4 * m[0] : m[0] * Pad(m[1], 64) / 2 + 4 * m[0] * (Pad(m[1], 64) / 64)); // int4: a bfloat16 scale and min per group
+        var packed = matrices.Sum(m => format == "int8" ? m[0] * Pad(m[1], 64) + 4 * m[0] : m[0] * Pad(m[1], 64) / 2 + 2 * 4 * m[0] * (Pad(m[1], 64) / 64));
         Assert.Equal(model.Weights.Bytes + packed, model.WeightBytes);
 
         var layer = Assert.Throws<InvalidOperationException>(() => model.Weights.Layers[1].GateUp);
@@ -152,8 +152,8 @@ public unsafe class QuantizedMemoryTests
         using var w1 = randn([64, 128], generator: new Generator(1)) * 0.05;
         using var w2 = randn([64, 128], generator: new Generator(2)) * 0.05;
         var quantization = WeightQuantization.Parse("int8");
-        using var a = Projection.Create(w1, quantization, scratch);
-        using var b = Projection.Create(w2, quantization, scratch);
+        using var a = Projection.Create(w1, quantization, null, scratch);
+        using var b = Projection.Create(w2, quantization, null, scratch);
         using var scope = NewDisposeScope();
         var x = randn([6, 128], generator: new Generator(3)).requires_grad_(true);
         Assert.True(is_grad_enabled());
@@ -188,7 +188,7 @@ public unsafe class QuantizedMemoryTests
         using var bias = randn([70], generator: new Generator(6)).to(dtype);
         var quantization = WeightQuantization.Parse(format, 64);
         using var kept = Projection.Create(keptWeight, quantization);
-        using var freed = Projection.Create(freedWeight, quantization, scratch);
+        using var freed = Projection.Create(freedWeight, quantization, null, scratch);
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var x = randn([9, 128], generator: new Generator(7)).to(dtype);

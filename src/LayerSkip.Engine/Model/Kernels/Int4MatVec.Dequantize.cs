@@ -12,11 +12,13 @@ internal sealed unsafe partial class Int4MatVec : IDequantize
     public void DequantizeRow(int row, float* destination)
     {
         var packed = _q + (long)row * _padded / 2;
-        var scaleAndMin = _scaleAndMin.AsSpan(row * _groups, _groups);
+        var scales = _scales.AsSpan(row * _groups, _groups);
+        var mins = _mins.AsSpan(row * _groups, _groups);
         var simd = KernelIsa.Vector256 && Avx2.IsSupported;
         for (var c = 0; c < InFeatures; c += Chunk)
         {
-            var (scale, min) = Unpack(scaleAndMin[c / GroupSize]);
+            var scale = scales[c / GroupSize];
+            var min = mins[c / GroupSize];
             var bytes = packed + c / 2;
             var dst = destination + c;
             if (simd && c + Chunk <= InFeatures)

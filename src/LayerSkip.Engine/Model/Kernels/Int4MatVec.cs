@@ -10,20 +10,19 @@ namespace LayerSkip.Engine.Model.Kernels;
 /// 64-column chunk, byte j holds column j in its low nibble and column j + 32 in its high nibble, so one 32-byte load
 /// unpacks with a mask and a shift into two 32-byte vectors in column order. The unsigned nibbles are the u8 side of
 /// AVX-VNNI's dot product with the int8-quantized activation; the mins multiply the activation's group sums.
-/// A group's scale and min are bfloat16, packed in one 32-bit word (scale in the low half, min in the high half, each
-/// widened by a shift or a mask): 4.5 bits a weight at the default group of 64, where float32 pairs cost 5.
 /// </summary>
 internal sealed unsafe partial class Int4MatVec : IMatVec
 {
     private const int Chunk = QuantizedActivation.Block; // 64 columns, 32 bytes
-    private readonly byte* _q;              // [out, padded / 2]
-    private readonly uint[] _scaleAndMin;   // [out, groups]: bfloat16 scale | bfloat16 min << 16
+    private readonly byte* _q;        // [out, padded / 2]
+    private readonly float[] _scales; // [out, groups]
+    private readonly float[] _mins;   // [out, groups]
     private readonly int _padded, _groups;
 
     public int OutFeatures { get; }
     public int InFeatures { get; }
     public int GroupSize { get; }
-    public long Bytes => (long)OutFeatures * _padded / 2 + _scaleAndMin.Length * 4L;
+    public long Bytes => (long)OutFeatures * _padded / 2 + (_scales.Length + _mins.Length) * 4L;
 
     private Int4MatVec(int outFeatures, int inFeatures, int groupSize)
     {
@@ -35,11 +34,15 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
         _padded = (inFeatures + groupSize - 1) / groupSize * groupSize;
         _groups = _padded / groupSize;
         _q = (byte*)HugePages.Allocate((long)outFeatures * _padded / 2);
-        _scaleAndMin = new uint[outFeatures * _groups];
+        _scales = new float[outFeatures * _groups];
+        _mins = new float[outFeatures * _groups];
     }
 
-    /// <summary>Quantizes a float32 row-major matrix [out, in] and returns its dequantized values in place.</summary>
-    public static Int4MatVec Quantize(float* w, int outFeatures, int inFeatures, int groupSize)
+    /// <summary>
+    /// Quantizes a float32 row-major matrix [out, in] and returns its dequantized values in place.
+    /// <paramref name="columnImportance"/> (length in, or null) weighs each input column's squared error in the fit.
+    /// </summary>
+    public static Int4MatVec Quantize(float* w, int outFeatures, int inFeatures, int groupSize, float* columnImportance = null)
     {
         var m = new Int4MatVec(outFeatures, inFeatures, groupSize);
         Parallel.For(0, outFeatures, n =>
@@ -50,19 +53,13 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
             {
                 var start = g * groupSize;
                 var end = Math.Min(inFeatures, start + groupSize);
-                var (scale, min) = FitGroup(row + start, Math.Max(0, end - start), q + start);
-                // Store the fit in bfloat16 and assign each weight its nearest level under the stored values.
-                var stored = Pack(scale, min);
-                (scale, min) = Unpack(stored);
-                var inv = scale == 0 ? 0f : 1f / scale;
+                var importance = columnImportance == null ? null : columnImportance + start;
+                var (scale, min) = GroupFit.Fit(row + start, importance, Math.Max(0, end - start), q + start);
                 for (var k = start; k < start + groupSize; k++)
                     if (k >= end) q[k] = 0; // padding: its activation is zero
-                    else
-                    {
-                        q[k] = (byte)Math.Clamp(MathF.Round((row[k] - min) * inv), 0, 15);
-                        row[k] = q[k] * scale + min;
-                    }
-                m._scaleAndMin[n * m._groups + g] = stored;
+                    else row[k] = q[k] * scale + min;
+                m._scales[n * m._groups + g] = scale;
+                m._mins[n * m._groups + g] = min;
             }
             var packed = m._q + (long)n * m._padded / 2;
             for (var c = 0; c < m._padded; c += Chunk)
@@ -72,22 +69,14 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
         return m;
     }
 
-    /// <summary>Scale and min rounded to bfloat16 (nearest, ties to even) in one word.</summary>
-    private static uint Pack(float scale, float min) => VectorMath.ToBFloat16(scale) | ((uint)VectorMath.ToBFloat16(min) << 16);
-
-    private static (float Scale, float Min) Unpack(uint stored) =>
-        (BitConverter.UInt32BitsToSingle(stored << 16), BitConverter.UInt32BitsToSingle(stored & 0xFFFF0000u));
-
-    /// <summary>The group's range in 15 steps: scale = (max − min) / 15, q = round((w − min) / scale).</summary>
-    private static (float Scale, float Min) FitGroup(float* w, int n, byte* q)
+    /// <summary>Row <paramref name="n"/>, column <paramref name="k"/> as stored: its group's scale and min and its 4-bit code.</summary>
+    internal (float Scale, float Min, int Code) Entry(int n, int k)
     {
-        if (n == 0) return (0, 0);
-        float lo = float.MaxValue, hi = float.MinValue;
-        for (var k = 0; k < n; k++) { lo = Math.Min(lo, w[k]); hi = Math.Max(hi, w[k]); }
-        var scale = (hi - lo) / 15f;
-        var inv = scale == 0 ? 0f : 1f / scale;
-        for (var k = 0; k < n; k++) q[k] = (byte)Math.Clamp(MathF.Round((w[k] - lo) * inv), 0, 15);
-        return (scale, lo);
+        var g = n * _groups + k / GroupSize;
+        var chunk = k / Chunk * Chunk;
+        var j = k - chunk;
+        var packed = _q[(long)n * _padded / 2 + chunk / 2 + j % 32];
+        return (_scales[g], _mins[g], j < 32 ? packed & 0x0F : packed >> 4);
     }
 
     public void Multiply(float* x, int rows, float* y, int rowStart, int rowCount, RowParallel threads)
@@ -102,28 +91,28 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
         fixed (sbyte* xq = act.Values)
         fixed (float* xs = act.Scales)
         fixed (float* gs = groupSums)
-        fixed (uint* packed = _scaleAndMin)
+        fixed (float* scales = _scales)
+        fixed (float* mins = _mins)
         {
-            var xqp = xq; var xsp = xs; var gsp = gs; var pp = packed;
+            var xqp = xq; var xsp = xs; var gsp = gs; var sp = scales; var mp = mins;
             threads.For(rowCount, 16, (s, e) =>
             {
                 for (var j = s; j < e; j++)
                 {
                     var n = rowStart + j;
                     var w = _q + (long)n * _padded / 2;
-                    var sm = pp + (long)n * _groups;
+                    var ns = sp + (long)n * _groups;
+                    var nm = mp + (long)n * _groups;
                     for (var r = 0; r < rows; r++)
-                        y[(long)r * rowCount + j] = Dot(w, xqp + (long)r * _padded, xsp + (long)r * blocks, sm, blocks, shift)
-                            + MinsDot(sm, gsp + (long)r * _groups, _groups);
+                        y[(long)r * rowCount + j] = Dot(w, xqp + (long)r * _padded, xsp + (long)r * blocks, ns, blocks, shift)
+                            + Dot(nm, gsp + (long)r * _groups, _groups);
                 }
             });
         }
     }
 
-    private static float Scale(uint* scaleAndMin, int group) => BitConverter.UInt32BitsToSingle(scaleAndMin[group] << 16);
-
     /// <summary>Σ_b xScale_b · scale_{g(b)} · Σ_{k in b} q_w · q_x over 64-column blocks b.</summary>
-    private static float Dot(byte* w, sbyte* x, float* xScales, uint* scales, int blocks, int shift)
+    private static float Dot(byte* w, sbyte* x, float* xScales, float* scales, int blocks, int shift)
     {
         var b = 0;
         var sum = 0f;
@@ -139,8 +128,8 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
                 var d1 = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, p1 & low, Vector256.Load(x + b * Chunk + 64));
                 d0 = AvxVnni.MultiplyWideningAndAdd(d0, Vector256.ShiftRightLogical(p0.AsUInt16(), 4).AsByte() & low, Vector256.Load(x + b * Chunk + 32));
                 d1 = AvxVnni.MultiplyWideningAndAdd(d1, Vector256.ShiftRightLogical(p1.AsUInt16(), 4).AsByte() & low, Vector256.Load(x + b * Chunk + 96));
-                total0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(d0), Vector256.Create(xScales[b] * Scale(scales, b >> shift)), total0);
-                total1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(d1), Vector256.Create(xScales[b + 1] * Scale(scales, (b + 1) >> shift)), total1);
+                total0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(d0), Vector256.Create(xScales[b] * scales[b >> shift]), total0);
+                total1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(d1), Vector256.Create(xScales[b + 1] * scales[(b + 1) >> shift]), total1);
             }
             sum = Vector256.Sum(total0 + total1);
         }
@@ -152,25 +141,23 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
                 var packed = w[b * (Chunk / 2) + j];
                 d += (packed & 0x0F) * x[b * Chunk + j] + (packed >> 4) * x[b * Chunk + 32 + j];
             }
-            sum += xScales[b] * Scale(scales, b >> shift) * d;
+            sum += xScales[b] * scales[b >> shift] * d;
         }
         return sum;
     }
 
-    /// <summary>Σ_g min_g · groupSum_g: the mins (high halves of the packed words) times the activation's group sums.</summary>
-    private static float MinsDot(uint* scaleAndMin, float* groupSums, int groups)
+    /// <summary>A short float dot product (mins times group sums).</summary>
+    private static float Dot(float* a, float* b, int n)
     {
         var i = 0;
         var sum = 0f;
         if (KernelIsa.Vector256)
         {
             var acc = Vector256<float>.Zero;
-            var high = Vector256.Create(0xFFFF0000u);
-            for (; i + 8 <= groups; i += 8)
-                acc = Vector256.FusedMultiplyAdd((Vector256.Load(scaleAndMin + i) & high).AsSingle(), Vector256.Load(groupSums + i), acc);
+            for (; i + 8 <= n; i += 8) acc = Vector256.FusedMultiplyAdd(Vector256.Load(a + i), Vector256.Load(b + i), acc);
             sum = Vector256.Sum(acc);
         }
-        for (; i < groups; i++) sum += BitConverter.UInt32BitsToSingle(scaleAndMin[i] & 0xFFFF0000u) * groupSums[i];
+        for (; i < n; i++) sum += a[i] * b[i];
         return sum;
     }
 
