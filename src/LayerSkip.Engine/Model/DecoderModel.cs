@@ -81,7 +81,7 @@ public sealed class DecoderModel : IDisposable
         {
             var groupSize = Quantization.Format == WeightFormat.Int4 ? Quantization.GroupSize : WeightQuantization.DefaultGroupSize;
             using var _ = no_grad();
-            _drafts[precision] = draft = new DraftWeights(Weights, new WeightQuantization(precision, groupSize));
+            _drafts[precision] = draft = new DraftWeights(Weights.Layers.Count, DequantizedWeight, InputNormOf, new WeightQuantization(precision, groupSize));
         }
         return draft.Bytes;
     }
@@ -250,6 +250,15 @@ public sealed class DecoderModel : IDisposable
     /// <summary>The embedding rows of <paramref name="ids"/>; a freed tied table dequantizes just those rows of the LM head.</summary>
     internal Tensor Embed(Tensor ids) =>
         Weights.TiedEmbeddings && !Weights.HoldsLmHead ? _lmHead.Rows(ids) : Weights.Embedding.index_select(0, ids);
+
+    /// <summary>The RMSNorm weight in front of a projection (see <see cref="DequantizedWeight"/>), or null.</summary>
+    private Tensor? InputNormOf(int layer, string name) => name switch
+    {
+        "lm_head" => Weights.FinalNorm,
+        "qkv" => Weights.Layers[layer].InputNorm,
+        "gate_up" => Weights.Layers[layer].PostAttentionNorm,
+        _ => null,
+    };
 
     /// <summary>
     /// Layer <paramref name="layer"/>'s projection <paramref name="name"/> (qkv, output, gate_up, down, or lm_head for

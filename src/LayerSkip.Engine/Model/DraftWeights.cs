@@ -21,20 +21,27 @@ internal sealed class DraftWeights : IDisposable
     public WeightQuantization Quantization { get; }
     public IMatVec LmHead { get; }
 
-    public DraftWeights(ModelWeights weights, WeightQuantization quantization)
+    /// <param name="layers">How many decoder layers the model has.</param>
+    /// <param name="weight">A projection's float values (layer, name; layer −1 is the LM head), a copy the caller owns:
+    /// the float weight, or a quantized model's dequantized one.</param>
+    /// <param name="inputNorm">The RMSNorm weight in front of that projection, if any (it weighs the int4 fit).</param>
+    public DraftWeights(int layers, Func<int, string, TorchSharp.torch.Tensor> weight, Func<int, string, TorchSharp.torch.Tensor?> inputNorm,
+        WeightQuantization quantization)
     {
         Quantization = quantization;
         var made = new List<IMatVec>();
-        IMatVec Copy(TorchSharp.torch.Tensor w)
+        IMatVec Copy(int layer, string name)
         {
-            var k = Projection.QuantizedCopy(w, quantization);
+            using var w = weight(layer, name);
+            var k = Projection.QuantizedCopy(w, quantization, inputNorm(layer, name));
             made.Add(k);
             return k;
         }
         try
         {
-            _layers = weights.Layers.Select(l => new Layer(Copy(l.Qkv), Copy(l.Output), Copy(l.GateUp), Copy(l.Down))).ToArray();
-            LmHead = Copy(weights.LmHead);
+            _layers = Enumerable.Range(0, layers)
+                .Select(l => new Layer(Copy(l, "qkv"), Copy(l, "output"), Copy(l, "gate_up"), Copy(l, "down"))).ToArray();
+            LmHead = Copy(-1, "lm_head");
         }
         catch
         {

@@ -106,7 +106,7 @@ public sealed class Projection : IDisposable
     /// <see cref="Create"/>, the float weight is left as it is: the model keeps computing with it, and the copy is
     /// extra memory, used only by <see cref="ApplyDraft"/>.
     /// </summary>
-    internal static unsafe IMatVec QuantizedCopy(Tensor weight, WeightQuantization quantization)
+    internal static unsafe IMatVec QuantizedCopy(Tensor weight, WeightQuantization quantization, Tensor? inputNorm = null)
     {
         if (!DenseMatVec.Supports(weight) || quantization.Format == WeightFormat.None)
             throw new ArgumentException($"A draft copy quantizes CPU bfloat16/float32 weights to int8 or int4, not {weight.dtype} on {weight.device} to {quantization}.");
@@ -116,7 +116,7 @@ public sealed class Projection : IDisposable
         int rows = (int)weight.shape[0], cols = (int)weight.shape[1];
         return quantization.Format == WeightFormat.Int8
             ? Int8MatVec.Quantize(data, rows, cols)
-            : Int4MatVec.Quantize(data, rows, cols, quantization.GroupSize);
+            : QuantizeInt4(data, rows, cols, quantization.GroupSize, inputNorm);
     }
 
     /// <summary>

@@ -103,9 +103,15 @@ public unsafe class QuantizedMemoryTests
         var config = TinyCheckpoint.LlamaConfig(tied: true, hidden: 128, heads: 4, kvHeads: 2);
         using var ckpt = TinyCheckpoint.Create(config, seed: 4);
         using var model = DecoderModel.Load(ckpt.Folder, ScalarType.Float32, CPU, quantization: WeightQuantization.Parse("int4", 64));
-        // An independent quantization of the checkpoint's table gives the values every lookup must return.
+        // An independent quantization of the checkpoint's table gives the values every lookup must return. As the LM
+        // head, its int4 fit weighs each column by the final norm's weight squared (plus a floor of 1 % of their mean).
         var table = (float[])ckpt.Weights["model.embed_tokens.weight"].Clone();
-        fixed (float* p = table) Int4MatVec.Quantize(p, config.VocabSize, config.HiddenSize, 64).Dispose();
+        var g = ckpt.Weights["model.norm.weight"];
+        var floor = 0.01f * g.Average(v => v * v);
+        var importance = g.Select(v => v * v + floor).ToArray();
+        fixed (float* p = table)
+        fixed (float* c = importance)
+            Int4MatVec.Quantize(p, config.VocabSize, config.HiddenSize, 64, c).Dispose();
         long[] ids = [0, 95, 17, 17, 3];
         using var scope = NewDisposeScope();
         var rows = model.Embed(tensor(ids)).data<float>().ToArray();
