@@ -31,9 +31,17 @@ public sealed class PlotTests
         var path = Repository.PathOf("docs", "results", "peer-llama-1b.jsonl");
         var series = Charts.PeerDecode(ResultRow.Load(path));
         Assert.Equal(["ours bf16", "ours int8", "ours int4", "llama.cpp BF16", "llama.cpp Q8_0", "llama.cpp Q4_0"], series.Select(s => s.Label));
-        var bf16 = series.Single(s => s.Label == "ours bf16").Points;
-        Assert.Equal([(1.0, 10.43, (double?)2.02, (double?)11.02), (2.0, 17.52, 5.28, 18.71)], bf16);
-        Assert.Equal((1.0, 32.12, (double?)30.65, (double?)32.45), series.Single(s => s.Label == "llama.cpp Q4_0").Points.Single());
+        // Each point is the file's summary line for that configuration: r, median, min, max.
+        var summaries = File.ReadLines(path).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement)
+            .Where(e => e.GetProperty("kind").GetString() == "summary" && e.GetProperty("metric").GetString() == "decode").ToList();
+        (double, double, double?, double?) Summary(string engine, string weights, double r)
+        {
+            var e = summaries.Single(e => e.GetProperty("engine").GetString() == engine && e.GetProperty("weights").GetString() == weights &&
+                e.GetProperty("r").GetDouble() == r);
+            return (r, e.GetProperty("tokens_per_s").GetDouble(), e.GetProperty("min").GetDouble(), e.GetProperty("max").GetDouble());
+        }
+        Assert.Equal([Summary("ours", "bf16", 1), Summary("ours", "bf16", 2)], series.Single(s => s.Label == "ours bf16").Points);
+        Assert.Equal(Summary("llama.cpp", "Q4_0", 1), series.Single(s => s.Label == "llama.cpp Q4_0").Points.Single());
 
         // An interrupted run has only round lines: the chart takes their median and range, which here are the summaries'.
         var rounds = File.ReadAllLines(path).Where(l => l.Contains("\"kind\":\"round\"")).ToArray();

@@ -17,12 +17,19 @@ internal static class NativeLog
     public static void QuietUnlessError()
     {
         if (Interlocked.Exchange(ref _configured, 1) == 1) return;
-        NativeLibraryConfig.All.WithLogCallback((level, message) =>
+        try
         {
-            if (level != LLamaLogLevel.Error) return;
-            _lastError = message.Trim();
-            Console.Error.Write("llama.cpp: " + message);
-        });
+            NativeLibraryConfig.All.WithLogCallback((level, message) =>
+            {
+                if (level != LLamaLogLevel.Error) return;
+                _lastError = message.Trim();
+                Console.Error.Write("llama.cpp: " + message);
+            });
+        }
+        catch (InvalidOperationException)
+        {
+            // Something in this process loaded llama.cpp before us: its logging stays as it was set up.
+        }
         NativeApi.llama_empty_call();
     }
 }
