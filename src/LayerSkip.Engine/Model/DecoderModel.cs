@@ -92,10 +92,7 @@ public sealed class DecoderModel : IDisposable
     /// </summary>
     public long DraftStreamedBytes(LayerPlan? plan, WeightFormat precision)
     {
-        bool Runs(int l) => plan is null || plan.Runs(l);
-        return DraftFor(precision) is { } d
-            ? d.StreamedBytes(Runs)
-            : Enumerable.Range(0, _projections.Length).Where(Runs).Sum(l => _projections[l].StreamedBytes) + _lmHead.StreamedBytes;
+        return DraftFor(precision) is { } d ? d.StreamedBytes(l => plan is null || plan.Runs(l)) : StreamedBytes(plan);
     }
 
     private DraftWeights? DraftFor(WeightFormat precision)

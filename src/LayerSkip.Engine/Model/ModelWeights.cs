@@ -55,10 +55,9 @@ public sealed class ModelWeights : IDisposable
         WeightLayout.Check(ckpt, c);
         long h = c.HiddenSize, q = (long)c.NumHeads * c.HeadDim, kv = (long)c.NumKeyValueHeads * c.HeadDim, i = c.IntermediateSize;
         Tensor L(string name, params long[] shape) => ckpt.Load(name, shape, dtype, device);
-        // Matrices are streamed once per decoded token: give them 2 MiB pages (vectors stay where they are).
-        static Tensor Matrix(Tensor t) => HugePages.Rehome(t);
+        // Matrices are streamed once per decoded token: they go onto 2 MiB pages (vectors stay where they are).
 
-        var embedding = Matrix(L("model.embed_tokens.weight", c.VocabSize, h));
+        var embedding = HugePages.Rehome(L("model.embed_tokens.weight", c.VocabSize, h));
         var layers = new List<LayerWeights>(c.NumLayers);
         for (var n = 0; n < c.NumLayers; n++)
         {
@@ -79,17 +78,17 @@ public sealed class ModelWeights : IDisposable
             layers.Add(new LayerWeights
             {
                 InputNorm = L(p + "input_layernorm.weight", h),
-                Qkv = Matrix(cat([wq, wk, wv], 0)),
+                Qkv = HugePages.Concat(wq, wk, wv),
                 QkvBias = bias,
                 QNorm = c.QkNorm ? L(p + "self_attn.q_norm.weight", c.HeadDim) : null,
                 KNorm = c.QkNorm ? L(p + "self_attn.k_norm.weight", c.HeadDim) : null,
-                Output = Matrix(L(p + "self_attn.o_proj.weight", h, q)),
+                Output = HugePages.Rehome(L(p + "self_attn.o_proj.weight", h, q)),
                 PostAttentionNorm = L(p + "post_attention_layernorm.weight", h),
-                GateUp = Matrix(cat([wg, wu], 0)),
-                Down = Matrix(L(p + "mlp.down_proj.weight", h, i)),
+                GateUp = HugePages.Concat(wg, wu),
+                Down = HugePages.Rehome(L(p + "mlp.down_proj.weight", h, i)),
             });
         }
-        var lmHead = c.TieWordEmbeddings ? embedding : Matrix(L("lm_head.weight", c.VocabSize, h));
+        var lmHead = c.TieWordEmbeddings ? embedding : HugePages.Rehome(L("lm_head.weight", c.VocabSize, h));
         return new ModelWeights { Embedding = embedding, FinalNorm = L("model.norm.weight", h), LmHead = lmHead, Layers = layers };
     }
 

@@ -72,6 +72,16 @@ public sealed class Projection : IDisposable
         if (freeInto is not null && freeInto.DType != weight.dtype)
             throw new ArgumentException($"The scratch holds {freeInto.DType}, the weight is {weight.dtype}.", nameof(freeInto));
 
+        var kernel = Quantize(weight, quantization, inputNorm, writeBack: freeInto is null);
+        return new Projection(weight, kernel, quantization.Format, freeInto);
+    }
+
+    /// <summary>
+    /// Quantizes a float32 copy of <paramref name="weight"/>; with <paramref name="writeBack"/>, overwrites the weight
+    /// with the dequantized values so libtorch computes the same function as the kernel.
+    /// </summary>
+    private static unsafe IMatVec Quantize(Tensor weight, WeightQuantization quantization, Tensor? inputNorm, bool writeBack)
+    {
         using var _ = no_grad();
         // Both wrappers disposed here: an undisposed one would keep the float32 copy alive until a finalizer runs.
         using var copy = weight.to(ScalarType.Float32, copy: true);
@@ -81,8 +91,8 @@ public sealed class Projection : IDisposable
         IMatVec kernel = quantization.Format == WeightFormat.Int8
             ? Int8MatVec.Quantize(data, rows, cols)
             : QuantizeInt4(data, rows, cols, quantization.GroupSize, inputNorm);
-        if (freeInto is null) weight.copy_(f);
-        return new Projection(weight, kernel, quantization.Format, freeInto);
+        if (writeBack) weight.copy_(f);
+        return kernel;
     }
 
     /// <inheritdoc cref="Create(Tensor, WeightQuantization, Tensor?, DequantizationScratch?)"/>
@@ -106,17 +116,11 @@ public sealed class Projection : IDisposable
     /// <see cref="Create"/>, the float weight is left as it is: the model keeps computing with it, and the copy is
     /// extra memory, used only by <see cref="ApplyDraft"/>.
     /// </summary>
-    internal static unsafe IMatVec QuantizedCopy(Tensor weight, WeightQuantization quantization, Tensor? inputNorm = null)
+    internal static IMatVec QuantizedCopy(Tensor weight, WeightQuantization quantization, Tensor? inputNorm = null)
     {
         if (!DenseMatVec.Supports(weight) || quantization.Format == WeightFormat.None)
             throw new ArgumentException($"A draft copy quantizes CPU bfloat16/float32 weights to int8 or int4, not {weight.dtype} on {weight.device} to {quantization}.");
-        using var _ = no_grad();
-        using var f = weight.to(ScalarType.Float32, copy: true).contiguous();
-        var data = (float*)TensorMemory.Pointer(f);
-        int rows = (int)weight.shape[0], cols = (int)weight.shape[1];
-        return quantization.Format == WeightFormat.Int8
-            ? Int8MatVec.Quantize(data, rows, cols)
-            : QuantizeInt4(data, rows, cols, quantization.GroupSize, inputNorm);
+        return Quantize(weight, quantization, inputNorm, writeBack: false);
     }
 
     /// <summary>

@@ -23,6 +23,12 @@ public class HugePagesTests
         // code controls is the advice on the 2 MiB-aligned range inside the tensor ("hg" in the mapping's VmFlags).
         Assert.Contains("hg", VmFlags(AlignUp((long)TensorMemory.Pointer(moved))));
 
+        // A fused matrix is written straight into advised memory, rows in order.
+        var parts = new[] { randn([3000, 4096], ScalarType.BFloat16), randn([1096, 4096], ScalarType.BFloat16) };
+        using var fused = HugePages.Concat(parts);
+        Assert.True(fused.equal(cat(parts, 0)).all().item<bool>());
+        Assert.Contains("hg", VmFlags(AlignUp((long)TensorMemory.Pointer(fused))));
+
         var native = (byte*)HugePages.Allocate(16L << 20);
         try
         {

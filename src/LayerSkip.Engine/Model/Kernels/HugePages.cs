@@ -41,6 +41,28 @@ internal static unsafe partial class HugePages
         return fresh;
     }
 
+    /// <summary>
+    /// The row-wise concatenation of <paramref name="parts"/> (same columns, dtype and device) written straight into
+    /// memory advised for huge pages, so a fused matrix is copied once rather than concatenated and then moved.
+    /// </summary>
+    public static Tensor Concat(params Tensor[] parts)
+    {
+        var shape = parts[0].shape.ToArray();
+        shape[0] = parts.Sum(p => p.shape[0]);
+        var result = empty(shape, parts[0].dtype, parts[0].device).DetachFromDisposeScope();
+        var bytes = result.NumberOfElements * result.ElementSize;
+        if (OperatingSystem.IsLinux() && result.device_type == DeviceType.CPU && bytes >= 4 * PageSize)
+            Advise((void*)TensorMemory.Pointer(result), bytes);
+        long row = 0;
+        foreach (var part in parts)
+        {
+            using var slice = result.narrow(0, row, part.shape[0]);
+            slice.copy_(part);
+            row += part.shape[0];
+        }
+        return result;
+    }
+
     private static void Advise(void* p, long bytes)
     {
         if (!Enabled || !OperatingSystem.IsLinux()) return;
