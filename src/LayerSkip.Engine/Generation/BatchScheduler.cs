@@ -108,14 +108,16 @@ internal sealed partial class BatchScheduler : IDisposable
         seq.StartPrefill();
         var prompt = seq.Request.PromptTokens;
         var capacity = Math.Min(_model.MaxSequenceLength, prompt.Count + Math.Min(seq.MaxNewTokens, 256));
-        var cache = _prefixes.Lookup(prompt, capacity, out var reused) ?? _model.CreateCache(1, capacity);
+        var cache = _prefixes.Lookup(prompt, capacity, out var reused, out var logits) ?? _model.CreateCache(1, capacity);
         seq.ReusedPromptTokens = reused;
         try
         {
-            var rest = prompt.Skip(reused).Select(t => (long)t).ToArray();
-            var ids = tensor(rest, [1, rest.Length], ScalarType.Int64, _model.Device);
-            var logits = _model.Forward(ids, cache);
-            _prefixes.Store(prompt, cache);
+            if (logits is null)
+            {
+                var rest = prompt.Skip(reused).Select(t => (long)t).ToArray();
+                logits = _model.Forward(tensor(rest, [1, rest.Length], ScalarType.Int64, _model.Device), cache);
+                _prefixes.Store(prompt, cache, logits);
+            }
             seq.EndPrefill();
             Choose([seq], logits.reshape(1, -1), [cache.Lengths[0]]);
             if (seq.Finished) { cache.Dispose(); return; }

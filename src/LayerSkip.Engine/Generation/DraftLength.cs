@@ -37,12 +37,14 @@ internal readonly record struct DraftCosts(double Draft, double VerifyPerToken)
 /// One sequence's draft-length controller. It tracks the sequence's own acceptance rate (decayed counts with a
 /// uniform prior, so the first probe already moves it) and picks k each round from the current cost model. When
 /// drafting does not pay it decodes plainly and probes with one draft token now and then, backing off while the
-/// probes keep failing. Its choices depend only on its own history and the costs it is given.
+/// probes keep failing; a probe never comes so soon that its extra cost exceeds 2 % of the plain steps before it.
+/// Its choices depend only on its own history and the costs it is given.
 /// </summary>
 internal sealed class DraftLength
 {
     private const double Decay = 0.85;
-    private const int FirstProbeInterval = 8, MaxProbeInterval = 128;
+    private const int FirstProbeInterval = 8, MaxProbeInterval = 256;
+    private const double ProbeBudget = 0.02; // the most a failing probe may add to the plain steps it follows
     private readonly int _max;
     private readonly bool _adaptive;
     private double _accepted = 1, _drafted = 2; // prior: a = 0.5
@@ -71,7 +73,7 @@ internal sealed class DraftLength
     {
         if (drafted == 0)
         {
-            if (++_plainSteps >= _probeInterval) _probing = true;
+            if (++_plainSteps >= Math.Max(_probeInterval, PlainStepsPerProbe(costs))) _probing = true;
             return;
         }
         _accepted = Decay * _accepted + accepted;
@@ -84,6 +86,13 @@ internal sealed class DraftLength
             _probeInterval = costs.Best(AcceptanceRate, _max) == 0 ? Math.Min(2 * _probeInterval, MaxProbeInterval) : FirstProbeInterval;
         }
     }
+
+    /// <summary>
+    /// The plain steps a probe must follow so that, if it fails, it costs at most <see cref="ProbeBudget"/> of them:
+    /// a probe spends a draft step and a verified position beyond the plain step it replaces.
+    /// </summary>
+    internal static int PlainStepsPerProbe(DraftCosts costs) =>
+        (int)Math.Min(MaxProbeInterval, Math.Ceiling((costs.Round(1) - 1) / ProbeBudget));
 }
 
 /// <summary>

@@ -159,7 +159,8 @@ public sealed class InferenceEngine : IDisposable
 
     /// <summary>
     /// Bytes of key/value cache the engine holds now: the decode groups' caches (only the layers their plans run)
-    /// plus the prefix cache's full-depth prompt caches. Updated after each scheduling round; read from any thread.
+    /// plus the prefix cache's full-depth prompt caches (with each cached prompt's last logits, one row of the vocabulary).
+    /// Updated after each scheduling round; read from any thread.
     /// </summary>
     public long KvCacheBytes => _scheduler.KvBytes;
 

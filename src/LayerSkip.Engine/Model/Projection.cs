@@ -109,11 +109,13 @@ public sealed class Projection : IDisposable
         fixed (float* c = importance) return Int4MatVec.Quantize(data, rows, cols, groupSize, c);
     }
 
-    public Tensor Apply(Tensor x, Tensor? bias = null) => Apply(x, bias, 0, OutFeatures);
+    public Tensor Apply(Tensor x) => Apply(x, null, 0, OutFeatures);
+
+    public Tensor Apply(Tensor x, Tensor? bias) => Apply(x, bias, 0, OutFeatures);
 
     /// <summary>
     /// A quantized copy of <paramref name="weight"/> for drafting (speculative decoding at a lower precision). Unlike
-    /// <see cref="Create"/>, the float weight is left as it is: the model keeps computing with it, and the copy is
+    /// <see cref="Create(Tensor, WeightQuantization, Tensor?)"/>, the float weight is left as it is: the model keeps computing with it, and the copy is
     /// extra memory, used only by <see cref="ApplyDraft"/>.
     /// </summary>
     internal static IMatVec QuantizedCopy(Tensor weight, WeightQuantization quantization, Tensor? inputNorm = null)

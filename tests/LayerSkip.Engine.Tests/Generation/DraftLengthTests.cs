@@ -47,6 +47,29 @@ public class DraftLengthTests
         Assert.InRange(steps, 9, 1000 - 1);
     }
 
+    [Theory]
+    [InlineData(0.1, 0.02)]
+    [InlineData(0.6, 0.05)]
+    [InlineData(1.0, 1.0)]
+    public void FailingProbesCostAtMostTwoPercentOfThePlainSteps(double draft, double verifyPerToken)
+    {
+        var costs = new DraftCosts(draft, verifyPerToken);
+        var drafting = new DraftLength(maxDraftTokens: 4, adaptive: true);
+        int probes = 0, plain = 0;
+        for (var round = 0; round < 5000; round++)
+        {
+            var k = drafting.Next(costs);
+            if (k == 0) plain++; else probes++;
+            drafting.Observe(k, 0, costs); // drafts never agree, as with random weights
+        }
+        // Each probe beyond the first (at the start) spends a draft step and a verified position over a plain step.
+        var extra = (probes - 1) * (costs.Round(1) - 1);
+        Assert.True(extra <= 0.02 * plain, $"{probes} probes cost {extra:0.0} steps over {plain} plain steps");
+        Assert.True(probes >= 5000 / 256 / 2, $"still probes now and then ({probes})");
+        // The second probe comes no sooner than the budget allows: later for a dearer draft.
+        Assert.True(DraftLength.PlainStepsPerProbe(costs) >= (costs.Round(1) - 1) / 0.02);
+    }
+
     [Fact]
     public void TheControllerDraftsLongerAsDraftsAgree()
     {

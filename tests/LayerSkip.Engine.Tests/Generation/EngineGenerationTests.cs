@@ -236,6 +236,24 @@ public class EngineGenerationTests(TinyEngineFixture fx) : IClassFixture<TinyEng
     }
 
     [Fact]
+    public async Task AnExactRepeatReusesEveryPromptPositionAndItsLogits()
+    {
+        int[] prompt = [1, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49];
+        var seeded = Greedy(prompt, 6) with { Sampling = new SamplingOptions { Temperature = 1.5, Seed = 7 } };
+        var first = await fx.Engine.GenerateAsync(seeded);
+        var again = await fx.Engine.GenerateAsync(seeded);
+        Assert.Equal(prompt.Length, again.Summary.ReusedPromptTokens); // nothing recomputed, not even the last position
+        Assert.Equal(first.Tokens, again.Tokens);
+        var greedy = await fx.Engine.GenerateAsync(Greedy(prompt, 5));
+        Assert.Equal(prompt.Length, greedy.Summary.ReusedPromptTokens);
+        Assert.Equal(fx.ReferenceGreedy(prompt, 5), greedy.Tokens);
+        // A prompt that a cached one merely starts with has no stored logits: its last position is computed.
+        var shorter = await fx.Engine.GenerateAsync(Greedy(prompt[..^1], 5));
+        Assert.Equal(prompt.Length - 2, shorter.Summary.ReusedPromptTokens);
+        Assert.Equal(fx.ReferenceGreedy(prompt[..^1], 5), shorter.Tokens);
+    }
+
+    [Fact]
     public async Task LiveTensorsStayFlatOverLongRuns()
     {
         await fx.Engine.GenerateAsync(Greedy([1, 2], 5));

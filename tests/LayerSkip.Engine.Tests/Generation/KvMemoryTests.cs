@@ -13,6 +13,8 @@ public class KvMemoryTests
     // stories260K: 5 layers, 4 KV heads of 8 dims, float32 on CPU; keys and values.
     private const int Layers = 5;
     private const long BytesPerLayerPosition = 2L * 4 * 8 * sizeof(float);
+    // A prefix cache entry also keeps its prompt's last logits: one float row of the 512-token vocabulary.
+    private const long LogitsBytes = 512 * sizeof(float);
 
     private static InferenceEngine Load(long? prefixCacheBytes = null) => InferenceEngine.Load(new EngineOptions
     {
@@ -53,7 +55,7 @@ public class KvMemoryTests
         Assert.Equal(30, result.Tokens.Count);
 
         var capacity = prompt.Length + 30; // the group's cache is sized for prompt plus output and never grows here
-        var prefixEntry = Layers * prompt.Length * BytesPerLayerPosition;
+        var prefixEntry = Layers * prompt.Length * BytesPerLayerPosition + LogitsBytes;
         var decodeGroup = plan.KeptLayers.Count * capacity * BytesPerLayerPosition;
         Assert.Equal(prefixEntry + decodeGroup, probe.Seen);
         Assert.Equal(prefixEntry, await Settled(engine));
@@ -73,18 +75,18 @@ public class KvMemoryTests
         var other = Tokens(16, 300);
 
         await engine.GenerateAsync(Request(first));
-        Assert.Equal(Layers * 20 * BytesPerLayerPosition, await Settled(engine));
+        Assert.Equal(Layers * 20 * BytesPerLayerPosition + LogitsBytes, await Settled(engine));
 
         var second = await engine.GenerateAsync(Request(extended));
         Assert.Equal(20, second.Summary.ReusedPromptTokens);
-        Assert.Equal(Layers * 32 * BytesPerLayerPosition, await Settled(engine)); // the 20-token entry is gone
+        Assert.Equal(Layers * 32 * BytesPerLayerPosition + LogitsBytes, await Settled(engine)); // the 20-token entry is gone
 
         await engine.GenerateAsync(Request(other));
-        Assert.Equal(Layers * (32 + 16) * BytesPerLayerPosition, await Settled(engine));
+        Assert.Equal(Layers * (32 + 16) * BytesPerLayerPosition + 2 * LogitsBytes, await Settled(engine));
 
         var again = await engine.GenerateAsync(Request(first)); // covered by the extended entry: reused, not stored again
         Assert.Equal(19, again.Summary.ReusedPromptTokens);
-        Assert.Equal(Layers * (32 + 16) * BytesPerLayerPosition, await Settled(engine));
+        Assert.Equal(Layers * (32 + 16) * BytesPerLayerPosition + 2 * LogitsBytes, await Settled(engine));
     }
 
     [Fact]
