@@ -61,7 +61,6 @@ internal sealed class SpeculativeBenchCommand : CliCommand
         if (plant) name += " (planted)";
         using var _ = engine;
         var rows = new List<Row>();
-        var rng = new Random(9);
         using (var task = progress.Start("bench-speculative", (plant ? 1 : speedups.Length) * batches.Length * precisions.Length, "rows"))
             foreach (var r in plant ? speedups.Take(1) : speedups) // planting changes the weights for one plan only
             {
@@ -78,17 +77,23 @@ internal sealed class SpeculativeBenchCommand : CliCommand
                     var extra = await engine.RunAsync(m => m.PrepareDraftWeights(precision));
                     foreach (var batch in batches)
                     {
+                        // The same prompts for every draft at this batch size, so the rows compare drafts, not prompts.
+                        var rng = new Random(9 + batch);
                         var prompts = Enumerable.Range(0, batch).Select(_ => DecodeTiming.Prompt(engine, rng)).ToList();
+                        GenerationRequest Plain(IReadOnlyList<int> p, int n) => new() { PromptTokens = p, MaxNewTokens = n, StopTokenIds = [] };
+                        GenerationRequest Speculative(IReadOnlyList<int> p, int n) => Plain(p, n) with
+                        {
+                            Plan = plan, Speculative = new SpeculativeOptions { MaxDraftTokens = draft, Adaptive = adaptive, DraftPrecision = precision },
+                        };
+                        // One short untimed run of each first: the first speculative round compiles its code paths.
+                        await DecodeTiming.MeasureAsync(engine, prompts, p => Plain(p, 8));
+                        await DecodeTiming.MeasureAsync(engine, prompts, p => Speculative(p, 8));
                         var fulls = new List<DecodeTiming.Measured>();
                         var specs = new List<DecodeTiming.Measured>();
                         for (var i = 0; i < repeats; i++)
                         {
-                            fulls.Add(await DecodeTiming.MeasureAsync(engine, prompts, p => new GenerationRequest { PromptTokens = p, MaxNewTokens = tokens, StopTokenIds = [] }));
-                            specs.Add(await DecodeTiming.MeasureAsync(engine, prompts, p => new GenerationRequest
-                            {
-                                PromptTokens = p, MaxNewTokens = tokens, StopTokenIds = [], Plan = plan,
-                                Speculative = new SpeculativeOptions { MaxDraftTokens = draft, Adaptive = adaptive, DraftPrecision = precision },
-                            }));
+                            fulls.Add(await DecodeTiming.MeasureAsync(engine, prompts, p => Plain(p, tokens)));
+                            specs.Add(await DecodeTiming.MeasureAsync(engine, prompts, p => Speculative(p, tokens)));
                         }
                         var identical = fulls.Zip(specs).All(pair => pair.First.Outputs.Zip(pair.Second.Outputs).All(p => p.First.SequenceEqual(p.Second)));
                         var ratios = fulls.Zip(specs, (f, sp) => sp.Rate / f.Rate).ToList();

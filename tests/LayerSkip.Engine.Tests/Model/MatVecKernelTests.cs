@@ -82,6 +82,45 @@ public unsafe class MatVecKernelTests
         }
     }
 
+    /// <summary>
+    /// A speculative verification must compute each position exactly as a one-token decode step does, and a row's
+    /// numbers must not depend on its batch-mates: every kernel gives an activation row the same bits alone, in a
+    /// batch of any size, and for any range of output rows (the kernels pair or block rows differently in each case).
+    /// </summary>
+    [Theory]
+    [InlineData("bf16")] [InlineData("f32")] [InlineData("int8")] [InlineData("int4")]
+    public void EachActivationRowGetsTheSameBitsAloneOrInABatch(string format)
+    {
+        const int outF = 37, inF = 1000; // inF: fifteen 64-blocks, one 32-block and a scalar tail
+        using var w = Random(outF, inF, 5);
+        var values = Values(w);
+        IMatVec kernel;
+        fixed (float* p = values)
+            kernel = format switch
+            {
+                "bf16" => new DenseMatVec(w.to(ScalarType.BFloat16)),
+                "f32" => new DenseMatVec(w),
+                "int8" => Int8MatVec.Quantize(p, outF, inF),
+                _ => Int4MatVec.Quantize(p, outF, inF, 64),
+            };
+        using var _ = kernel;
+        var rng = new Random(9);
+        var x = Enumerable.Range(0, 7 * inF).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        float[] Run(int firstRow, int rows, int start, int count)
+        {
+            var y = new float[rows * count];
+            fixed (float* xp = x) fixed (float* yp = y) kernel.Multiply(xp + (long)firstRow * inF, rows, yp, start, count, RowParallel.Shared(2));
+            return y;
+        }
+        foreach (var (start, count) in new[] { (0, outF), (1, outF - 2), (3, 4) })
+            foreach (var rows in new[] { 2, 3, 4, 5, 7 })
+            {
+                var batch = Run(0, rows, start, count);
+                for (var r = 0; r < rows; r++)
+                    Assert.Equal(Run(r, 1, start, count), batch[(r * count)..((r + 1) * count)]);
+            }
+    }
+
     [Fact]
     public void Int4RejectsGroupSizesThatAreNotMultiplesOf64()
     {

@@ -61,10 +61,22 @@ internal sealed unsafe class DenseMatVec : IMatVec
             for (var r = 0; r < rows; r++) Deinterleave(x + (long)r * k, xsp + (long)r * k, k, simd);
             threads.For(rowCount, 16, (s, e) =>
             {
-                for (var j = s; j < e; j++)
+                var j = s;
+                if (simd && (Variant & 1) != 0 && !(rows >= 4 && (Variant & 4) != 0))
+                    for (; j + 1 < e; j += 2)
+                    {
+                        var w = (ushort*)_data + (long)(rowStart + j) * k;
+                        for (var r = 0; r < rows; r++)
+                            DotBf16Pair(w, w + k, xsp + (long)r * k, x + (long)r * k, k, out y[(long)r * rowCount + j], out y[(long)r * rowCount + j + 1]);
+                    }
+                for (; j < e; j++)
                 {
                     var w = (ushort*)_data + (long)(rowStart + j) * k;
-                    for (var r = 0; r < rows; r++) y[(long)r * rowCount + j] = DotBf16(w, xsp + (long)r * k, x + (long)r * k, k, simd);
+                    var r = 0;
+                    if (simd && (Variant & 4) != 0)
+                        for (; r + 4 <= rows; r += 4)
+                            DotBf16Four(w, xsp + (long)r * k, k, y + (long)r * rowCount + j, rowCount);
+                    for (; r < rows; r++) y[(long)r * rowCount + j] = DotBf16(w, xsp + (long)r * k, x + (long)r * k, k, simd);
                 }
             });
         }
@@ -112,6 +124,114 @@ internal sealed unsafe class DenseMatVec : IMatVec
         }
         for (; i < k; i++) sum += BitConverter.Int32BitsToSingle(w[i] << 16) * x[i];
         return sum;
+    }
+
+    internal static int Variant = int.TryParse(Environment.GetEnvironmentVariable("LAYERSKIP_BF16_VARIANT"), out var v) ? v : 0;
+
+    /// <summary>
+    /// Two neighbouring weight rows against one activation row: each activation load serves both. Each row's sum is
+    /// accumulated in exactly <see cref="DotBf16"/>'s order, so a row's result does not depend on which kernel ran it.
+    /// </summary>
+    private static void DotBf16Pair(ushort* w0, ushort* w1, float* xSplit, float* x, int k, out float y0, out float y1)
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
+        var high = Vector512.Create(0xFFFF0000u);
+        var prefetch = (Variant & 2) != 0;
+        var i = 0;
+        for (; i + 2 * Block <= k; i += 2 * Block)
+        {
+            if (prefetch) System.Runtime.Intrinsics.X86.Sse.Prefetch0(w1 + i + k + 2 * Block);
+            var x0 = Vector512.Load(xSplit + i);
+            var x1 = Vector512.Load(xSplit + i + Block / 2);
+            var x2 = Vector512.Load(xSplit + i + Block);
+            var x3 = Vector512.Load(xSplit + i + Block + Block / 2);
+            var p0 = Vector512.Load((uint*)(w0 + i));
+            var p1 = Vector512.Load((uint*)(w0 + i + Block));
+            var q0 = Vector512.Load((uint*)(w1 + i));
+            var q1 = Vector512.Load((uint*)(w1 + i + Block));
+            a0 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(p0, 16).AsSingle(), x0, a0);
+            a1 = Vector512.FusedMultiplyAdd((p0 & high).AsSingle(), x1, a1);
+            a2 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(p1, 16).AsSingle(), x2, a2);
+            a3 = Vector512.FusedMultiplyAdd((p1 & high).AsSingle(), x3, a3);
+            b0 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(q0, 16).AsSingle(), x0, b0);
+            b1 = Vector512.FusedMultiplyAdd((q0 & high).AsSingle(), x1, b1);
+            b2 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(q1, 16).AsSingle(), x2, b2);
+            b3 = Vector512.FusedMultiplyAdd((q1 & high).AsSingle(), x3, b3);
+        }
+        for (; i + Block <= k; i += Block)
+        {
+            var x0 = Vector512.Load(xSplit + i);
+            var x1 = Vector512.Load(xSplit + i + Block / 2);
+            var p0 = Vector512.Load((uint*)(w0 + i));
+            var q0 = Vector512.Load((uint*)(w1 + i));
+            a0 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(p0, 16).AsSingle(), x0, a0);
+            a1 = Vector512.FusedMultiplyAdd((p0 & high).AsSingle(), x1, a1);
+            b0 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(q0, 16).AsSingle(), x0, b0);
+            b1 = Vector512.FusedMultiplyAdd((q0 & high).AsSingle(), x1, b1);
+        }
+        var s0 = Vector512.Sum((a0 + a1) + (a2 + a3));
+        var s1 = Vector512.Sum((b0 + b1) + (b2 + b3));
+        for (; i < k; i++)
+        {
+            s0 += BitConverter.Int32BitsToSingle(w0[i] << 16) * x[i];
+            s1 += BitConverter.Int32BitsToSingle(w1[i] << 16) * x[i];
+        }
+        y0 = s0;
+        y1 = s1;
+    }
+
+    /// <summary>
+    /// One weight row against four activation rows (at <paramref name="xSplit"/>, k apart): each weight vector is
+    /// loaded and widened once for all four. Each row accumulates in exactly <see cref="DotBf16"/>'s order, so its
+    /// result does not depend on how many rows share the call.
+    /// </summary>
+    private static void DotBf16Four(ushort* w, float* xSplit, int k, float* y, int yStride)
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
+        Vector512<float> d0 = default, d1 = default, d2 = default, d3 = default;
+        var high = Vector512.Create(0xFFFF0000u);
+        float* xa = xSplit, xb = xSplit + k, xc = xSplit + 2L * k, xd = xSplit + 3L * k;
+        var i = 0;
+        for (; i + 2 * Block <= k; i += 2 * Block)
+        {
+            var p0 = Vector512.Load((uint*)(w + i));
+            var p1 = Vector512.Load((uint*)(w + i + Block));
+            var e0 = Vector512.ShiftLeft(p0, 16).AsSingle();
+            var o0 = (p0 & high).AsSingle();
+            var e1 = Vector512.ShiftLeft(p1, 16).AsSingle();
+            var o1 = (p1 & high).AsSingle();
+            int h = i + Block / 2, m = i + Block, n = i + Block + Block / 2;
+            a0 = Vector512.FusedMultiplyAdd(e0, Vector512.Load(xa + i), a0); a1 = Vector512.FusedMultiplyAdd(o0, Vector512.Load(xa + h), a1);
+            a2 = Vector512.FusedMultiplyAdd(e1, Vector512.Load(xa + m), a2); a3 = Vector512.FusedMultiplyAdd(o1, Vector512.Load(xa + n), a3);
+            b0 = Vector512.FusedMultiplyAdd(e0, Vector512.Load(xb + i), b0); b1 = Vector512.FusedMultiplyAdd(o0, Vector512.Load(xb + h), b1);
+            b2 = Vector512.FusedMultiplyAdd(e1, Vector512.Load(xb + m), b2); b3 = Vector512.FusedMultiplyAdd(o1, Vector512.Load(xb + n), b3);
+            c0 = Vector512.FusedMultiplyAdd(e0, Vector512.Load(xc + i), c0); c1 = Vector512.FusedMultiplyAdd(o0, Vector512.Load(xc + h), c1);
+            c2 = Vector512.FusedMultiplyAdd(e1, Vector512.Load(xc + m), c2); c3 = Vector512.FusedMultiplyAdd(o1, Vector512.Load(xc + n), c3);
+            d0 = Vector512.FusedMultiplyAdd(e0, Vector512.Load(xd + i), d0); d1 = Vector512.FusedMultiplyAdd(o0, Vector512.Load(xd + h), d1);
+            d2 = Vector512.FusedMultiplyAdd(e1, Vector512.Load(xd + m), d2); d3 = Vector512.FusedMultiplyAdd(o1, Vector512.Load(xd + n), d3);
+        }
+        for (; i + Block <= k; i += Block)
+        {
+            var p0 = Vector512.Load((uint*)(w + i));
+            var e0 = Vector512.ShiftLeft(p0, 16).AsSingle();
+            var o0 = (p0 & high).AsSingle();
+            var h = i + Block / 2;
+            a0 = Vector512.FusedMultiplyAdd(e0, Vector512.Load(xa + i), a0); a1 = Vector512.FusedMultiplyAdd(o0, Vector512.Load(xa + h), a1);
+            b0 = Vector512.FusedMultiplyAdd(e0, Vector512.Load(xb + i), b0); b1 = Vector512.FusedMultiplyAdd(o0, Vector512.Load(xb + h), b1);
+            c0 = Vector512.FusedMultiplyAdd(e0, Vector512.Load(xc + i), c0); c1 = Vector512.FusedMultiplyAdd(o0, Vector512.Load(xc + h), c1);
+            d0 = Vector512.FusedMultiplyAdd(e0, Vector512.Load(xd + i), d0); d1 = Vector512.FusedMultiplyAdd(o0, Vector512.Load(xd + h), d1);
+        }
+        float sa = Vector512.Sum((a0 + a1) + (a2 + a3)), sb = Vector512.Sum((b0 + b1) + (b2 + b3));
+        float sc = Vector512.Sum((c0 + c1) + (c2 + c3)), sd = Vector512.Sum((d0 + d1) + (d2 + d3));
+        for (; i < k; i++) // the tail is not split: xSplit holds it as it was
+        {
+            var v = BitConverter.Int32BitsToSingle(w[i] << 16);
+            sa += v * xa[i]; sb += v * xb[i]; sc += v * xc[i]; sd += v * xd[i];
+        }
+        y[0] = sa; y[yStride] = sb; y[2L * yStride] = sc; y[3L * yStride] = sd;
     }
 
     private static float DotF32(float* w, float* x, int k, bool simd)
