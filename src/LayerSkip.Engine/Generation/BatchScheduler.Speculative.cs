@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using LayerSkip.Engine.Generation.Sampling;
 using LayerSkip.Engine.Skipping;
 using static TorchSharp.torch;
@@ -34,13 +33,17 @@ internal sealed partial class BatchScheduler
             ks[r] = Math.Max(0, Math.Min(rows[r].Drafting!.Next(rows[r].CostsFrom(meter)),
                 Math.Min(_model.MaxSequenceLength - 1 - starts[r], rows[r].MaxNewTokens - rows[r].Generated - 1)));
         var k = ks.Max();
-        // Adaptive groups time a plain step first: the costs are ratios to it.
+        // Adaptive groups time a plain step first, and again now and then: the costs are ratios to it. Rows whose
+        // choices must not depend on timing (seeded sampling) keep the group from inserting the extra plain rounds.
         var adaptive = rows.Any(s => s.Request.Speculative!.Adaptive);
-        if (k == 0 || (adaptive && !meter.HasPlainTiming))
+        var timingFree = rows.All(s => s.DraftsByTiming || !s.Request.Speculative!.Adaptive);
+        if (k == 0 || (adaptive && (!meter.HasPlainTiming || (meter.PlainIsStale && timingFree))))
         {
+            meter.BeginRound(0);
             DecodeOne(group);
             return;
         }
+        meter.BeginRound(k);
 
         using var scope = NewDisposeScope();
         using var _ = no_grad();
@@ -56,7 +59,6 @@ internal sealed partial class BatchScheduler
             var input = rows.Select(s => (long)s.LastToken).ToArray();
             for (var i = 0; i < k; i++)
             {
-                var clock = Stopwatch.StartNew();
                 var logits = _model.DraftStep(tensor(input, [b, 1], ScalarType.Int64, device), cache, group.Plan.IsFullDepth ? null : group.Plan, group.DraftPrecision).reshape(b, -1);
                 StepObserver?.Invoke(group.Plan, b);
                 _sampler.MaskInvalid(logits);
@@ -68,7 +70,6 @@ internal sealed partial class BatchScheduler
                     chosen.index_copy_(0, LogitsSampler.Index(subsets[s], device), set.Draw(KeysOf(samplers, subsets[s], device, r => i < ks[r])));
                 }
                 var ids = chosen.cpu().data<long>().ToArray();
-                meter.Draft(clock.Elapsed);
                 if (ids.Contains(-2)) throw new InvalidOperationException("Every token was masked out; nothing can be sampled.");
                 for (var r = 0; r < b; r++) drafts[r, i] = input[r] = ids[r];
             }
@@ -81,12 +82,10 @@ internal sealed partial class BatchScheduler
                 verifyTokens[r * (k + 1)] = rows[r].LastToken;
                 for (var i = 0; i < k; i++) verifyTokens[r * (k + 1) + i + 1] = drafts[r, i];
             }
-            var verifyClock = Stopwatch.StartNew();
             var verify = _model.VerifyStep(tensor(verifyTokens, [b, k + 1], ScalarType.Int64, device), cache).reshape(b * (k + 1), -1);
             StepObserver?.Invoke(LayerPlan.Full(_model.Config.NumLayers), b);
             _sampler.MaskInvalid(verify);
             var best = verify.argmax(1).cpu().data<long>().ToArray();
-            meter.Verify(verifyClock.Elapsed, k);
 
             // Sampled rows: the full model's candidates at every position, and p and q of each draft (the only values copied out).
             var fullSets = new CandidateSet[subsets.Count];

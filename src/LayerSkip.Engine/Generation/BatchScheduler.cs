@@ -156,7 +156,6 @@ internal sealed partial class BatchScheduler : IDisposable
         var b = group.Sequences.Count;
         try
         {
-            var clock = System.Diagnostics.Stopwatch.StartNew();
             var next = tensor(group.Sequences.Select(s => (long)s.LastToken).ToArray(), [b, 1], ScalarType.Int64, _model.Device);
             // A speculative group between drafting rounds takes plain full-depth steps.
             var plan = group.Plan.IsFullDepth || group.Costs is not null ? null : group.Plan;
@@ -164,7 +163,6 @@ internal sealed partial class BatchScheduler : IDisposable
             StepObserver?.Invoke(plan ?? LayerPlan.Full(_model.Config.NumLayers), b);
             if (group.Costs is { } costs)
             {
-                costs.Plain(clock.Elapsed);
                 foreach (var s in group.Sequences)
                 {
                     s.FullDepthPasses++;

@@ -96,49 +96,76 @@ internal sealed class DraftLength
 }
 
 /// <summary>
-/// The measured costs of a speculative group: running medians of the wall times of plain steps, draft steps and
-/// verification passes, as ratios to a plain step. Before anything is measured it assumes a draft step costs the
-/// plan's share of layers and a verified position a twentieth of a step.
+/// The measured costs of a speculative group, as ratios to a plain round: running medians of the wall time from the
+/// start of one round to the start of the next, for plain rounds and per drafted token for drafting rounds. Whole
+/// rounds are timed because that is what a token costs: besides the forward passes a round also chooses tokens,
+/// hands them out and schedules (which a small model's plain step pays once per token, a drafting round once per
+/// round); and a drafting round's first draft step finds the caches full of the full model's weights. Other groups'
+/// rounds in between lengthen both kinds alike, so the difference stays the group's own. Until a kind has been timed
+/// past its warm-up it assumes a draft step costs the plan's share of the weights' bytes and a verified position a
+/// twentieth of a step: a first round also pays for one-time work, and a cost judged from it alone would stop drafting
+/// before a second timing could correct it.
 /// </summary>
 internal sealed class DraftCostMeter(double layerShare)
 {
-    private readonly TimeAverage _plain = new(), _draft = new(), _verifyPerToken = new();
+    private readonly TimeAverage _plain = new(), _perDraft = new();
+    private long? _roundStart;
+    private int _roundDrafts, _roundsSincePlain;
+
+    /// <summary>Drafting rounds after which a plain round is due, so the plain timing tracks the machine as it is now.</summary>
+    private const int PlainRefresh = 8;
+
+    /// <summary>
+    /// Whether the group should take a plain round now: every ratio is to a plain round, and one timed only at the
+    /// start (often slower, still warming up) would make drafting look cheaper than it is.
+    /// </summary>
+    public bool PlainIsStale => _roundsSincePlain >= PlainRefresh;
 
     /// <summary>The cost model that ignores timing: used where choices must not depend on the machine or batch-mates.</summary>
     public DraftCosts Static { get; } = new(layerShare, 0.05);
 
-    /// <summary>Whether a plain step has been timed past warm-up: drafting decisions need it.</summary>
-    public bool HasPlainTiming => _plain.Warm;
+    /// <summary>Whether a plain round has been timed past warm-up: drafting decisions need it.</summary>
+    public bool HasPlainTiming => _plain.Value is not null;
 
+    /// <summary>
+    /// The measured costs. Timed online, a drafted token's draft step and its share of the verification are not told
+    /// apart: their sum is reported as <see cref="DraftCosts.Draft"/>, which is all the choice of k depends on.
+    /// </summary>
     public DraftCosts Measured => _plain.Value is { } p
-        ? new((_draft.Value ?? Static.Draft * p) / p, Math.Max(0, (_verifyPerToken.Value ?? Static.VerifyPerToken * p) / p))
+        ? new((_perDraft.Value ?? (Static.Draft + Static.VerifyPerToken) * p) / p, 0)
         : Static;
 
-    public void Plain(TimeSpan t) => _plain.Add(t.TotalSeconds);
-    public void Draft(TimeSpan t) => _draft.Add(t.TotalSeconds);
+    /// <summary>Starts a round that drafts <paramref name="drafted"/> tokens (0: a plain step), ending the previous one.</summary>
+    public void BeginRound(int drafted) => BeginRound(drafted, System.Diagnostics.Stopwatch.GetTimestamp());
 
-    /// <summary>A verification pass over k drafts (k + 1 positions): what it costs beyond a plain step, per draft.</summary>
-    public void Verify(TimeSpan t, int k)
+    internal void BeginRound(int drafted, long timestamp)
     {
-        if (_plain.Value is { } p && k > 0) _verifyPerToken.Add((t.TotalSeconds - p) / k);
+        if (_roundStart is { } start)
+        {
+            var seconds = (timestamp - start) / (double)System.Diagnostics.Stopwatch.Frequency;
+            if (_roundDrafts == 0) _plain.Add(seconds);
+            else if (_plain.Value is { } p) _perDraft.Add((seconds - p) / _roundDrafts);
+        }
+        _roundStart = timestamp;
+        _roundDrafts = drafted;
+        _roundsSincePlain = drafted == 0 ? 0 : _roundsSincePlain + 1;
     }
 
     /// <summary>
-    /// The median of the latest timings: robust to the spikes of a shared machine and to warm-up (the first
-    /// timing only stands in until the second arrives).
+    /// The median of the latest timings: robust to the spikes of a shared machine. The first timing is warm-up: it is
+    /// dropped, and there is no value until the second.
     /// </summary>
     private sealed class TimeAverage
     {
         private const int Window = 15;
         private readonly Queue<double> _recent = new();
-        private bool _warm;
+        private bool _warmedUp;
 
         public double? Value { get; private set; }
-        public bool Warm => _warm;
 
         public void Add(double value)
         {
-            if (!_warm && _recent.Count == 1) { _recent.Clear(); _warm = true; }
+            if (!_warmedUp) { _warmedUp = true; return; }
             _recent.Enqueue(value);
             if (_recent.Count > Window) _recent.Dequeue();
             var sorted = _recent.Order().ToArray();
@@ -146,5 +173,5 @@ internal sealed class DraftCostMeter(double layerShare)
         }
     }
 
-    public override string ToString() => $"plain {_plain.Value * 1e3:0.###} ms, draft {_draft.Value * 1e3:0.###} ms, verify +{_verifyPerToken.Value * 1e3:0.###} ms/token: {Measured}";
+    public override string ToString() => $"plain {_plain.Value * 1e3:0.###} ms, +{_perDraft.Value * 1e3:0.###} ms per drafted token: {Measured}";
 }

@@ -45,8 +45,10 @@ internal sealed class SequenceState
     /// The cost model this sequence chooses its draft length by. A seeded sampled sequence uses the static one:
     /// its random draws follow its draft lengths, so they must not depend on timing or on its batch-mates.
     /// </summary>
-    public DraftCosts CostsFrom(DraftCostMeter meter) =>
-        Request.Sampling.Seed is not null && !Sampler.IsGreedy ? meter.Static : meter.Measured;
+    public DraftCosts CostsFrom(DraftCostMeter meter) => DraftsByTiming ? meter.Measured : meter.Static;
+
+    /// <summary>Whether this row's draft lengths may follow measured timings (all but seeded sampled rows).</summary>
+    public bool DraftsByTiming => Request.Sampling.Seed is null || Sampler.IsGreedy;
 
     public ChannelReader<int> Tokens => _tokens.Reader;
     public Task<GenerationSummary> Completion => _completion.Task;

@@ -84,20 +84,31 @@ public class DraftLengthTests
     }
 
     [Fact]
-    public void MeasuredCostsAreRatiosToAPlainStep()
+    public void MeasuredCostsComeFromWholeRoundsAsRatiosToAPlainRound()
     {
         var meter = new DraftCostMeter(layerShare: 0.5);
         Assert.Equal(meter.Static, meter.Measured);
-        // The first timing of each kind is warm-up: it stands in only until the second.
-        meter.Plain(TimeSpan.FromMilliseconds(50));
-        Assert.False(meter.HasPlainTiming);
-        foreach (var ms in new[] { 10, 11, 9, 400, 10 }) meter.Plain(TimeSpan.FromMilliseconds(ms)); // a spike of a shared machine
+        long now = 0;
+        // Each round runs from its start to the next round's start; the meter hears of it when the next one begins.
+        void Round(int drafted, double ms)
+        {
+            meter.BeginRound(drafted, now);
+            now += (long)(ms * System.Diagnostics.Stopwatch.Frequency / 1000);
+        }
+        // The first round of each kind is warm-up: it is dropped, and the prior stands until the second.
+        Round(0, 50);
+        Round(0, 10);
+        Round(4, 90); // a first drafting round that also did one-time work
         Assert.True(meter.HasPlainTiming);
-        foreach (var ms in new[] { 90, 9, 9, 8 }) meter.Draft(TimeSpan.FromMilliseconds(ms));
-        meter.Verify(TimeSpan.FromMilliseconds(30), k: 4);
-        meter.Verify(TimeSpan.FromMilliseconds(14), k: 4);
+        Round(4, 30);
+        Assert.Equal(meter.Static.Draft + meter.Static.VerifyPerToken, meter.Measured.Draft, 6);
+        foreach (var ms in new[] { 11, 9, 400, 10, 10 }) Round(0, ms); // a spike of a shared machine
+        Assert.Equal(0.5, meter.Measured.Draft, 6); // (30 − 10) / 4 drafted tokens, over a 10 ms plain round
+        Assert.Equal(0, meter.Measured.VerifyPerToken);
+        Assert.Equal(1, meter.Measured.Best(0.7, 6));
+        // Rounds whose drafted tokens cost nearly a plain round each do not pay.
+        for (var i = 0; i < 20; i++) { Round(4, 10 + 4 * 9); Round(0, 10); }
         Assert.Equal(0.9, meter.Measured.Draft, 6);
-        Assert.Equal(0.1, meter.Measured.VerifyPerToken, 6);
-        Assert.Equal(0, meter.Measured.Best(0.7, 6)); // a draft nearly as dear as a full step does not pay
+        Assert.Equal(0, meter.Measured.Best(0.7, 6));
     }
 }

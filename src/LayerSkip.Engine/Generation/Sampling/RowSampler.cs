@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics;
 using System.Runtime.InteropServices;
 
@@ -37,6 +38,7 @@ internal sealed class RowSampler
     private double[] _candidateWeights = [];
 
     /// <summary>The arg-max of <paramref name="logits"/> (the first on ties), or <see cref="Nothing"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int ArgMax(ReadOnlySpan<float> logits)
     {
         var max = Max(logits);
@@ -369,6 +371,7 @@ internal sealed class RowSampler
         return buffer.AsSpan(0, length);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Max(ReadOnlySpan<float> values)
     {
         var vs = MemoryMarshal.Cast<float, Vector<float>>(values);

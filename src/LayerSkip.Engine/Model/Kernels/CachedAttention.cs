@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace LayerSkip.Engine.Model.Kernels;
 
 /// <summary>
@@ -12,6 +13,7 @@ internal static unsafe class CachedAttention
     /// cacheRows[i]. <paramref name="queries"/> and <paramref name="output"/> are [queries, heads · headDim];
     /// <paramref name="scores"/> is scratch for queries · heads · max(lengths) floats.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Attend(float* queries, FloatMemory keys, FloatMemory values, int[] cacheRows, int[] lengths, int kvHeads, int groups,
         int capacity, int headDim, float scale, float* scores, float* output, RowParallel threads)
     {
@@ -40,6 +42,7 @@ internal static unsafe class CachedAttention
         else threads.For(items, 1, Run);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Head(float* q, FloatMemory keys, FloatMemory values, int length, int headDim, float scale, float* scores, float* output)
     {
         for (var t = 0; t < length; t++) scores[t] = VectorMath.Dot(q, keys.Offset((long)t * headDim), headDim) * scale;

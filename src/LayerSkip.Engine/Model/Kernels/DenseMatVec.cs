@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -61,19 +62,11 @@ internal sealed unsafe class DenseMatVec : IMatVec
             for (var r = 0; r < rows; r++) Deinterleave(x + (long)r * k, xsp + (long)r * k, k, simd);
             threads.For(rowCount, 16, (s, e) =>
             {
-                var j = s;
-                if (simd && (Variant & 1) != 0 && !(rows >= 4 && (Variant & 4) != 0))
-                    for (; j + 1 < e; j += 2)
-                    {
-                        var w = (ushort*)_data + (long)(rowStart + j) * k;
-                        for (var r = 0; r < rows; r++)
-                            DotBf16Pair(w, w + k, xsp + (long)r * k, x + (long)r * k, k, out y[(long)r * rowCount + j], out y[(long)r * rowCount + j + 1]);
-                    }
-                for (; j < e; j++)
+                for (var j = s; j < e; j++)
                 {
                     var w = (ushort*)_data + (long)(rowStart + j) * k;
                     var r = 0;
-                    if (simd && (Variant & 4) != 0)
+                    if (simd)
                         for (; r + 4 <= rows; r += 4)
                             DotBf16Four(w, xsp + (long)r * k, k, y + (long)r * rowCount + j, rowCount);
                     for (; r < rows; r++) y[(long)r * rowCount + j] = DotBf16(w, xsp + (long)r * k, x + (long)r * k, k, simd);
@@ -84,6 +77,7 @@ internal sealed unsafe class DenseMatVec : IMatVec
 
     private const int Block = 32;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Deinterleave(float* x, float* into, int k, bool simd)
     {
         var full = simd ? k / Block * Block : 0;
@@ -96,6 +90,7 @@ internal sealed unsafe class DenseMatVec : IMatVec
         for (var i = full; i < k; i++) into[i] = x[i];
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float DotBf16(ushort* w, float* xSplit, float* x, int k, bool simd)
     {
         var sum = 0f;
@@ -126,66 +121,12 @@ internal sealed unsafe class DenseMatVec : IMatVec
         return sum;
     }
 
-    internal static int Variant = int.TryParse(Environment.GetEnvironmentVariable("LAYERSKIP_BF16_VARIANT"), out var v) ? v : 0;
-
-    /// <summary>
-    /// Two neighbouring weight rows against one activation row: each activation load serves both. Each row's sum is
-    /// accumulated in exactly <see cref="DotBf16"/>'s order, so a row's result does not depend on which kernel ran it.
-    /// </summary>
-    private static void DotBf16Pair(ushort* w0, ushort* w1, float* xSplit, float* x, int k, out float y0, out float y1)
-    {
-        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
-        var high = Vector512.Create(0xFFFF0000u);
-        var prefetch = (Variant & 2) != 0;
-        var i = 0;
-        for (; i + 2 * Block <= k; i += 2 * Block)
-        {
-            if (prefetch) System.Runtime.Intrinsics.X86.Sse.Prefetch0(w1 + i + k + 2 * Block);
-            var x0 = Vector512.Load(xSplit + i);
-            var x1 = Vector512.Load(xSplit + i + Block / 2);
-            var x2 = Vector512.Load(xSplit + i + Block);
-            var x3 = Vector512.Load(xSplit + i + Block + Block / 2);
-            var p0 = Vector512.Load((uint*)(w0 + i));
-            var p1 = Vector512.Load((uint*)(w0 + i + Block));
-            var q0 = Vector512.Load((uint*)(w1 + i));
-            var q1 = Vector512.Load((uint*)(w1 + i + Block));
-            a0 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(p0, 16).AsSingle(), x0, a0);
-            a1 = Vector512.FusedMultiplyAdd((p0 & high).AsSingle(), x1, a1);
-            a2 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(p1, 16).AsSingle(), x2, a2);
-            a3 = Vector512.FusedMultiplyAdd((p1 & high).AsSingle(), x3, a3);
-            b0 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(q0, 16).AsSingle(), x0, b0);
-            b1 = Vector512.FusedMultiplyAdd((q0 & high).AsSingle(), x1, b1);
-            b2 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(q1, 16).AsSingle(), x2, b2);
-            b3 = Vector512.FusedMultiplyAdd((q1 & high).AsSingle(), x3, b3);
-        }
-        for (; i + Block <= k; i += Block)
-        {
-            var x0 = Vector512.Load(xSplit + i);
-            var x1 = Vector512.Load(xSplit + i + Block / 2);
-            var p0 = Vector512.Load((uint*)(w0 + i));
-            var q0 = Vector512.Load((uint*)(w1 + i));
-            a0 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(p0, 16).AsSingle(), x0, a0);
-            a1 = Vector512.FusedMultiplyAdd((p0 & high).AsSingle(), x1, a1);
-            b0 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(q0, 16).AsSingle(), x0, b0);
-            b1 = Vector512.FusedMultiplyAdd((q0 & high).AsSingle(), x1, b1);
-        }
-        var s0 = Vector512.Sum((a0 + a1) + (a2 + a3));
-        var s1 = Vector512.Sum((b0 + b1) + (b2 + b3));
-        for (; i < k; i++)
-        {
-            s0 += BitConverter.Int32BitsToSingle(w0[i] << 16) * x[i];
-            s1 += BitConverter.Int32BitsToSingle(w1[i] << 16) * x[i];
-        }
-        y0 = s0;
-        y1 = s1;
-    }
-
     /// <summary>
     /// One weight row against four activation rows (at <paramref name="xSplit"/>, k apart): each weight vector is
     /// loaded and widened once for all four. Each row accumulates in exactly <see cref="DotBf16"/>'s order, so its
     /// result does not depend on how many rows share the call.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void DotBf16Four(ushort* w, float* xSplit, int k, float* y, int yStride)
     {
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
@@ -234,6 +175,7 @@ internal sealed unsafe class DenseMatVec : IMatVec
         y[0] = sa; y[yStride] = sb; y[2L * yStride] = sc; y[3L * yStride] = sd;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float DotF32(float* w, float* x, int k, bool simd)
     {
         var sum = 0f;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -50,6 +51,7 @@ internal static unsafe class Dequantization
         return (int)destination.shape[0];
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Row(IDequantize weight, int row, byte* dst, int i, int cols, bool bf16, float* buffer)
     {
         if (!bf16) { weight.DequantizeRow(row, (float*)dst + (long)i * cols); return; }
@@ -58,6 +60,7 @@ internal static unsafe class Dequantization
     }
 
     /// <summary>Rounds to nearest even, as libtorch's float → bfloat16 conversion does (NaN stays NaN).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ToBfloat16(float* source, ushort* destination, int count)
     {
         var k = 0;

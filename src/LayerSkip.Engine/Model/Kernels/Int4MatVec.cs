@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -112,6 +113,7 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
     }
 
     /// <summary>Σ_b xScale_b · scale_{g(b)} · Σ_{k in b} q_w · q_x over 64-column blocks b.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Dot(byte* w, sbyte* x, float* xScales, float* scales, int blocks, int shift)
     {
         var b = 0;
@@ -147,6 +149,7 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
     }
 
     /// <summary>A short float dot product (mins times group sums).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Dot(float* a, float* b, int n)
     {
         var i = 0;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -81,6 +82,7 @@ internal sealed unsafe partial class Int8MatVec : IMatVec
     }
 
     /// <summary>Σ_b scale_b · Σ_{k in b} (q_w + 128) · q_x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Dot(byte* w, sbyte* x, float* xScales, int blocks)
     {
         var b = 0;

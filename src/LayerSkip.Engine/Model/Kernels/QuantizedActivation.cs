@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace LayerSkip.Engine.Model.Kernels;
@@ -47,6 +48,7 @@ internal sealed unsafe class QuantizedActivation
                 }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (float Scale, int Sum) QuantizeBlock(float* x, sbyte* q)
     {
         if (KernelIsa.Vector256)

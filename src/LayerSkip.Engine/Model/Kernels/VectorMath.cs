@@ -38,6 +38,7 @@ internal static unsafe class VectorMath
     }
 
     /// <summary>y = x / √(mean(x²) + eps) · weight, over <paramref name="n"/> elements (y may be x).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RmsNorm(float* x, FloatMemory weight, float* y, int n, float eps)
     {
         var inv = 1f / MathF.Sqrt(SumOfSquares(x, n) / n + eps);
@@ -50,6 +51,7 @@ internal static unsafe class VectorMath
         for (; i < n; i++) y[i] = x[i] * inv * weight[i];
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float SumOfSquares(float* x, int n)
     {
         var i = 0;
@@ -71,6 +73,7 @@ internal static unsafe class VectorMath
     }
 
     /// <summary>x += y over <paramref name="n"/> elements.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Add(float* x, float* y, int n)
     {
         var i = 0;
@@ -80,6 +83,7 @@ internal static unsafe class VectorMath
     }
 
     /// <summary>x += bias over <paramref name="n"/> elements.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Add(float* x, FloatMemory bias, int n)
     {
         var i = 0;
@@ -89,6 +93,7 @@ internal static unsafe class VectorMath
     }
 
     /// <summary>y = silu(gate) · up = gate / (1 + e^−gate) · up.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SiluTimes(float* gate, float* up, float* y, int n)
     {
         var i = 0;
@@ -108,6 +113,7 @@ internal static unsafe class VectorMath
     /// Rotates one head in place, Hugging Face layout: pairs are (j, j + d/2), rotated by the angles whose cosines and
     /// sines are given for j &lt; d/2.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rotate(float* head, float* cos, float* sin, int headDim)
     {
         var half = headDim / 2;
@@ -120,6 +126,7 @@ internal static unsafe class VectorMath
     }
 
     /// <summary>Stores <paramref name="n"/> floats at <paramref name="into"/> in its element type.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Store(float* x, FloatMemory into, int n)
     {
         if (!into.BFloat16)
@@ -132,6 +139,7 @@ internal static unsafe class VectorMath
     }
 
     /// <summary>Reads <paramref name="n"/> elements as float32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Load(FloatMemory from, float* x, int n)
     {
         var i = 0;
@@ -141,6 +149,7 @@ internal static unsafe class VectorMath
     }
 
     /// <summary>Σ a[i] · b[i] with b in float32 or bfloat16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot(float* a, FloatMemory b, int n)
     {
         var i = 0;
@@ -156,6 +165,7 @@ internal static unsafe class VectorMath
     }
 
     /// <summary>y += p · b over <paramref name="n"/> elements, b in float32 or bfloat16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AddScaled(float* y, float p, FloatMemory b, int n)
     {
         var i = 0;
@@ -168,6 +178,7 @@ internal static unsafe class VectorMath
     }
 
     /// <summary>Replaces x by softmax(x) over <paramref name="n"/> elements.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Softmax(float* x, int n)
     {
         var max = float.NegativeInfinity;
