@@ -10,9 +10,12 @@ public static class LlamaCppQuantizer
     {
         "Q8_0" => LLamaFtype.MOSTLY_Q8_0,
         "Q4_0" => LLamaFtype.MOSTLY_Q4_0,
+        "Q4_1" => LLamaFtype.MOSTLY_Q4_1,
+        "Q5_0" => LLamaFtype.MOSTLY_Q5_0,
+        "Q4_K_M" => LLamaFtype.MOSTLY_Q4_K_M,
         "F16" => LLamaFtype.MOSTLY_F16,
         "BF16" => LLamaFtype.MOSTLY_BF16,
-        _ => throw new ArgumentException($"Unknown llama.cpp type '{name}' (use BF16, F16, Q8_0 or Q4_0).", nameof(name)),
+        _ => throw new ArgumentException($"Unknown llama.cpp type '{name}' (use BF16, F16, Q8_0, Q5_0, Q4_1, Q4_0 or Q4_K_M).", nameof(name)),
     };
 
     public static void Quantize(string source, string destination, string type, int threads)
