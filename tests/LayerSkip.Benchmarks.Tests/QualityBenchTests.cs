@@ -46,6 +46,10 @@ public sealed class QualityBenchTests : IDisposable
         Assert.True(q4.delta > 0, $"Q4_0 should lose nats against F32, got Δ {q4.delta}");
         Assert.Equal(q4.nats_per_token - f32.nats_per_token, q4.delta!.Value, 5);
         Assert.True(q4.file_bytes < f32.file_bytes / 4, "the Q4_0 file holds 4-bit blocks");
+        // Every layer matrix is Q4_0 (the feed-forward width padded to whole blocks); llama.cpp keeps the tied
+        // embedding/output matrix at more bits (Q6_K, which needs 256-wide rows, falls back to Q8_0 at width 64).
+        Assert.Equal("Q4_0: attn_k, attn_output, attn_q, attn_v, ffn_down, ffn_gate, ffn_up; Q8_0: token_embd", q4.stored_as);
+        Assert.Equal("F32: attn_k, attn_output, attn_q, attn_v, ffn_down, ffn_gate, ffn_up, token_embd", f32.stored_as);
         Assert.Equal(rows, File.ReadAllLines(options.JsonLines!).Select(l => JsonSerializer.Deserialize<QualityRow>(l)!));
         Assert.Empty(Directory.EnumerateFileSystemEntries(_folder, "*.gguf", SearchOption.AllDirectories));
 

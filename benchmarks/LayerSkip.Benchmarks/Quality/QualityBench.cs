@@ -15,7 +15,7 @@ namespace LayerSkip.Benchmarks.Quality;
 /// </summary>
 public sealed record QualityRow(
     string engine, string weights, double r, int kept_layers, double nats_per_token, double? delta,
-    int tokens, int windows, int window, string model, string text, long? file_bytes = null);
+    int tokens, int windows, int window, string model, string text, long? file_bytes = null, string? stored_as = null);
 
 /// <summary>
 /// Quantization loss of our engine and of llama.cpp on the same weights and the same token windows. The text is
@@ -80,7 +80,7 @@ public sealed class QualityBench(QualityBenchOptions options, TextWriter log)
                     scored += nll.Length;
                 }
                 Record(new QualityRow("llama.cpp", type.ToUpperInvariant(), 1, layers, Math.Round(total / scored, 6), null, scored, windows.Count,
-                    options.Window, model, text, new FileInfo(path).Length), b => b.weights == "F32");
+                    options.Window, model, text, new FileInfo(path).Length, GgufTensorTypes.Summary(path)), b => b.weights == "F32");
             }
         }
         finally
@@ -130,12 +130,12 @@ public sealed class QualityBench(QualityBenchOptions options, TextWriter log)
     {
         var lines = new List<string>
         {
-            "| engine | weights | r | nats/token | Δ vs the engine's unquantized |",
-            "|---|---|---:|---:|---:|",
+            "| engine | weights | r | nats/token | Δ vs the engine's unquantized | llama.cpp matrices by type |",
+            "|---|---|---:|---:|---:|---|",
         };
         foreach (var r in rows)
             lines.Add(string.Create(CultureInfo.InvariantCulture,
-                $"| {r.engine} | {r.weights} | {r.r:0.##} | {r.nats_per_token:0.0000} | {(r.delta is { } d ? d.ToString("+0.0000;-0.0000;0.0000", CultureInfo.InvariantCulture) : "—")} |"));
+                $"| {r.engine} | {r.weights} | {r.r:0.##} | {r.nats_per_token:0.0000} | {(r.delta is { } d ? d.ToString("+0.0000;-0.0000;0.0000", CultureInfo.InvariantCulture) : "—")} | {r.stored_as ?? ""} |"));
         if (rows.Count > 0)
             lines.Add($"\n{rows[0].model} on {rows[0].text}: {rows[0].tokens} scored tokens, {rows[0].windows} windows of up to {rows[0].window} tokens (BOS included).");
         return string.Join('\n', lines);
