@@ -32,7 +32,7 @@ public sealed class QualityBenchTests : IDisposable
     [Fact]
     public void Llama_cpp_F32_scores_the_windows_like_our_float32_and_its_Q4_0_costs_nats()
     {
-        var options = Options("F32", "Q4_0");
+        var options = Options("F32", "Q4_0", "Q4_0-pure");
         var rows = new QualityBench(options, TextWriter.Null).Run();
 
         var ours = Assert.Single(rows, r => r.engine == "ours");
@@ -49,6 +49,9 @@ public sealed class QualityBenchTests : IDisposable
         // Every layer matrix is Q4_0 (the feed-forward width padded to whole blocks); llama.cpp keeps the tied
         // embedding/output matrix at more bits (Q6_K, which needs 256-wide rows, falls back to Q8_0 at width 64).
         Assert.Equal("Q4_0: attn_k, attn_output, attn_q, attn_v, ffn_down, ffn_gate, ffn_up; Q8_0: token_embd", q4.stored_as);
+        var pure = Assert.Single(rows, r => r.weights == "Q4_0-pure");
+        Assert.Equal("Q4_0: attn_k, attn_output, attn_q, attn_v, ffn_down, ffn_gate, ffn_up, token_embd", pure.stored_as);
+        Assert.True(pure.delta > 0, $"Q4_0-pure should lose nats against F32, got Δ {pure.delta}");
         Assert.Equal("F32: attn_k, attn_output, attn_q, attn_v, ffn_down, ffn_gate, ffn_up, token_embd", f32.stored_as);
         Assert.Equal(rows, File.ReadAllLines(options.JsonLines!).Select(l => JsonSerializer.Deserialize<QualityRow>(l)!));
         Assert.Empty(Directory.EnumerateFileSystemEntries(_folder, "*.gguf", SearchOption.AllDirectories));

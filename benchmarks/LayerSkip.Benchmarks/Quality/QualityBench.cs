@@ -79,7 +79,7 @@ public sealed class QualityBench(QualityBenchOptions options, TextWriter log)
                     total += nll.Sum();
                     scored += nll.Length;
                 }
-                Record(new QualityRow("llama.cpp", type.ToUpperInvariant(), 1, layers, Math.Round(total / scored, 6), null, scored, windows.Count,
+                Record(new QualityRow("llama.cpp", type.ToUpperInvariant().Replace("-PURE", "-pure"), 1, layers, Math.Round(total / scored, 6), null, scored, windows.Count,
                     options.Window, model, text, new FileInfo(path).Length, GgufTensorTypes.Summary(path)), b => b.weights == "F32");
             }
         }
