@@ -106,7 +106,7 @@ public class RequestValidationTests(ChatClientFixture fx) : IClassFixture<ChatCl
 
         var n = engine.Tokenizer.Encode(prompt, addBos: true).Count;
         const long perLayerPosition = 2L * 4 * 8 * sizeof(float); // keys and values, 4 KV heads of 8 dims
-        var prefix = 5 * n * perLayerPosition;
+        var prefix = 5 * n * perLayerPosition + 512 * sizeof(float); // and the prompt's last logits (vocabulary 512)
         var group = 2 * (n + 12) * perLayerPosition;
         var reported = Assert.IsType<long>(response.AdditionalProperties![LayerSkipPropertyNames.KvCacheBytes]);
         // Measured after the engine's last round: with this request's decode rows, or just after they were released.
