@@ -158,7 +158,8 @@ internal static class QualityCommandLine
                 Console.WriteLine(QualityBench.Markdown(new QualityBench(options, Console.Error).Run()));
                 return 0;
             }
-            catch (Exception e) when (e is ArgumentException or LayerSkip.Engine.Loading.ModelLoadException)
+            // Bad options, an unreadable folder, or llama.cpp refusing a file (its quantizer or decode failing).
+            catch (Exception e) when (e is ArgumentException or LayerSkip.Engine.Loading.ModelLoadException or InvalidOperationException or FileNotFoundException)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
                 return 2;
