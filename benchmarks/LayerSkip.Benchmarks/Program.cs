@@ -155,6 +155,7 @@ internal static class QualityCommandLine
                     WorkFolder = parse.GetValue(work) ?? defaults.WorkFolder,
                     JsonLines = parse.GetValue(json),
                 };
+                TorchSharp.torch.set_num_threads(options.Threads); // our engine on the same threads as llama.cpp
                 Console.WriteLine(QualityBench.Markdown(new QualityBench(options, Console.Error).Run()));
                 return 0;
             }

@@ -10,6 +10,7 @@ namespace LayerSkip.Benchmarks.Tests;
 /// The quality comparison on stories260K: llama.cpp's F32 run of our GGUF export is an independent reference forward
 /// pass, so it must score the same windows as our float32 engine; its own Q4_0 must then cost something.
 /// </summary>
+[Collection(LlamaCppCollection.Name)]
 public sealed class QualityBenchTests : IDisposable
 {
     private readonly string _folder = Directory.CreateTempSubdirectory("quality-bench-").FullName;

@@ -23,7 +23,8 @@ public sealed record QualityRow(
 /// each engine scores each window in one teacher-forced pass and sums −log p(next token). Our side is the engine's
 /// own scorer with float32 activations over float32, int8 or int4 weights; llama.cpp's side is our GGUF export of the
 /// folder (F32) and the files llama.cpp's quantizer makes from it. Each engine's Δ is against its own unquantized
-/// weights, so the two engines' quantizers are compared, not their forward passes.
+/// weights, so the two engines' quantizers are compared, not their forward passes. llama.cpp runs on
+/// <see cref="QualityBenchOptions.Threads"/> threads; libtorch's thread count is the process's (the command sets it).
 /// </summary>
 public sealed class QualityBench(QualityBenchOptions options, TextWriter log)
 {
@@ -50,7 +51,6 @@ public sealed class QualityBench(QualityBenchOptions options, TextWriter log)
                 $"{row.engine} {row.weights} r={row.r:0.##}: {row.nats_per_token:0.0000} nats/token{(row.delta is { } d ? $" (Δ {d:+0.0000;-0.0000;0.0000})" : "")}"));
         }
 
-        TorchSharp.torch.set_num_threads(options.Threads);
         foreach (var quantization in Unquantized(options.Ours, q => q.Equals("none", StringComparison.OrdinalIgnoreCase) || q.Equals("float32", StringComparison.OrdinalIgnoreCase)))
         {
             var weights = OurWeights.Float32(quantization);
