@@ -1,5 +1,6 @@
 using System.CommandLine;
 using LayerSkip.Benchmarks.Peer;
+using LayerSkip.Benchmarks.Quality;
 using LayerSkip.Engine.Export.Gguf;
 using LayerSkip.Engine.Model;
 
@@ -8,6 +9,7 @@ var root = new RootCommand("LayerSkip benchmarks against other engines");
 root.Subcommands.Add(PeerCommandLine.Create());
 root.Subcommands.Add(GgufCommandLine.Create());
 root.Subcommands.Add(TableCommandLine.Create());
+root.Subcommands.Add(QualityCommandLine.Create());
 return await root.Parse(args).InvokeAsync();
 
 /// <summary>The <c>peer</c> command's options, read into <see cref="PeerBenchOptions"/>.</summary>
@@ -107,6 +109,62 @@ internal static class TableCommandLine
             }
             Console.WriteLine(PeerBench.Markdown(PeerBench.ReadJsonLines(path)));
             return 0;
+        });
+        return command;
+    }
+}
+
+/// <summary>The <c>quality</c> command's options, read into <see cref="QualityBenchOptions"/>.</summary>
+internal static class QualityCommandLine
+{
+    public static Command Create()
+    {
+        var defaults = new QualityBenchOptions { ModelFolder = "", TextFile = "" };
+        var model = new Option<string>("--model") { Description = "Hugging Face model folder", Required = true };
+        var file = new Option<string>("--file") { Description = "text to score (tokenized once by our tokenizer)", Required = true };
+        var window = new Option<int>("--window") { Description = "window length in tokens, BOS included", DefaultValueFactory = _ => defaults.Window };
+        var maxTokens = new Option<int?>("--max-tokens") { Description = "score only the first N tokens of the text" };
+        var llama = new Option<string>("--llamacpp") { Description = "llama.cpp types (F32, BF16, F16, Q8_0, Q5_0, Q4_1, Q4_0, Q4_K_M; empty for none)", DefaultValueFactory = _ => string.Join(',', defaults.LlamaCpp) };
+        var ours = new Option<string>("--ours") { Description = "our weight-only quantizations (none, int8, int4, int4-g64 for another group size; empty for none)", DefaultValueFactory = _ => string.Join(',', defaults.Ours) };
+        var speedups = new Option<string>("--speedups") { Description = "unified layer-skip ratios r for our configurations", DefaultValueFactory = _ => "1" };
+        var context = new Option<int>("--context-tokens") { Description = "under a plan, positions per window that run every layer", DefaultValueFactory = _ => defaults.ContextTokens };
+        var threads = new Option<int>("--threads") { Description = "threads for both engines", DefaultValueFactory = _ => defaults.Threads };
+        var work = new Option<string?>("--work") { Description = "folder for the GGUF files of the run (deleted afterwards)" };
+        var json = new Option<string?>("--json") { Description = "JSON lines output, one row per configuration" };
+        var command = new Command("quality", "nats/token of our int8/int4 and llama.cpp's Q8_0/Q4_0 on the same weights and token windows, Δ against each engine's unquantized weights")
+        {
+            model, file, window, maxTokens, llama, ours, speedups, context, threads, work, json,
+        };
+        command.SetAction(parse =>
+        {
+            static IReadOnlyList<string> Split(string s) => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            try
+            {
+                var options = new QualityBenchOptions
+                {
+                    ModelFolder = parse.GetValue(model)!,
+                    TextFile = parse.GetValue(file)!,
+                    Window = parse.GetValue(window),
+                    MaxTokens = parse.GetValue(maxTokens),
+                    LlamaCpp = Split(parse.GetValue(llama)!),
+                    Ours = Split(parse.GetValue(ours)!),
+                    OurSpeedups = Split(parse.GetValue(speedups)!).Select(r => double.TryParse(r, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v)
+                        ? v : throw new ArgumentException($"--speedups: '{r}' is not a number.")).ToList(),
+                    ContextTokens = parse.GetValue(context),
+                    Threads = parse.GetValue(threads),
+                    WorkFolder = parse.GetValue(work) ?? defaults.WorkFolder,
+                    JsonLines = parse.GetValue(json),
+                };
+                TorchSharp.torch.set_num_threads(options.Threads); // our engine on the same threads as llama.cpp
+                Console.WriteLine(QualityBench.Markdown(new QualityBench(options, Console.Error).Run()));
+                return 0;
+            }
+            // Bad options, an unreadable folder, or llama.cpp refusing a file (its quantizer or decode failing).
+            catch (Exception e) when (e is ArgumentException or LayerSkip.Engine.Loading.ModelLoadException or InvalidOperationException or FileNotFoundException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
         });
         return command;
     }

@@ -10,6 +10,7 @@ namespace LayerSkip.Benchmarks.Tests;
 /// llama.cpp as an independent reference forward pass: stories260K written by our GGUF exporter and run by
 /// llama.cpp must continue prompts with exactly the greedy tokens our engine picks.
 /// </summary>
+[Collection(LlamaCppCollection.Name)]
 public sealed class LlamaCppReferenceTests : IDisposable
 {
     private readonly string _folder = Directory.CreateTempSubdirectory("llamacpp-ref-").FullName;

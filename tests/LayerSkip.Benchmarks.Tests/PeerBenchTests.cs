@@ -5,6 +5,7 @@ using LayerSkip.Engine.Model;
 namespace LayerSkip.Benchmarks.Tests;
 
 /// <summary>The peer benchmark end to end on a tiny model: export, llama.cpp quantization, interleaved rounds, JSON lines.</summary>
+[Collection(LlamaCppCollection.Name)]
 public sealed class PeerBenchTests : IDisposable
 {
     private readonly string _folder = Directory.CreateTempSubdirectory("peer-bench-").FullName;

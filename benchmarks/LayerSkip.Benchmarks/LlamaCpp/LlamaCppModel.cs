@@ -74,6 +74,35 @@ public sealed class LlamaCppModel : IDisposable
         return ArgMax(_context.NativeHandle.GetLogitsIth(tokens.Length - 1));
     }
 
+    /// <summary>
+    /// Teacher-forced negative log-likelihood of every next token of <paramref name="window"/> (position i predicts
+    /// token i + 1), from one decode call that keeps the logits of every position; log-softmax in double.
+    /// </summary>
+    public double[] NegativeLogLikelihoods(IReadOnlyList<int> window)
+    {
+        if (window.Count < 2) throw new ArgumentException("A window needs at least two tokens.", nameof(window));
+        Reset();
+        _batch.Clear();
+        for (var i = 0; i < window.Count; i++) _batch.Add((LLamaToken)window[i], i, LLamaSeqId.Zero, true);
+        var result = _context.NativeHandle.Decode(_batch);
+        if (result != DecodeResult.Ok) throw new InvalidOperationException($"llama.cpp decode failed: {result}");
+        _position = window.Count;
+        var nll = new double[window.Count - 1];
+        for (var i = 0; i < nll.Length; i++)
+            nll[i] = NegativeLogSoftmax(_context.NativeHandle.GetLogitsIth(i), window[i + 1]);
+        return nll;
+    }
+
+    /// <summary>−log softmax(logits)[target], computed in double with the maximum subtracted.</summary>
+    public static double NegativeLogSoftmax(ReadOnlySpan<float> logits, int target)
+    {
+        double max = double.NegativeInfinity;
+        foreach (var l in logits) max = Math.Max(max, l);
+        double sum = 0;
+        foreach (var l in logits) sum += Math.Exp(l - max);
+        return max + Math.Log(sum) - logits[target];
+    }
+
     /// <summary>Greedy continuation of <paramref name="prompt"/> from an empty cache.</summary>
     public List<int> Greedy(IReadOnlyList<int> prompt, int count)
     {

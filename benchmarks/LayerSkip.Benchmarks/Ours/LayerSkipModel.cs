@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LayerSkip.Engine.Evaluation;
 using LayerSkip.Engine.Model;
 using LayerSkip.Engine.Skipping;
 using static TorchSharp.torch;
@@ -54,6 +55,13 @@ public sealed class LayerSkipModel : IDisposable
         for (var i = 0; i < steps; i++) token = Step(Ids([token]), cache, run);
         return steps / clock.Elapsed.TotalSeconds;
     }
+
+    /// <summary>
+    /// Teacher-forced nats per token over <paramref name="windows"/> (the engine's own scorer, as the <c>perplexity</c>
+    /// command runs it): under a plan, each window's first <paramref name="contextTokens"/> positions run every layer.
+    /// </summary>
+    public double NatsPerToken(IReadOnlyList<int[]> windows, LayerPlan plan, int contextTokens, out int tokens) =>
+        QualityReport.NatsPerToken(_model, windows, plan.IsFullDepth ? null : plan, contextTokens, out tokens);
 
     /// <summary>Greedy continuation of <paramref name="prompt"/> at full depth.</summary>
     public List<int> Greedy(IReadOnlyList<int> prompt, int count)

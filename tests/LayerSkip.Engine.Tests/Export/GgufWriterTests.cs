@@ -116,6 +116,37 @@ public sealed class GgufWriterTests : IDisposable
         AssertRotaryRowsInterleaved(Hf("model.layers.2.self_attn.k_proj.weight"), r.Floats("blk.2.attn_k.weight"), c.NumKeyValueHeads, c.HeadDim, c.HiddenSize);
     }
 
+    [Fact]
+    public void Feed_forward_padding_appends_zero_units_and_keeps_the_real_weights()
+    {
+        var path = Path.Combine(_folder, "padded.gguf");
+        GgufModelExporter.Export(SharedData.Stories260K, path, GgmlType.F32, feedForwardMultiple: 32);
+        var r = new GgufTestReader(path);
+        var c = ModelConfig.Load(SharedData.Stories260K);
+        const int padded = 192; // 172 rounded up to whole 32-element blocks
+        long h = c.HiddenSize, ff = c.IntermediateSize;
+
+        Assert.Equal((uint)padded, r.Get<uint>("llama.feed_forward_length"));
+        Assert.Equal([h, padded], r.Tensor("blk.1.ffn_up.weight").Dims);
+        Assert.Equal([(long)padded, h], r.Tensor("blk.1.ffn_down.weight").Dims);
+        using var st = SafeTensorsFile.Open(Path.Combine(SharedData.Stories260K, "model.safetensors"));
+        float[] Hf(string name) => MemoryMarshal.Cast<byte, float>(st.GetBytes(st.Tensors[name])).ToArray();
+
+        // gate/up: the real rows first, then zero rows.
+        var up = r.Floats("blk.1.ffn_up.weight");
+        Assert.Equal(Hf("model.layers.1.mlp.up_proj.weight"), up.AsSpan(0, (int)(ff * h)).ToArray());
+        Assert.All(up.AsSpan((int)(ff * h)).ToArray(), v => Assert.Equal(0f, v));
+        // down: each row keeps its real columns, then zero columns.
+        var down = r.Floats("blk.1.ffn_down.weight");
+        var hfDown = Hf("model.layers.1.mlp.down_proj.weight");
+        for (var row = 0; row < h; row++)
+        {
+            Assert.Equal(hfDown.AsSpan(row * (int)ff, (int)ff).ToArray(), down.AsSpan(row * padded, (int)ff).ToArray());
+            Assert.All(down.AsSpan(row * padded + (int)ff, padded - (int)ff).ToArray(), v => Assert.Equal(0f, v));
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => GgufModelExporter.Export(SharedData.Stories260K, path, GgmlType.F32, feedForwardMultiple: 0));
+    }
+
     private static void AssertRotaryRowsInterleaved(float[] hf, float[] gguf, int heads, int headDim, int columns)
     {
         Assert.Equal(hf.Length, gguf.Length);

@@ -23,20 +23,28 @@ public static class GgufModelExporter
     };
 
     /// <summary>Writes <paramref name="outputPath"/> from the model folder <paramref name="modelFolder"/>.</summary>
+    /// <param name="feedForwardMultiple">
+    /// Pads the feed-forward width up to a multiple of this with units whose gate/up rows and down column are zero
+    /// (they add exactly nothing), so llama.cpp's block quantizers, which need whole 32-element blocks per row, can
+    /// quantize a model such as stories260K (width 172). 1 writes the width as it is.
+    /// </param>
     /// <exception cref="ModelLoadException">The folder is not a LLaMA-family checkpoint llama.cpp's <c>llama</c> architecture runs.</exception>
-    public static void Export(string modelFolder, string outputPath, GgmlType matrixType)
+    public static void Export(string modelFolder, string outputPath, GgmlType matrixType, int feedForwardMultiple = 1)
     {
         if (matrixType is not (GgmlType.F32 or GgmlType.F16 or GgmlType.BF16))
             throw new ArgumentException($"GGUF export writes F32, F16 or BF16 matrices (quantize afterwards with llama.cpp), not {matrixType}.", nameof(matrixType));
+        if (feedForwardMultiple < 1)
+            throw new ArgumentOutOfRangeException(nameof(feedForwardMultiple), feedForwardMultiple, "The feed-forward width multiple must be at least 1.");
         var config = ModelConfig.Load(modelFolder);
         if (config.Architecture is not (ModelArchitecture.Llama or ModelArchitecture.Mistral) || config.AttentionBias)
             throw new ModelLoadException(
                 $"GGUF export writes llama.cpp's 'llama' architecture; a {config.Architecture} model{(config.AttentionBias ? " with attention biases" : "")} needs another", modelFolder);
         using var checkpoint = Checkpoint.Open(modelFolder);
         var writer = new GgufWriter();
-        WriteHyperParameters(writer, config, Path.GetFileName(Path.GetFullPath(modelFolder).TrimEnd('/')), matrixType);
+        var feedForward = (config.IntermediateSize + feedForwardMultiple - 1) / feedForwardMultiple * feedForwardMultiple;
+        WriteHyperParameters(writer, config, Path.GetFileName(Path.GetFullPath(modelFolder).TrimEnd('/')), matrixType, feedForward);
         ReadVocabulary(modelFolder, config).WriteTo(writer);
-        AddTensors(writer, checkpoint, config, matrixType);
+        AddTensors(writer, checkpoint, config, matrixType, feedForward);
         writer.Write(outputPath);
     }
 
@@ -49,7 +57,7 @@ public static class GgufModelExporter
             tokenizer.EosTokenId ?? (config.EosTokenIds.Count > 0 ? config.EosTokenIds[0] : null), tokenizer.AddBosByDefault);
     }
 
-    private static void WriteHyperParameters(GgufWriter w, ModelConfig c, string name, GgmlType matrixType)
+    private static void WriteHyperParameters(GgufWriter w, ModelConfig c, string name, GgmlType matrixType, int feedForward)
     {
         w.AddString("general.architecture", "llama");
         w.AddString("general.name", name);
@@ -58,7 +66,7 @@ public static class GgufModelExporter
         w.AddUInt32("llama.context_length", (uint)c.MaxPositionEmbeddings);
         w.AddUInt32("llama.embedding_length", (uint)c.HiddenSize);
         w.AddUInt32("llama.block_count", (uint)c.NumLayers);
-        w.AddUInt32("llama.feed_forward_length", (uint)c.IntermediateSize);
+        w.AddUInt32("llama.feed_forward_length", (uint)feedForward);
         w.AddUInt32("llama.attention.head_count", (uint)c.NumHeads);
         w.AddUInt32("llama.attention.head_count_kv", (uint)c.NumKeyValueHeads);
         w.AddUInt32("llama.attention.key_length", (uint)c.HeadDim);
@@ -68,12 +76,12 @@ public static class GgufModelExporter
         w.AddUInt32("llama.rope.dimension_count", (uint)c.HeadDim);
     }
 
-    private static void AddTensors(GgufWriter w, Checkpoint ckpt, ModelConfig c, GgmlType matrixType)
+    private static void AddTensors(GgufWriter w, Checkpoint ckpt, ModelConfig c, GgmlType matrixType, long paddedFeedForward)
     {
         long h = c.HiddenSize, q = (long)c.NumHeads * c.HeadDim, kv = (long)c.NumKeyValueHeads * c.HeadDim, ff = c.IntermediateSize;
         var matrix = TorchType(matrixType);
-        void Matrix(string gguf, string hf, long rows, long cols, int? ropeHeads = null) =>
-            w.AddTensor(gguf, [rows, cols], matrixType, s => WriteTensor(s, ckpt, hf, [rows, cols], matrix, ropeHeads));
+        void Matrix(string gguf, string hf, long rows, long cols, int? ropeHeads = null, long[]? padded = null) =>
+            w.AddTensor(gguf, padded ?? [rows, cols], matrixType, s => WriteTensor(s, ckpt, hf, [rows, cols], matrix, ropeHeads, padded));
         void Vector(string gguf, string hf, long n) =>
             w.AddTensor(gguf, [n], GgmlType.F32, s => WriteTensor(s, ckpt, hf, [n], ScalarType.Float32, null));
 
@@ -92,9 +100,9 @@ public static class GgufModelExporter
             Matrix(b + "attn_v.weight", p + "self_attn.v_proj.weight", kv, h);
             Matrix(b + "attn_output.weight", p + "self_attn.o_proj.weight", h, q);
             Vector(b + "ffn_norm.weight", p + "post_attention_layernorm.weight", h);
-            Matrix(b + "ffn_gate.weight", p + "mlp.gate_proj.weight", ff, h);
-            Matrix(b + "ffn_up.weight", p + "mlp.up_proj.weight", ff, h);
-            Matrix(b + "ffn_down.weight", p + "mlp.down_proj.weight", h, ff);
+            Matrix(b + "ffn_gate.weight", p + "mlp.gate_proj.weight", ff, h, padded: [paddedFeedForward, h]);
+            Matrix(b + "ffn_up.weight", p + "mlp.up_proj.weight", ff, h, padded: [paddedFeedForward, h]);
+            Matrix(b + "ffn_down.weight", p + "mlp.down_proj.weight", h, ff, padded: [h, paddedFeedForward]);
         }
         Vector("output_norm.weight", "model.norm.weight", h);
         if (!c.TieWordEmbeddings)
@@ -105,12 +113,15 @@ public static class GgufModelExporter
         }
     }
 
-    private static void WriteTensor(Stream stream, Checkpoint ckpt, string name, long[] shape, ScalarType dtype, int? ropeHeads)
+    private static void WriteTensor(Stream stream, Checkpoint ckpt, string name, long[] shape, ScalarType dtype, int? ropeHeads, long[]? padded = null)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var t = ckpt.Load(name, shape, dtype, CPU);
         if (ropeHeads is { } heads) t = InterleaveRotaryHalves(t, heads);
+        // Zeros after the real rows/columns (pad takes the last dimension first).
+        if (padded is not null && !padded.SequenceEqual(shape))
+            t = nn.functional.pad(t, [0, padded[1] - shape[1], 0, padded[0] - shape[0]]);
         stream.Write(t.contiguous().bytes);
     }
 
