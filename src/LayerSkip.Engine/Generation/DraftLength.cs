@@ -132,7 +132,7 @@ internal sealed class DraftCostMeter(double layerShare)
     /// apart: their sum is reported as <see cref="DraftCosts.Draft"/>, which is all the choice of k depends on.
     /// </summary>
     public DraftCosts Measured => _plain.Value is { } p
-        ? new((_perDraft.Value ?? (Static.Draft + Static.VerifyPerToken) * p) / p, 0)
+        ? new(Math.Max(0, _perDraft.Value ?? (Static.Draft + Static.VerifyPerToken) * p) / p, 0)
         : Static;
 
     /// <summary>Starts a round that drafts <paramref name="drafted"/> tokens (0: a plain step), ending the previous one.</summary>

@@ -5,7 +5,7 @@ namespace LayerSkip.Extensions.AI;
 /// <summary>
 /// Keys of <c>ChatOptions.AdditionalProperties</c> (the request keys are the engine's <see cref="LayerSkipProperties"/>,
 /// read and written by that one codec) and of response <c>AdditionalProperties</c> (read by
-/// <see cref="LayerSkipResponseExtensions.GetLayerSkipInfo(ChatResponse)"/>).
+/// <see cref="LayerSkipResponseExtensions.GetLayerSkipInfo(Microsoft.Extensions.AI.ChatResponse)"/>).
 /// </summary>
 public static class LayerSkipPropertyNames
 {

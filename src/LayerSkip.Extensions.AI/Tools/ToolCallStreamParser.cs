@@ -12,7 +12,7 @@ namespace LayerSkip.Extensions.AI.Tools;
 /// text: a call that cannot be read becomes a <see cref="Microsoft.Extensions.AI.FunctionCallContent"/> with
 /// <see cref="Microsoft.Extensions.AI.FunctionCallContent.Exception"/> set, so <c>FunctionInvokingChatClient</c>
 /// reports the error back to the model instead of invoking a tool.</para>
-/// <para>Calls: <see cref="Microsoft.Extensions.AI.FunctionCallContent.CallId"/> is <c>"call_"</c> + 16 random hex
+/// <para>Calls: <c>FunctionCallContent.CallId</c> is <c>"call_"</c> + 16 random hex
 /// digits (or from the factory given); arguments map names to <see cref="System.Text.Json.JsonElement"/> values.
 /// Not thread-safe.</para>
 /// </remarks>
