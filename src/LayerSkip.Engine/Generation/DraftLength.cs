@@ -47,7 +47,7 @@ internal sealed class DraftLength
     private const double ProbeBudget = 0.02; // the most a failing probe may add to the plain steps it follows
     private readonly int _max;
     private readonly bool _adaptive;
-    private double _accepted = 1, _drafted = 2; // prior: a = 0.5
+    private double _accepted = 1, _tested = 2; // prior: a = 0.5
     private int _plainSteps;
     private int _probeInterval = FirstProbeInterval;
     private bool _probing = true; // the first round probes: nothing is known yet
@@ -58,7 +58,11 @@ internal sealed class DraftLength
         _adaptive = adaptive;
     }
 
-    public double AcceptanceRate => _accepted / _drafted;
+    /// <summary>
+    /// The chance that a draft is accepted once every draft before it in the round was: accepted drafts over the drafts
+    /// the verifier actually judged (those after the first rejection never were), the quantity the gain formula uses.
+    /// </summary>
+    public double AcceptanceRate => _accepted / _tested;
 
     /// <summary>Tokens to draft in the next round; 0 means a plain full-depth step.</summary>
     public int Next(DraftCosts costs)
@@ -77,7 +81,7 @@ internal sealed class DraftLength
             return;
         }
         _accepted = Decay * _accepted + accepted;
-        _drafted = Decay * _drafted + drafted;
+        _tested = Decay * _tested + Math.Min(drafted, accepted + 1);
         if (_probing)
         {
             _probing = false;

@@ -71,6 +71,27 @@ public class DraftLengthTests
     }
 
     [Fact]
+    public void AcceptanceIsEstimatedPerJudgedDraftNotPerDraftedToken()
+    {
+        // Drafts accepted independently with p = 0.6, four a round: a round stops at its first rejection, so on average
+        // only 0.6 + 0.36 + 0.22 + 0.13 = 1.31 of the 4 drafts are accepted. Counting the never-judged drafts after a
+        // rejection as failures would estimate 0.33; the per-draft chance the gain formula needs is 0.6.
+        var costs = new DraftCosts(0.3, 0.05);
+        var drafting = new DraftLength(maxDraftTokens: 4, adaptive: false);
+        var rng = new Random(3);
+        double sum = 0;
+        const int rounds = 4000;
+        for (var round = 0; round < rounds; round++)
+        {
+            var accepted = 0;
+            while (accepted < 4 && rng.NextDouble() < 0.6) accepted++;
+            drafting.Observe(4, accepted, costs);
+            sum += drafting.AcceptanceRate;
+        }
+        Assert.InRange(sum / rounds, 0.55, 0.65);
+    }
+
+    [Fact]
     public void TheControllerDraftsLongerAsDraftsAgree()
     {
         var costs = new DraftCosts(0.3, 0.03);
