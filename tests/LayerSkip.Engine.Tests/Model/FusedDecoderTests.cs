@@ -159,8 +159,8 @@ public class FusedDecoderTests
         var k = Enumerable.Range(0, 2 * kvHeads * capacity * headDim).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
         var v = Enumerable.Range(0, k.Length).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
         if (bf16) { k = k.Select(Bf16).ToArray(); v = v.Select(Bf16).ToArray(); }
-        var kb = k.Select(VectorMath.ToBFloat16).ToArray();
-        var vb = v.Select(VectorMath.ToBFloat16).ToArray();
+        var kb = k.Select(Dequantization.ToBfloat16).ToArray();
+        var vb = v.Select(Dequantization.ToBfloat16).ToArray();
         var output = new float[q.Length];
         var scores = new float[rows * kvHeads * groups * length];
         using var pool = new RowParallel(2);
@@ -191,5 +191,5 @@ public class FusedDecoderTests
             }
     }
 
-    private static float Bf16(float f) => VectorMath.ToFloat(VectorMath.ToBFloat16(f));
+    private static float Bf16(float f) => VectorMath.ToFloat(Dequantization.ToBfloat16(f));
 }

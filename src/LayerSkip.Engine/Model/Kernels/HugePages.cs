@@ -32,10 +32,9 @@ internal static unsafe partial class HugePages
     /// </summary>
     public static Tensor Rehome(Tensor t)
     {
-        var bytes = t.NumberOfElements * t.ElementSize;
-        if (!Enabled || !OperatingSystem.IsLinux() || t.device_type != DeviceType.CPU || bytes < 4 * PageSize) return t;
+        if (!WorthMoving(t)) return t;
         var fresh = empty(t.shape, t.dtype, t.device).DetachFromDisposeScope();
-        Advise((void*)TensorMemory.Pointer(fresh), bytes);
+        Advise((void*)TensorMemory.Pointer(fresh), fresh.NumberOfElements * fresh.ElementSize);
         fresh.copy_(t);
         t.Dispose();
         return fresh;
@@ -50,9 +49,7 @@ internal static unsafe partial class HugePages
         var shape = parts[0].shape.ToArray();
         shape[0] = parts.Sum(p => p.shape[0]);
         var result = empty(shape, parts[0].dtype, parts[0].device).DetachFromDisposeScope();
-        var bytes = result.NumberOfElements * result.ElementSize;
-        if (OperatingSystem.IsLinux() && result.device_type == DeviceType.CPU && bytes >= 4 * PageSize)
-            Advise((void*)TensorMemory.Pointer(result), bytes);
+        if (WorthMoving(result)) Advise((void*)TensorMemory.Pointer(result), result.NumberOfElements * result.ElementSize);
         long row = 0;
         foreach (var part in parts)
         {
@@ -62,6 +59,10 @@ internal static unsafe partial class HugePages
         }
         return result;
     }
+
+    /// <summary>A CPU tensor on Linux of at least four huge pages (smaller ones gain little from the advice), with advice on.</summary>
+    private static bool WorthMoving(Tensor t) =>
+        Enabled && OperatingSystem.IsLinux() && t.device_type == DeviceType.CPU && t.NumberOfElements * t.ElementSize >= 4 * PageSize;
 
     private static void Advise(void* p, long bytes)
     {

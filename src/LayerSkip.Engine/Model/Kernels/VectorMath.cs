@@ -29,14 +29,6 @@ internal static unsafe class VectorMath
 {
     public static float ToFloat(ushort bf16) => BitConverter.Int32BitsToSingle(bf16 << 16);
 
-    /// <summary>Rounds to the nearest bfloat16, ties to even (as libtorch converts).</summary>
-    public static ushort ToBFloat16(float value)
-    {
-        var bits = (uint)BitConverter.SingleToInt32Bits(value);
-        if (float.IsNaN(value)) return (ushort)((bits >> 16) | 0x40);
-        return (ushort)((bits + 0x7FFFu + ((bits >> 16) & 1)) >> 16);
-    }
-
     /// <summary>y = x / √(mean(x²) + eps) · weight, over <paramref name="n"/> elements (y may be x).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RmsNorm(float* x, FloatMemory weight, float* y, int n, float eps)
@@ -134,8 +126,7 @@ internal static unsafe class VectorMath
             new ReadOnlySpan<float>(x, n).CopyTo(new Span<float>(into.Data, n));
             return;
         }
-        var d = (ushort*)into.Data;
-        for (var i = 0; i < n; i++) d[i] = ToBFloat16(x[i]);
+        Dequantization.ToBfloat16(x, (ushort*)into.Data, n);
     }
 
     /// <summary>Reads <paramref name="n"/> elements as float32.</summary>
