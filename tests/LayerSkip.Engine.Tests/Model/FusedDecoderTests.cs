@@ -12,6 +12,7 @@ namespace LayerSkip.Engine.Tests.Model;
 /// The fused decode step (raw-memory loops and kernels) against the naive reference decoder and against the libtorch
 /// path of the same model, for every architecture feature, ragged batches, skipping plans and quantized weights.
 /// </summary>
+[Collection(KernelIsaSwitches.Name)]
 public class FusedDecoderTests
 {
     private static readonly int[] Tokens = [1, 17, 42, 5, 88, 63, 9, 30, 71, 2, 54];

@@ -7,6 +7,7 @@ namespace LayerSkip.Engine.Tests.Model;
 /// Each matrix-vector kernel against a plain double-precision product over the same (dequantized) weights, on odd
 /// shapes, several activation rows and row ranges, with SIMD and with the portable scalar paths.
 /// </summary>
+[Collection(KernelIsaSwitches.Name)]
 public unsafe class MatVecKernelTests
 {
     public static TheoryData<int, int, int, bool> Shapes => new()
@@ -88,7 +89,7 @@ public unsafe class MatVecKernelTests
     /// batch of any size, and for any range of output rows (the kernels pair or block rows differently in each case).
     /// </summary>
     [Theory]
-    [InlineData("bf16")] [InlineData("f32")] [InlineData("int8")] [InlineData("int4")]
+    [InlineData("bf16")] [InlineData("f32")] [InlineData("int8")] [InlineData("int4")] [InlineData("int4-g128")]
     public void EachActivationRowGetsTheSameBitsAloneOrInABatch(string format)
     {
         const int outF = 37, inF = 1000; // inF: fifteen 64-blocks, one 32-block and a scalar tail
@@ -101,7 +102,8 @@ public unsafe class MatVecKernelTests
                 "bf16" => new DenseMatVec(w.to(ScalarType.BFloat16)),
                 "f32" => new DenseMatVec(w),
                 "int8" => Int8MatVec.Quantize(p, outF, inF),
-                _ => Int4MatVec.Quantize(p, outF, inF, 64),
+                "int4" => Int4MatVec.Quantize(p, outF, inF, 64),
+                _ => Int4MatVec.Quantize(p, outF, inF, 128),
             };
         using var _ = kernel;
         var rng = new Random(9);

@@ -13,6 +13,7 @@ namespace LayerSkip.Engine.Tests.Model;
 /// lookups equal those the quantizer produced, it computes the same logits as a model that kept the dequantized float
 /// weights, the freed bytes are really gone, and code that needs float weights says so instead of reading garbage.
 /// </summary>
+[Collection(KernelIsaSwitches.Name)]
 public unsafe class QuantizedMemoryTests
 {
     private static readonly int[] Tokens = [1, 17, 42, 5, 88, 63, 9, 30, 71, 2, 54];
