@@ -98,29 +98,15 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
             var xqp = xq; var xsp = xs; var gsp = gs; var sp = scales; var mp = mins;
             threads.For(rowCount, 16, (s, e) =>
             {
-                for (var j = s; j < e;)
+                for (var j = s; j < e; j++)
                 {
                     var n = rowStart + j;
                     var w = _q + (long)n * _padded / 2;
                     var ns = sp + (long)n * _groups;
                     var nm = mp + (long)n * _groups;
-                    if (KernelIsa.Vnni && j + 1 < e)
-                    {
-                        // Two weight rows per pass share the activation loads, the loop and the final reduction.
-                        for (var r = 0; r < rows; r++)
-                        {
-                            var (a, b) = DotTwo(w, w + _padded / 2, xqp + (long)r * _padded, xsp + (long)r * blocks, ns, ns + _groups, blocks, shift);
-                            var g = gsp + (long)r * _groups;
-                            y[(long)r * rowCount + j] = a + Dot(nm, g, _groups);
-                            y[(long)r * rowCount + j + 1] = b + Dot(nm + _groups, g, _groups);
-                        }
-                        j += 2;
-                        continue;
-                    }
                     for (var r = 0; r < rows; r++)
                         y[(long)r * rowCount + j] = Dot(w, xqp + (long)r * _padded, xsp + (long)r * blocks, ns, blocks, shift)
                             + Dot(nm, gsp + (long)r * _groups, _groups);
-                    j++;
                 }
             });
         }
@@ -147,66 +133,9 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
                 total0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(d0), Vector256.Create(xScales[b] * scales[b >> shift]), total0);
                 total1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(d1), Vector256.Create(xScales[b + 1] * scales[(b + 1) >> shift]), total1);
             }
-            sum = SumPair(total0 + total1, total0 + total1).ToScalar();
+            sum = Vector256.Sum(total0 + total1);
         }
-        return sum + DotTail(w, x, xScales, scales, b, blocks, shift);
-    }
-
-    /// <summary>
-    /// <see cref="Dot(byte*, sbyte*, float*, float*, int, int)"/> for two weight rows (at <paramref name="w0"/> and <paramref name="w1"/>, with their group
-    /// scales) against one activation row: the activation is loaded once for both, and each row's result has exactly
-    /// the bits <see cref="Dot(byte*, sbyte*, float*, float*, int, int)"/> gives it.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static (float, float) DotTwo(byte* w0, byte* w1, sbyte* x, float* xScales, float* scales0, float* scales1, int blocks, int shift)
-    {
-        var low = Vector256.Create((byte)0x0F);
-        Vector256<float> a0 = default, a1 = default, b0 = default, b1 = default;
-        var b = 0;
-        for (; b + 2 <= blocks; b += 2)
-        {
-            Vector256<sbyte> x0 = Vector256.Load(x + b * Chunk), x1 = Vector256.Load(x + b * Chunk + 64);
-            Vector256<sbyte> x0h = Vector256.Load(x + b * Chunk + 32), x1h = Vector256.Load(x + b * Chunk + 96);
-            float s0 = xScales[b], s1 = xScales[b + 1];
-            var p0 = Vector256.Load(w0 + b * (Chunk / 2));
-            var p1 = Vector256.Load(w0 + b * (Chunk / 2) + 32);
-            var d0 = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, p0 & low, x0);
-            var d1 = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, p1 & low, x1);
-            d0 = AvxVnni.MultiplyWideningAndAdd(d0, Vector256.ShiftRightLogical(p0.AsUInt16(), 4).AsByte() & low, x0h);
-            d1 = AvxVnni.MultiplyWideningAndAdd(d1, Vector256.ShiftRightLogical(p1.AsUInt16(), 4).AsByte() & low, x1h);
-            a0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(d0), Vector256.Create(s0 * scales0[b >> shift]), a0);
-            a1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(d1), Vector256.Create(s1 * scales0[(b + 1) >> shift]), a1);
-            var q0 = Vector256.Load(w1 + b * (Chunk / 2));
-            var q1 = Vector256.Load(w1 + b * (Chunk / 2) + 32);
-            var e0 = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, q0 & low, x0);
-            var e1 = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, q1 & low, x1);
-            e0 = AvxVnni.MultiplyWideningAndAdd(e0, Vector256.ShiftRightLogical(q0.AsUInt16(), 4).AsByte() & low, x0h);
-            e1 = AvxVnni.MultiplyWideningAndAdd(e1, Vector256.ShiftRightLogical(q1.AsUInt16(), 4).AsByte() & low, x1h);
-            b0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(e0), Vector256.Create(s0 * scales1[b >> shift]), b0);
-            b1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(e1), Vector256.Create(s1 * scales1[(b + 1) >> shift]), b1);
-        }
-        var sums = SumPair(a0 + a1, b0 + b1);
-        return (sums.GetElement(0) + DotTail(w0, x, xScales, scales0, b, blocks, shift),
-            sums.GetElement(1) + DotTail(w1, x, xScales, scales1, b, blocks, shift));
-    }
-
-    /// <summary>
-    /// The lane sums of <paramref name="v"/> and <paramref name="u"/> in elements 0 and 1, by one fixed tree
-    /// (adjacent pairs, then pairs of pairs, then the two 128-bit halves), so a row sums alike alone or paired.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<float> SumPair(Vector256<float> v, Vector256<float> u)
-    {
-        var h = Avx.HorizontalAdd(v, u);
-        h = Avx.HorizontalAdd(h, h);
-        return h.GetLower() + h.GetUpper();
-    }
-
-    /// <summary>Blocks [<paramref name="from"/>, <paramref name="blocks"/>) one at a time (the odd last block; everything without VNNI).</summary>
-    private static float DotTail(byte* w, sbyte* x, float* xScales, float* scales, int from, int blocks, int shift)
-    {
-        var sum = 0f;
-        for (var b = from; b < blocks; b++)
+        for (; b < blocks; b++)
         {
             var d = 0;
             for (var j = 0; j < 32; j++)
