@@ -22,6 +22,7 @@ internal static unsafe class CachedAttention
         var longest = lengths.Max();
         // Splitting pays only once the cache is long enough to outweigh waking the workers.
         var items = rows * kvHeads;
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         void Run(int start, int end)
         {
             for (var item = start; item < end; item++)
