@@ -2,6 +2,7 @@ using System.Text.Json;
 using LayerSkip.Benchmarks.LlamaCpp;
 using LayerSkip.Benchmarks.Ours;
 using LayerSkip.Benchmarks.Quality;
+using LayerSkip.Engine.Model;
 using LayerSkip.Tests;
 
 namespace LayerSkip.Benchmarks.Tests;
@@ -90,5 +91,9 @@ public sealed class QualityBenchTests : IDisposable
         Assert.Contains("--ours", Assert.Throws<ArgumentException>(() => (Options() with { Ours = ["int3"] }).Validate()).Message);
         Assert.Contains("int8-g64", Assert.Throws<ArgumentException>(() => OurWeights.Float32("int8-g64")).Message);
         Assert.Equal(("int4-g64", 64), (OurWeights.Float32("int4-g64").Name, OurWeights.Float32("int4-g64").ToQuantization().GroupSize));
+        var mixed = OurWeights.Float32("int4-g32-h8").ToQuantization();
+        Assert.Equal((WeightFormat.Int4, 32, WeightFormat.Int8), (mixed.Format, mixed.GroupSize, mixed.Head));
+        Assert.Contains("int8-h8", Assert.Throws<ArgumentException>(() => OurWeights.Float32("int8-h8")).Message);
+        Assert.Contains("-x", Assert.Throws<ArgumentException>(() => OurWeights.Float32("int4-x")).Message);
     }
 }

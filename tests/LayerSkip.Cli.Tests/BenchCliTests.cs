@@ -35,6 +35,21 @@ public sealed class BenchCliTests : IDisposable
     }
 
     [Fact]
+    public void Bench_matvec_times_each_projection_per_row_count_against_one_row()
+    {
+        var (code, stdout, stderr) = Run("bench-matvec", "--shape", "stories260K", "--quantize", "none,int4", "--rows", "1,4", "--seconds", "0.02");
+        Assert.True(code == 0, stderr);
+        var rows = stdout.Split('\n').Where(l => l.StartsWith("| ") && !l.StartsWith("| matrix")).Select(l => l.Split('|', StringSplitOptions.TrimEntries)).ToList();
+        // Five projections × (libtorch, bf16, int4) × two row counts; only the four-row products carry a ratio to one row.
+        Assert.Equal(5 * 3 * 2, rows.Count);
+        Assert.All(rows, r => Assert.Equal(r[4] == "4", r[9].Length > 0));
+        Assert.All(rows, r => Assert.True(double.Parse(r[6], System.Globalization.CultureInfo.InvariantCulture) > 0, string.Join("|", r)));
+        var tooMany = Run("bench-matvec", "--shape", "stories260K", "--rows", "9");
+        Assert.Equal(2, tooMany.Code);
+        Assert.Contains("--rows", tooMany.Err);
+    }
+
+    [Fact]
     public void Bench_reports_the_median_round_between_the_slowest_and_fastest()
     {
         var json = Path.Combine(_folder, "bench.json");

@@ -45,6 +45,21 @@ public class CliTests
     }
 
     [Fact]
+    public void QuantizedGenerateTakesTheGroupSizeAndTheHeadFormat()
+    {
+        string[] common = ["generate", "--model", SharedData.Stories260K, "--prompt", "Once upon a time", "--max-tokens", "20", "--temperature", "0"];
+        var mixed = Run([.. common, "--quantize", "int4", "--group-size", "32", "--quantize-head", "int8"]);
+        Assert.True(mixed.Code == 0, mixed.Err);
+        Assert.Contains("tokens/s", mixed.Err);
+        var headOnly = Run([.. common, "--quantize-head", "int8"]);
+        Assert.Equal(2, headOnly.Code);
+        Assert.Contains("--quantize-head", headOnly.Err);
+        var badGroup = Run([.. common, "--quantize", "int4", "--group-size", "192"]);
+        Assert.Equal(2, badGroup.Code);
+        Assert.Contains("power of two", badGroup.Err);
+    }
+
+    [Fact]
     public void SpeculativeGenerateWritesThePlainGreedyTextAndReportsAcceptance()
     {
         string[] common = ["generate", "--model", SharedData.Stories260K, "--prompt", "Once upon a time", "--max-tokens", "60", "--temperature", "0"];

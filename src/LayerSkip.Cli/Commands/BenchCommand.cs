@@ -41,6 +41,7 @@ internal sealed class BenchCommand : CliCommand
     private readonly Option<int?> _threads = SharedOptions.Threads();
     private readonly Option<string> _quantize = SharedOptions.Quantize();
     private readonly Option<int?> _groupSize = SharedOptions.GroupSize();
+    private readonly Option<string?> _quantizeHead = SharedOptions.QuantizeHead();
     private readonly Option<string?> _json = SharedOptions.Json();
     private readonly Option<string?> _sample = Opt.Text("--sample",
         "Also decode every plan with sampling, interleaved with greedy: e.g. temperature=0.8,top-k=40,top-p=0.95 " +
@@ -48,7 +49,7 @@ internal sealed class BenchCommand : CliCommand
 
     public BenchCommand() : base("bench",
         "Decode throughput of a random-weight model of a named shape for each batch size, policy and speedup, with the speedup over full depth measured in the same run.") =>
-        this.AddAll(_shape, _dtype, _batches, _speedups, _policies, _tokens, _promptTokens, _repeats, _device, _threads, _quantize, _groupSize, _json, _sample);
+        this.AddAll(_shape, _dtype, _batches, _speedups, _policies, _tokens, _promptTokens, _repeats, _device, _threads, _quantize, _groupSize, _quantizeHead, _json, _sample);
 
     protected override async Task<int> RunAsync(ParseResult parse, IProgressReporter progress, CancellationToken cancellation)
     {
@@ -61,7 +62,8 @@ internal sealed class BenchCommand : CliCommand
         var promptLength = parse.GetValue(_promptTokens);
         var repeats = Math.Max(1, parse.GetValue(_repeats));
         var device = ComputeDevice.Resolve(parse.GetValue(_device)!);
-        var quantization = WeightQuantization.Parse(parse.GetValue(_quantize), parse.GetValue(_groupSize));
+        var quantization = WeightQuantization.Parse(parse.GetValue(_quantize), parse.GetValue(_groupSize), "--quantize")
+            .WithHead(parse.GetValue(_quantizeHead), "--quantize-head");
         if (batches.Length == 0) throw new CliException("--batch needs at least one batch size.");
         var sampled = parse.GetValue(_sample) is { } spec ? SamplingSpec.Parse("sample", spec) : null;
         SamplingOptions?[] modes = sampled is null ? [null] : [null, sampled];

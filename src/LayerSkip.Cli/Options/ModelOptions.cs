@@ -1,11 +1,12 @@
 using System.CommandLine;
 using LayerSkip.Cli.Progress;
 using LayerSkip.Engine.Generation;
+using LayerSkip.Engine.Model;
 using LayerSkip.Engine.Skipping;
 
 namespace LayerSkip.Cli.Options;
 
-/// <summary>The options that load a model folder into an engine: --model, --device, --dtype, --max-seq-len, --threads, --router, --quantize, --group-size, --calibration-file.</summary>
+/// <summary>The options that load a model folder into an engine: --model, --device, --dtype, --max-seq-len, --threads, --router, --quantize, --group-size, --quantize-head, --calibration-file.</summary>
 internal sealed class ModelOptions
 {
     public Option<string> Model { get; } = SharedOptions.Model();
@@ -16,10 +17,11 @@ internal sealed class ModelOptions
     public Option<string?> Router { get; } = SharedOptions.Router();
     public Option<string> Quantize { get; } = SharedOptions.Quantize();
     public Option<int?> GroupSize { get; } = SharedOptions.GroupSize();
+    public Option<string?> QuantizeHead { get; } = SharedOptions.QuantizeHead();
     public Option<string?> CalibrationFile { get; } = Opt.Text("--calibration-file", "Text the calibrated policy ranks layers on (default: built-in English prose).", "file");
 
     public ModelOptions(Command command) =>
-        command.AddAll(Model, Device, DType, MaxSequenceLength, Threads, Router, Quantize, GroupSize, CalibrationFile);
+        command.AddAll(Model, Device, DType, MaxSequenceLength, Threads, Router, Quantize, GroupSize, QuantizeHead, CalibrationFile);
 
     /// <summary>Loads the engine, showing the load and any calibration it runs later as progress.</summary>
     public InferenceEngine Load(ParseResult parse, IProgressReporter progress, int maxBatchSize = 16)
@@ -27,6 +29,8 @@ internal sealed class ModelOptions
         var model = parse.GetValue(Model)!;
         var calibration = parse.GetValue(CalibrationFile);
         if (calibration is not null && !File.Exists(calibration)) throw new CliException($"--calibration-file: file not found: {calibration}");
+        try { WeightQuantization.Parse(parse.GetValue(Quantize), parse.GetValue(GroupSize), "--quantize").WithHead(parse.GetValue(QuantizeHead), "--quantize-head"); }
+        catch (ArgumentException e) { throw new CliException(e.Message); }
         InferenceEngine engine;
         using (progress.Start($"load {FolderName(model)}"))
             engine = InferenceEngine.Load(new EngineOptions
@@ -40,6 +44,7 @@ internal sealed class ModelOptions
                 RouterPath = parse.GetValue(Router),
                 Quantization = parse.GetValue(Quantize),
                 GroupSize = parse.GetValue(GroupSize),
+                HeadQuantization = parse.GetValue(QuantizeHead),
                 CalibrationText = calibration is null ? null : File.ReadAllText(calibration),
                 CalibrationProgress = new CalibrationProgress(progress),
             });

@@ -8,7 +8,7 @@ namespace LayerSkip.Cli.Options;
 
 /// <summary>
 /// The model of a speculative benchmark: a Hugging Face folder (--model) or a random-weight shape (--shape), with
-/// --dtype, --quantize, --group-size and --threads.
+/// --dtype, --quantize, --group-size, --quantize-head and --threads.
 /// </summary>
 internal sealed class ModelOrShapeOptions
 {
@@ -17,9 +17,10 @@ internal sealed class ModelOrShapeOptions
     public Option<string?> DType { get; } = Opt.Text("--dtype", "Compute dtype: float32 or bfloat16 (default: float32).", "dtype");
     public Option<string> Quantize { get; } = SharedOptions.Quantize();
     public Option<int?> GroupSize { get; } = SharedOptions.GroupSize();
+    public Option<string?> QuantizeHead { get; } = SharedOptions.QuantizeHead();
     public Option<int?> Threads { get; } = SharedOptions.Threads();
 
-    public ModelOrShapeOptions(Command command) => command.AddAll(Model, Shape, DType, Quantize, GroupSize, Threads);
+    public ModelOrShapeOptions(Command command) => command.AddAll(Model, Shape, DType, Quantize, GroupSize, QuantizeHead, Threads);
 
     public bool IsShape(ParseResult parse) => parse.GetValue(Shape) is not null;
 
@@ -36,7 +37,8 @@ internal sealed class ModelOrShapeOptions
         var dtypeName = parse.GetValue(DType);
         var threads = parse.GetValue(Threads);
         WeightQuantization quantization;
-        try { quantization = WeightQuantization.Parse(parse.GetValue(Quantize), parse.GetValue(GroupSize)); }
+        try { quantization = WeightQuantization.Parse(parse.GetValue(Quantize), parse.GetValue(GroupSize), "--quantize")
+            .WithHead(parse.GetValue(QuantizeHead), "--quantize-head"); }
         catch (ArgumentException e) { throw new CliException(e.Message); }
         var suffix = quantization.Format == WeightFormat.None ? "" : $" {quantization.Format.ToString().ToLowerInvariant()}";
         using (progress.Start($"load {modelPath ?? shapeName}"))
@@ -45,7 +47,8 @@ internal sealed class ModelOrShapeOptions
                 return (InferenceEngine.Load(new EngineOptions
                 {
                     ModelPath = modelPath, Device = "cpu", ComputeDType = dtypeName, MaxBatchSize = maxBatchSize, Threads = threads,
-                    Quantization = parse.GetValue(Quantize), GroupSize = parse.GetValue(GroupSize), PrefixCacheBytes = 0,
+                    Quantization = parse.GetValue(Quantize), GroupSize = parse.GetValue(GroupSize), HeadQuantization = parse.GetValue(QuantizeHead),
+                    PrefixCacheBytes = 0,
                 }), ModelOptions.FolderName(modelPath) + suffix);
             var config = ModelShapes.Get(shapeName!);
             var dtype = ComputeDevice.ResolveDType(dtypeName ?? "float32", CPU);

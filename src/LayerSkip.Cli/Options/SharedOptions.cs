@@ -13,7 +13,9 @@ internal static class SharedOptions
         Opt.Required("--model", description, "dir");
 
     public static Option<string> Quantize() => Opt.Value("--quantize", "Weight-only quantization at load: none, int8 (per output channel) or int4 (per group).", "none", "format");
-    public static Option<int?> GroupSize() => Opt.Maybe<int>("--group-size", "Columns per int4 group, a multiple of 64 (default 128).");
+    public static Option<int?> GroupSize() => Opt.Maybe<int>("--group-size", "Columns per int4 group: a power of two from 32 (32, 64, 128, ...; default 128).");
+    public static Option<string?> QuantizeHead() => Opt.Text("--quantize-head",
+        "The LM head's format when it should differ from --quantize: int8 or int4 (default: as --quantize). int8 under int4 is the mix of llama.cpp's Q4_0 files.", "format");
     public static Option<int?> Threads() => Opt.Maybe<int>("--threads", "CPU threads for libtorch (default: the engine's choice for this machine).");
 
     public static Option<int> Seed(int defaultValue = 0, string description = "Random seed.") => Opt.Value("--seed", description, defaultValue);

@@ -23,8 +23,13 @@ public sealed record EngineOptions
     /// <c>int8</c> (one scale per output channel) or <c>int4</c> (a scale and a min per group of columns).
     /// </summary>
     public string? Quantization { get; init; }
-    /// <summary>Columns per int4 group (a multiple of 64); null uses the default.</summary>
+    /// <summary>Columns per int4 group (a power of two from 32: 32, 64, 128, ...); null uses the default.</summary>
     public int? GroupSize { get; init; }
+    /// <summary>
+    /// The LM head's format when it should differ from <see cref="Quantization"/>: <c>int8</c> or <c>int4</c>; null
+    /// keeps the layers' format. <c>int8</c> under int4 layers is the mix of llama.cpp's Q4_0 files.
+    /// </summary>
+    public string? HeadQuantization { get; init; }
     /// <summary>
     /// Bytes of full-depth prompt KV caches kept so a chat's next turn need not prefill its history again
     /// (at most four prompts; 0 turns the cache off). See docs/configuration.md.

@@ -126,7 +126,8 @@ public sealed class InferenceEngine : IDisposable
             var config = ModelConfig.Load(folder);
             var maxLen = config.SequenceLengthFor(options.MaxSequenceLength);
             var tokenizer = LoadTokenizer(folder);
-            var quantization = WeightQuantization.Parse(options.Quantization, options.GroupSize, nameof(options.Quantization));
+            var quantization = WeightQuantization.Parse(options.Quantization, options.GroupSize, nameof(options.Quantization))
+                .WithHead(options.HeadQuantization, nameof(options.HeadQuantization));
             var model = DecoderModel.Load(folder, dtype, device, maxLen, quantization);
             return (model, (TextTokenizer?)tokenizer);
         }, folder, options.MaxBatchSize, options.Threads, RouterFile.Locate(options.RouterPath, folder),

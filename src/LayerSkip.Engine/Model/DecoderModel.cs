@@ -136,7 +136,7 @@ public sealed class DecoderModel : IDisposable
         if (Quantization.Format == WeightFormat.None || keepFloatWeights)
         {
             _projections = weights.Layers.Select(l => new LayerProjections(l, Quantization)).ToArray();
-            _lmHead = Projection.Create(weights.LmHead, Quantization, weights.FinalNorm);
+            _lmHead = Projection.Create(weights.LmHead, Quantization.ForHead(), weights.FinalNorm);
         }
         else
         {
@@ -151,7 +151,7 @@ public sealed class DecoderModel : IDisposable
                 _projections[l] = new LayerProjections(weights.Layers[l], Quantization, _scratch);
                 weights.Layers[l].FreeProjections(reason);
             }
-            _lmHead = Projection.Create(weights.LmHead, Quantization, weights.FinalNorm, _scratch);
+            _lmHead = Projection.Create(weights.LmHead, Quantization.ForHead(), weights.FinalNorm, _scratch);
             weights.FreeLmHead(reason);
             NativeHeap.Trim();
         }

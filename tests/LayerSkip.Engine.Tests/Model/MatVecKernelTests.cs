@@ -56,7 +56,7 @@ public unsafe class MatVecKernelTests
     [Theory, MemberData(nameof(Shapes))]
     public void Int4MatchesTheDequantizedProductWithItsInt8Activation(int outF, int inF, int rows, bool scalar)
     {
-        foreach (var group in new[] { 64, 128 })
+        foreach (var group in new[] { 32, 64, 128 })
         {
             var original = Values(Random(outF, inF, 4));
             var dequantized = (float[])original.Clone();
@@ -89,7 +89,7 @@ public unsafe class MatVecKernelTests
     /// batch of any size, and for any range of output rows (the kernels pair or block rows differently in each case).
     /// </summary>
     [Theory]
-    [InlineData("bf16")] [InlineData("f32")] [InlineData("int8")] [InlineData("int4")] [InlineData("int4-g128")]
+    [InlineData("bf16")] [InlineData("f32")] [InlineData("int8")] [InlineData("int4")] [InlineData("int4-g32")] [InlineData("int4-g128")]
     public void EachActivationRowGetsTheSameBitsAloneOrInABatch(string format)
     {
         const int outF = 37, inF = 1000; // inF: fifteen 64-blocks, one 32-block and a scalar tail
@@ -103,6 +103,7 @@ public unsafe class MatVecKernelTests
                 "f32" => new DenseMatVec(w),
                 "int8" => Int8MatVec.Quantize(p, outF, inF),
                 "int4" => Int4MatVec.Quantize(p, outF, inF, 64),
+                "int4-g32" => Int4MatVec.Quantize(p, outF, inF, 32),
                 _ => Int4MatVec.Quantize(p, outF, inF, 128),
             };
         using var _ = kernel;
@@ -123,12 +124,20 @@ public unsafe class MatVecKernelTests
             }
     }
 
-    [Fact]
-    public void Int4RejectsGroupSizesThatAreNotMultiplesOf64()
+    /// <summary>
+    /// A group must cover whole 64-column chunks or exactly half of one, and a whole number of groups must fit the
+    /// blocks the kernel indexes by shifting: powers of two from 32. Anything else (192 is a multiple of 64 but not
+    /// a power of two) is refused rather than computed wrongly, by the kernel and by the option parser alike.
+    /// </summary>
+    [Theory]
+    [InlineData(16)] [InlineData(48)] [InlineData(96)] [InlineData(192)] [InlineData(0)] [InlineData(-64)]
+    public void Int4RejectsGroupSizesThatAreNotPowersOfTwoFrom32(int groupSize)
     {
-        var w = (float*)System.Runtime.InteropServices.NativeMemory.AllocZeroed(4 * 64 * sizeof(float));
-        try { Assert.Throws<ArgumentException>(() => Int4MatVec.Quantize(w, 4, 64, 32)); }
+        var w = (float*)System.Runtime.InteropServices.NativeMemory.AllocZeroed(4 * 256 * sizeof(float));
+        try { Assert.Throws<ArgumentException>(() => Int4MatVec.Quantize(w, 4, 256, groupSize)); }
         finally { System.Runtime.InteropServices.NativeMemory.Free(w); }
+        var e = Assert.Throws<ArgumentException>(() => LayerSkip.Engine.Model.WeightQuantization.Parse("int4", groupSize));
+        Assert.Contains(groupSize.ToString(), e.Message);
     }
 
     /// <summary>

@@ -15,7 +15,11 @@ public class QuantizedForwardTests
 {
     private static readonly int[] Tokens = [1, 17, 42, 5, 88, 63, 9, 30, 71, 2, 54];
 
-    public static TheoryData<string, bool> Cases => new() { { "int8", false }, { "int4", false }, { "int8", true }, { "int4", true } };
+    /// <summary>Formats: int8, int4 (groups of 64), int4 in groups of 32, and int4 layers with an int8 LM head (tied in Qwen2).</summary>
+    public static TheoryData<string, bool> Cases => new()
+    {
+        { "int8", false }, { "int4", false }, { "int8", true }, { "int4", true }, { "int4-g32", false }, { "int4-h8", false }, { "int4-h8", true },
+    };
 
     [Theory, MemberData(nameof(Cases))]
     public void PrefillAndDecodeMatchTheReferenceOnDequantizedWeights(string format, bool qwen2TiedWithBias)
@@ -24,9 +28,14 @@ public class QuantizedForwardTests
             ? TinyCheckpoint.LlamaConfig(ModelArchitecture.Qwen2, tied: true, hidden: 128, heads: 4, kvHeads: 2)
             : TinyCheckpoint.LlamaConfig(hidden: 128, heads: 4, kvHeads: 2);
         using var ckpt = TinyCheckpoint.Create(config, seed: 5);
-        var quantization = WeightQuantization.Parse(format, 64);
+        var quantization = WeightQuantization.Parse(format.Split('-')[0], format.EndsWith("-g32") ? 32 : 64)
+            .WithHead(format.EndsWith("-h8") ? "int8" : null);
         using var model = DecoderModel.Load(ckpt.Folder, ScalarType.Float32, CPU, quantization: quantization);
         Assert.Equal(quantization.Format, model.Quantization.Format);
+        // The LM head is stored in its own format: an int8 head reads a byte per weight plus a scale per row.
+        Assert.Equal(format.EndsWith("-h8") || format == "int8" ? WeightFormat.Int8 : WeightFormat.Int4, model.Quantization.Head);
+        if (model.Quantization.Head == WeightFormat.Int8)
+            Assert.Equal((long)config.VocabSize * ((config.HiddenSize + 63) / 64 * 64) + config.VocabSize * 4L, model.StreamedHeadBytes);
         var dequantized = DequantizedWeights(model, ckpt);
         // The weights really changed: quantization is not a no-op.
         Assert.NotEqual(ckpt.Weights["model.layers.0.mlp.down_proj.weight"], dequantized["model.layers.0.mlp.down_proj.weight"]);
@@ -62,6 +71,11 @@ public class QuantizedForwardTests
         var e = Assert.Throws<ArgumentException>(() => WeightQuantization.Parse("int3"));
         Assert.Contains("quantize", e.Message);
         Assert.Throws<ArgumentException>(() => WeightQuantization.Parse("int4", 96));
+        Assert.Contains("quantize-head", Assert.Throws<ArgumentException>(() => WeightQuantization.Parse("int4").WithHead("int2")).Message);
+        // An LM head format alone would quantize nothing else; it needs quantized layers.
+        Assert.Contains("layers", Assert.Throws<ArgumentException>(() => WeightQuantization.Parse("none").WithHead("int8")).Message);
+        Assert.Equal(WeightFormat.Int4, WeightQuantization.Parse("int4").WithHead("same").Head);
+        Assert.Equal("int4 (group 128), LM head int8", WeightQuantization.Parse("int4").WithHead("int8").ToString());
     }
 
     /// <summary>The model's weights as it computes with them (dequantized) under the checkpoint's tensor names.</summary>

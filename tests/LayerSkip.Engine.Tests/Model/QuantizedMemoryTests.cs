@@ -23,6 +23,7 @@ public unsafe class QuantizedMemoryTests
         // format, out, in, scalar only
         { "int8", 37, 95, false }, { "int8", 130, 1000, false }, { "int8", 5, 64, true },
         { "int4", 37, 95, false }, { "int4", 130, 1000, false }, { "int4", 64, 2048, false }, { "int4", 37, 300, true },
+        { "int4-g32", 37, 95, false }, { "int4-g32", 130, 1000, false }, { "int4-g32", 37, 300, true },
     };
 
     [Theory, MemberData(nameof(KernelCases))]
@@ -32,7 +33,7 @@ public unsafe class QuantizedMemoryTests
         var values = source.data<float>().ToArray();
         IMatVec kernel;
         fixed (float* p = values)
-            kernel = format == "int8" ? Int8MatVec.Quantize(p, outF, inF) : Int4MatVec.Quantize(p, outF, inF, 128);
+            kernel = format == "int8" ? Int8MatVec.Quantize(p, outF, inF) : Int4MatVec.Quantize(p, outF, inF, format == "int4-g32" ? 32 : 128);
         using var _ = kernel;
         KernelIsa.ScalarOnly = scalar;
         try

@@ -131,6 +131,26 @@ public class DependencyInjectionTests
         Assert.Contains("≥ 1", e.Message);
     }
 
+    [Theory]
+    [InlineData("int8", "int2", "LayerSkipOptions.QuantizationHead")]
+    [InlineData("none", "int8", "LayerSkipOptions.QuantizationHead")]
+    [InlineData("int4", null, "LayerSkipOptions.QuantizationGroupSize", "96")]
+    public async Task BadQuantizationSettingsStopTheHostFromStartingAndNameTheOption(string quantization, string? head, string named, string? groupSize = null)
+    {
+        var builder = TestHosts.Builder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["LayerSkip:ModelPath"] = SharedData.Stories260K,
+            ["LayerSkip:Quantization"] = quantization,
+            ["LayerSkip:QuantizationHead"] = head,
+            ["LayerSkip:QuantizationGroupSize"] = groupSize,
+        });
+        builder.Services.AddLayerSkipChatClient(builder.Configuration.GetSection("LayerSkip"));
+        using var host = builder.Build();
+        var e = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.Contains(named, e.Message);
+    }
+
     [Fact]
     public async Task AnInvalidKeyedRegistrationIsNamedInTheMessage()
     {

@@ -10,7 +10,8 @@ namespace LayerSkip.Engine.Model.Kernels;
 /// W ≈ scale · q + min with q in [0, 15] (min is the group's zero point, -scale · zero). Two values per byte: in every
 /// 64-column chunk, byte j holds column j in its low nibble and column j + 32 in its high nibble, so one 32-byte load
 /// unpacks with a mask and a shift into two 32-byte vectors in column order. The unsigned nibbles are the u8 side of
-/// AVX-VNNI's dot product with the int8-quantized activation; the mins multiply the activation's group sums.
+/// AVX-VNNI's dot product with the int8-quantized activation; the mins multiply the activation's group sums. Groups
+/// are a power of two wide: a chunk lies in one group, or (groups of 32) each of its two halves is one group.
 /// </summary>
 internal sealed unsafe partial class Int4MatVec : IMatVec
 {
@@ -27,12 +28,13 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
 
     private Int4MatVec(int outFeatures, int inFeatures, int groupSize)
     {
-        if (groupSize < Chunk || groupSize % Chunk != 0)
-            throw new ArgumentException($"The int4 group size must be a positive multiple of {Chunk}, not {groupSize}.", nameof(groupSize));
+        if (!WeightQuantization.IsValidGroupSize(groupSize))
+            throw new ArgumentException($"The int4 group size must be a power of two from 32 (32, 64, 128, ...), not {groupSize}.", nameof(groupSize));
         OutFeatures = outFeatures;
         InFeatures = inFeatures;
         GroupSize = groupSize;
-        _padded = (inFeatures + groupSize - 1) / groupSize * groupSize;
+        var span = Math.Max(groupSize, Chunk); // whole chunks and whole groups
+        _padded = (inFeatures + span - 1) / span * span;
         _groups = _padded / groupSize;
         _q = (byte*)HugePages.Allocate((long)outFeatures * _padded / 2);
         _scales = new float[outFeatures * _groups];
@@ -84,11 +86,21 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
     {
         var act = new QuantizedActivation(x, rows, InFeatures, _padded);
         var blocks = _padded / Chunk;
-        var shift = System.Numerics.BitOperations.Log2((uint)(GroupSize / Chunk)); // group sizes are 64 · 2^n
+        var halves = GroupSize < Chunk; // groups of 32: each half of a chunk has its own scale and min
+        var shift = halves ? 0 : System.Numerics.BitOperations.Log2((uint)(GroupSize / Chunk)); // blocks per group: 2^shift
         // Σ over a group of the dequantized activation, per row: what the group's min multiplies.
         var groupSums = new float[rows * _groups];
         for (var r = 0; r < rows; r++)
-            for (var b = 0; b < blocks; b++) groupSums[r * _groups + (b >> shift)] += act.BlockSums[r * blocks + b];
+            for (var b = 0; b < blocks; b++)
+                if (halves)
+                {
+                    var values = act.Values.AsSpan(r * _padded + b * Chunk, Chunk);
+                    int low = 0, high = 0;
+                    for (var j = 0; j < Chunk / 2; j++) { low += values[j]; high += values[Chunk / 2 + j]; }
+                    groupSums[r * _groups + 2 * b] = act.Scales[r * blocks + b] * low;
+                    groupSums[r * _groups + 2 * b + 1] = act.Scales[r * blocks + b] * high;
+                }
+                else groupSums[r * _groups + (b >> shift)] += act.BlockSums[r * blocks + b];
         fixed (sbyte* xq = act.Values)
         fixed (float* xs = act.Scales)
         fixed (float* gs = groupSums)
@@ -105,8 +117,11 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
                     var ns = sp + (long)n * _groups;
                     var nm = mp + (long)n * _groups;
                     for (var r = 0; r < rows; r++)
-                        y[(long)r * rowCount + j] = Dot(w, xqp + (long)r * _padded, xsp + (long)r * blocks, ns, blocks, shift)
-                            + Dot(nm, gsp + (long)r * _groups, _groups);
+                    {
+                        var xr = xqp + (long)r * _padded;
+                        var dot = halves ? DotHalves(w, xr, xsp + (long)r * blocks, ns, blocks) : Dot(w, xr, xsp + (long)r * blocks, ns, blocks, shift);
+                        y[(long)r * rowCount + j] = dot + Dot(nm, gsp + (long)r * _groups, _groups);
+                    }
                 }
             });
         }
@@ -144,6 +159,43 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
                 d += (packed & 0x0F) * x[b * Chunk + j] + (packed >> 4) * x[b * Chunk + 32 + j];
             }
             sum += xScales[b] * scales[b >> shift] * d;
+        }
+        return sum;
+    }
+
+    /// <summary>
+    /// <see cref="Dot(byte*, sbyte*, float*, float*, int, int)"/> for groups of 32: the low and high nibbles of a chunk
+    /// (its two halves) are summed apart, each scaled by its own group's scale.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float DotHalves(byte* w, sbyte* x, float* xScales, float* scales, int blocks)
+    {
+        var b = 0;
+        var sum = 0f;
+        if (KernelIsa.Vnni)
+        {
+            var low = Vector256.Create((byte)0x0F);
+            Vector256<float> total0 = default, total1 = default;
+            for (; b < blocks; b++)
+            {
+                var p = Vector256.Load(w + b * (Chunk / 2));
+                var dl = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, p & low, Vector256.Load(x + b * Chunk));
+                var dh = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Vector256.ShiftRightLogical(p.AsUInt16(), 4).AsByte() & low, Vector256.Load(x + b * Chunk + 32));
+                total0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(dl), Vector256.Create(xScales[b] * scales[2 * b]), total0);
+                total1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(dh), Vector256.Create(xScales[b] * scales[2 * b + 1]), total1);
+            }
+            sum = Vector256.Sum(total0 + total1);
+        }
+        for (; b < blocks; b++)
+        {
+            int dl = 0, dh = 0;
+            for (var j = 0; j < 32; j++)
+            {
+                var packed = w[b * (Chunk / 2) + j];
+                dl += (packed & 0x0F) * x[b * Chunk + j];
+                dh += (packed >> 4) * x[b * Chunk + 32 + j];
+            }
+            sum += xScales[b] * scales[2 * b] * dl + xScales[b] * scales[2 * b + 1] * dh;
         }
         return sum;
     }
