@@ -114,6 +114,7 @@ internal sealed unsafe class DenseMatVec : IMatVec
             var high = Vector512.Create(0xFFFF0000u);
             for (; i + 2 * Block <= k; i += 2 * Block)
             {
+                Prefetch.TwoLines(w + i);
                 var p0 = Vector512.Load((uint*)(w + i));
                 var p1 = Vector512.Load((uint*)(w + i + Block));
                 acc0 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(p0, 16).AsSingle(), Vector512.Load(xSplit + i), acc0);
@@ -150,6 +151,7 @@ internal sealed unsafe class DenseMatVec : IMatVec
         var i = 0;
         for (; i + 2 * Block <= k; i += 2 * Block)
         {
+            Prefetch.TwoLines(w + i);
             var p0 = Vector512.Load((uint*)(w + i));
             var p1 = Vector512.Load((uint*)(w + i + Block));
             var e0 = Vector512.ShiftLeft(p0, 16).AsSingle();
@@ -205,6 +207,7 @@ internal sealed unsafe class DenseMatVec : IMatVec
         var i = 0;
         for (; i + 2 * Block <= k; i += 2 * Block)
         {
+            Prefetch.TwoLines(w0 + i); Prefetch.TwoLines(w1 + i);
             int h = i + Block / 2, m = i + Block, n = i + Block + Block / 2;
             var p = Vector512.Load((uint*)(w0 + i));
             var q = Vector512.Load((uint*)(w1 + i));
@@ -261,6 +264,7 @@ internal sealed unsafe class DenseMatVec : IMatVec
             Vector512<float> acc0 = default, acc1 = default;
             for (; i + 32 <= k; i += 32)
             {
+                Prefetch.TwoLines(w + i);
                 acc0 = Vector512.FusedMultiplyAdd(Vector512.Load(w + i), Vector512.Load(x + i), acc0);
                 acc1 = Vector512.FusedMultiplyAdd(Vector512.Load(w + i + 16), Vector512.Load(x + i + 16), acc1);
             }

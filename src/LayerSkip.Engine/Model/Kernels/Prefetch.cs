@@ -1,0 +1,27 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
+
+namespace LayerSkip.Engine.Model.Kernels;
+
+/// <summary>
+/// Software prefetch of a float weight stream 1 KiB ahead of the kernel. The bfloat16 product does several
+/// instructions of work per cache line, and asking for the line ahead keeps more reads in flight than the hardware
+/// prefetcher alone does: full-depth bfloat16 decode on the Llama-3.2-1B shape ran 8–17 % faster (docs/benchmarks.md;
+/// the integer kernels measured no difference and do without). A prefetch never faults, so running past a matrix's
+/// end is harmless. LAYERSKIP_PREFETCH=0 turns it off (to compare).
+/// </summary>
+internal static unsafe class Prefetch
+{
+    private const int Distance = 1024;
+
+    public static bool Enabled { get; } = Environment.GetEnvironmentVariable("LAYERSKIP_PREFETCH") != "0" && Sse.IsSupported;
+
+    /// <summary>The two cache lines <see cref="Distance"/> bytes after <paramref name="p"/>: for a loop that reads 128 bytes a step.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void TwoLines(void* p)
+    {
+        if (!Enabled) return;
+        Sse.Prefetch0((byte*)p + Distance);
+        Sse.Prefetch0((byte*)p + Distance + 64);
+    }
+}
