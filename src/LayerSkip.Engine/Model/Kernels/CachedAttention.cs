@@ -22,7 +22,6 @@ internal static unsafe class CachedAttention
         var longest = lengths.Max();
         // Splitting pays only once the cache is long enough to outweigh waking the workers.
         var items = rows * kvHeads;
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         void Run(int start, int end)
         {
             for (var item = start; item < end; item++)

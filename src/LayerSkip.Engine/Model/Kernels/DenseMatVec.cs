@@ -44,7 +44,7 @@ internal sealed unsafe class DenseMatVec : IMatVec
         var simd = KernelIsa.Vector512; // decided once: the split layout and the dot must agree
         if (!_bf16)
         {
-            threads.For(rowCount, 16, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (s, e) =>
+            threads.For(rowCount, 16, (s, e) =>
             {
                 for (var j = s; j < e; j++)
                 {
@@ -60,7 +60,7 @@ internal sealed unsafe class DenseMatVec : IMatVec
         {
             var xsp = xs;
             for (var r = 0; r < rows; r++) Deinterleave(x + (long)r * k, xsp + (long)r * k, k, simd);
-            threads.For(rowCount, 16, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (s, e) =>
+            threads.For(rowCount, 16, (s, e) =>
             {
                 for (var j = s; j < e;)
                 {

@@ -15,7 +15,7 @@ internal static unsafe class Dequantization
         var dst = (byte*)TensorMemory.Pointer(destination);
         var bf16 = destination.dtype == ScalarType.BFloat16;
         var cols = weight.InFeatures;
-        threads.For(count, 16, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (s, e) =>
+        threads.For(count, 16, (s, e) =>
         {
             var row = bf16 ? new float[cols] : null;
             fixed (float* buffer = row)

@@ -108,7 +108,7 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
         fixed (float* mins = _mins)
         {
             var xqp = xq; var xsp = xs; var gsp = gs; var sp = scales; var mp = mins;
-            threads.For(rowCount, 16, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (s, e) =>
+            threads.For(rowCount, 16, (s, e) =>
             {
                 for (var j = s; j < e; j++)
                 {

@@ -68,7 +68,7 @@ internal sealed unsafe partial class Int8MatVec : IMatVec
         fixed (float* xs = act.Scales)
         {
             var xqp = xq; var xsp = xs;
-            threads.For(rowCount, 16, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (s, e) =>
+            threads.For(rowCount, 16, (s, e) =>
             {
                 for (var j = s; j < e; j++)
                 {
