@@ -94,11 +94,8 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
             for (var b = 0; b < blocks; b++)
                 if (halves)
                 {
-                    var values = act.Values.AsSpan(r * _padded + b * Chunk, Chunk);
-                    int low = 0, high = 0;
-                    for (var j = 0; j < Chunk / 2; j++) { low += values[j]; high += values[Chunk / 2 + j]; }
-                    groupSums[r * _groups + 2 * b] = act.Scales[r * blocks + b] * low;
-                    groupSums[r * _groups + 2 * b + 1] = act.Scales[r * blocks + b] * high;
+                    groupSums[r * _groups + 2 * b] = act.HalfBlockSums[2 * (r * blocks + b)];
+                    groupSums[r * _groups + 2 * b + 1] = act.HalfBlockSums[2 * (r * blocks + b) + 1];
                 }
                 else groupSums[r * _groups + (b >> shift)] += act.BlockSums[r * blocks + b];
         fixed (sbyte* xq = act.Values)

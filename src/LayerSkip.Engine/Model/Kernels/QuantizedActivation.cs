@@ -19,6 +19,8 @@ internal sealed unsafe class QuantizedActivation
     public float[] Scales { get; }
     /// <summary>Per block, scale · Σ q: the dequantized block's sum (for zero points and offsets).</summary>
     public float[] BlockSums { get; }
+    /// <summary>Per half block (32 columns), scale · Σ q: what the zero points of groups of 32 multiply.</summary>
+    public float[] HalfBlockSums { get; }
 
     public QuantizedActivation(float* x, int rows, int inFeatures, int paddedLength)
     {
@@ -28,6 +30,7 @@ internal sealed unsafe class QuantizedActivation
         var blocks = paddedLength / Block;
         Scales = new float[rows * blocks];
         BlockSums = new float[rows * blocks];
+        HalfBlockSums = new float[rows * blocks * 2];
         var padded = stackalloc float[Block];
         fixed (sbyte* q = Values)
             for (var r = 0; r < rows; r++)
@@ -42,14 +45,17 @@ internal sealed unsafe class QuantizedActivation
                         if (n > 0) new ReadOnlySpan<float>(src, n).CopyTo(new Span<float>(padded, Block));
                         src = padded;
                     }
-                    var (scale, sum) = QuantizeBlock(src, q + (long)r * paddedLength + start);
+                    var (scale, low, high) = QuantizeBlock(src, q + (long)r * paddedLength + start);
                     Scales[r * blocks + b] = scale;
-                    BlockSums[r * blocks + b] = scale * sum;
+                    BlockSums[r * blocks + b] = scale * (low + high);
+                    HalfBlockSums[2 * (r * blocks + b)] = scale * low;
+                    HalfBlockSums[2 * (r * blocks + b) + 1] = scale * high;
                 }
     }
 
+    /// <summary>Quantizes one block; returns its scale and the sums of its codes over the first and the second 32.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static (float Scale, int Sum) QuantizeBlock(float* x, sbyte* q)
+    private static (float Scale, int Low, int High) QuantizeBlock(float* x, sbyte* q)
     {
         if (KernelIsa.Vector256)
         {
@@ -59,31 +65,32 @@ internal sealed unsafe class QuantizedActivation
             for (var i = 0; i < 8; i++) amax = Math.Max(amax, max.GetElement(i));
             var scale = amax / 127f;
             var inv = Vector256.Create(amax == 0 ? 0f : 127f / amax);
-            var sum = Vector256<int>.Zero;
+            int low = 0, high = 0;
             for (var i = 0; i < Block; i += 32)
             {
                 var a = Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + i) * inv));
                 var b = Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + i + 8) * inv));
                 var c = Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + i + 16) * inv));
                 var d = Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + i + 24) * inv));
-                sum += a + b + c + d;
+                var half = Vector256.Sum(a + b + c + d);
+                if (i == 0) low = half; else high = half;
                 Vector256.Narrow(Vector256.Narrow(a, b), Vector256.Narrow(c, d)).Store(q + i);
             }
-            return (scale, Vector256.Sum(sum));
+            return (scale, low, high);
         }
         else
         {
             var amax = 0f;
             for (var i = 0; i < Block; i++) amax = Math.Max(amax, Math.Abs(x[i]));
             var inv = amax == 0 ? 0f : 127f / amax;
-            var sum = 0;
+            int low = 0, high = 0;
             for (var i = 0; i < Block; i++)
             {
                 var v = (int)MathF.Round(x[i] * inv);
                 q[i] = (sbyte)v;
-                sum += v;
+                if (i < Block / 2) low += v; else high += v;
             }
-            return (amax / 127f, sum);
+            return (amax / 127f, low, high);
         }
     }
 }
