@@ -23,6 +23,7 @@ public sealed class LayerSkipExecutionSettingsChatClient(IChatClient innerClient
         [LayerSkipPromptExecutionSettings.ModeKey] = LayerSkipPropertyNames.Mode,
         [LayerSkipPromptExecutionSettings.DraftTokensKey] = LayerSkipPropertyNames.DraftTokens,
         [LayerSkipPromptExecutionSettings.DraftPrecisionKey] = LayerSkipPropertyNames.DraftPrecision,
+        [LayerSkipPromptExecutionSettings.DraftSourceKey] = LayerSkipPropertyNames.DraftSource,
     };
 
     public override async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)

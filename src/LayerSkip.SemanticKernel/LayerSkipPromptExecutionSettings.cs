@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using LayerSkip.Engine.Generation;
 using LayerSkip.Engine.Model;
 using LayerSkip.Engine.Skipping;
 using LayerSkip.Extensions.AI;
@@ -27,6 +28,8 @@ public sealed class LayerSkipPromptExecutionSettings : PromptExecutionSettings
     public const string DraftTokensKey = "draft_tokens";
     /// <summary>ExtensionData / JSON name of <see cref="DraftPrecision"/>.</summary>
     public const string DraftPrecisionKey = "draft_precision";
+    /// <summary>ExtensionData / JSON name of <see cref="DraftSource"/>.</summary>
+    public const string DraftSourceKey = "draft_source";
 
     private double? _speedupRatio;
     private LayerPolicy? _skipPolicy;
@@ -34,6 +37,7 @@ public sealed class LayerSkipPromptExecutionSettings : PromptExecutionSettings
     private LayerSkipMode? _mode;
     private int? _draftTokens;
     private WeightFormat? _draftPrecision;
+    private DraftSource? _draftSource;
 
     /// <summary>Target decode speedup r ≥ 1 (<c>layerskip.speedup_ratio</c>).</summary>
     [JsonPropertyName(SpeedupRatioKey)]
@@ -101,6 +105,20 @@ public sealed class LayerSkipPromptExecutionSettings : PromptExecutionSettings
         }
     }
 
+    /// <summary>Speculative mode: where drafts come from, Model (the plan) or Lookup (copied from the context) (<c>layerskip.draft_source</c>).</summary>
+    [JsonPropertyName(DraftSourceKey)]
+    [JsonConverter(typeof(JsonStringEnumConverter<DraftSource>))]
+    public DraftSource? DraftSource
+    {
+        get => _draftSource;
+        set
+        {
+            ThrowIfFrozen();
+            if (value is { } d && !Enum.IsDefined(d)) throw new ArgumentOutOfRangeException(nameof(DraftSource), d, "The draft source must be Model or Lookup.");
+            _draftSource = value;
+        }
+    }
+
     public override void Freeze()
     {
         if (IsFrozen) return;
@@ -120,6 +138,7 @@ public sealed class LayerSkipPromptExecutionSettings : PromptExecutionSettings
         Mode = Mode,
         DraftTokens = DraftTokens,
         DraftPrecision = DraftPrecision,
+        DraftSource = DraftSource,
     };
 
     /// <summary>Writes the layer-skip choice into the request's <c>layerskip.*</c> keys.</summary>
@@ -132,7 +151,7 @@ public sealed class LayerSkipPromptExecutionSettings : PromptExecutionSettings
     }
 
     /// <summary>These settings as the engine's layer-skip request (null members are left to the client's defaults).</summary>
-    public LayerSkipRequest ToRequest() => new() { SpeedupRatio = SpeedupRatio, Policy = SkipPolicy, Layers = Layers?.ToArray(), Mode = Mode, DraftTokens = DraftTokens, DraftPrecision = DraftPrecision };
+    public LayerSkipRequest ToRequest() => new() { SpeedupRatio = SpeedupRatio, Policy = SkipPolicy, Layers = Layers?.ToArray(), Mode = Mode, DraftTokens = DraftTokens, DraftPrecision = DraftPrecision, DraftSource = DraftSource };
 
     /// <summary>
     /// Typed settings from any <see cref="PromptExecutionSettings"/>: returns <paramref name="settings"/> itself when it
@@ -171,6 +190,7 @@ public sealed class LayerSkipPromptExecutionSettings : PromptExecutionSettings
                 result.Mode = request.Mode;
                 result.DraftTokens = request.DraftTokens;
                 result.DraftPrecision = request.DraftPrecision;
+                result.DraftSource = request.DraftSource;
             }
             result.ExtensionData = rest.Count > 0 ? rest : null;
         }

@@ -35,6 +35,28 @@ public sealed class BenchCliTests : IDisposable
     }
 
     [Fact]
+    public void Bench_speculative_times_copied_and_model_drafts_on_prompts_from_a_file()
+    {
+        var prompts = Path.Combine(_folder, "prompts.txt");
+        File.WriteAllText(prompts, "Tom had a red ball. Tom liked the red ball.\n\nLily saw a cat. The cat was big.\n\nA third passage.");
+        var json = Path.Combine(_folder, "spec.jsonl");
+        var (code, stdout, stderr) = Run("bench-speculative", "--model", SharedData.Stories260K, "--batch", "1,2", "--speedup", "2",
+            "--draft-source", "lookup,model", "--prompts", prompts, "--prompt-tokens", "12", "--tokens", "12", "--json", json);
+        Assert.True(code == 0, stderr);
+        var rows = File.ReadAllLines(json).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(4, rows.Count); // each source at each batch size
+        var lookup = rows.Where(r => r.GetProperty("draft_source").GetString() == "lookup").ToList();
+        Assert.Equal([1, 2], lookup.Select(r => r.GetProperty("batch").GetInt32()));
+        Assert.All(lookup, r => Assert.Equal(5, r.GetProperty("kept_layers").GetInt32())); // copied drafts run no plan
+        Assert.All(rows, r => Assert.True(r.GetProperty("identical").GetBoolean()));
+        Assert.Contains("| lookup |", stdout);
+
+        var (few, _, fewErr) = Run("bench-speculative", "--model", SharedData.Stories260K, "--batch", "4", "--prompts", prompts, "--tokens", "4");
+        Assert.Equal(2, few);
+        Assert.Contains("3 passages", fewErr);
+    }
+
+    [Fact]
     public void Bench_matvec_times_each_projection_per_row_count_against_one_row()
     {
         var (code, stdout, stderr) = Run("bench-matvec", "--shape", "stories260K", "--quantize", "none,int4", "--rows", "1,4", "--seconds", "0.02");

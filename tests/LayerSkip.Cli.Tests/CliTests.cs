@@ -79,6 +79,30 @@ public class CliTests
     }
 
     [Fact]
+    public void DraftsCopiedFromTheContextWriteThePlainGreedyText()
+    {
+        string[] common = ["generate", "--model", SharedData.Stories260K, "--prompt", "Once upon a time", "--max-tokens", "80", "--temperature", "0"];
+        var plain = Run(common);
+        Assert.Equal(0, plain.Code);
+        var lookup = Run([.. common, "--mode", "speculative", "--draft-source", "lookup", "--draft-tokens", "4"]);
+        Assert.Equal(0, lookup.Code);
+        Assert.Equal(plain.Out, lookup.Out);
+        Assert.Contains("[speculative, drafts copied from the context]", lookup.Err);
+        Assert.Matches(@"decode \d+\.\d tokens/s; acceptance \d+\s?% \(\d+/\d+ drafts, \d+ full-depth passes\)", lookup.Err);
+        foreach (var (extra, message) in new[]
+        {
+            (new[] { "--draft-source", "lookup" }, "--draft-source is for --mode speculative"),
+            (["--mode", "speculative", "--draft-source", "lookup", "--speedup", "2"], "drop --speedup"),
+            (["--mode", "speculative", "--draft-source", "lookup", "--draft-precision", "int4"], "drop --draft-precision"),
+        })
+        {
+            var bad = Run([.. common, .. extra]);
+            Assert.Equal(2, bad.Code);
+            Assert.Contains(message, bad.Err);
+        }
+    }
+
+    [Fact]
     public void LowPrecisionDraftsWriteThePlainGreedyTextAndSaySo()
     {
         string[] common = ["generate", "--model", SharedData.Stories260K, "--prompt", "Once upon a time", "--max-tokens", "60", "--temperature", "0"];

@@ -202,11 +202,46 @@ public class SemanticKernelTests(EngineFixture fx) : IClassFixture<EngineFixture
         Assert.Contains("\"draft_precision\":\"Int4\"", JsonSerializer.Serialize(clone));
     }
 
+    [Fact]
+    public void TheDraftSourceTravelsThroughExtensionDataJsonAndClones()
+    {
+        var plain = new PromptExecutionSettings { ExtensionData = new Dictionary<string, object> { ["skip_mode"] = "speculative", ["DRAFT_SOURCE"] = "Lookup" } };
+        var typed = LayerSkipPromptExecutionSettings.FromExecutionSettings(plain);
+        Assert.Equal(DraftSource.Lookup, typed.DraftSource);
+        Assert.Null(typed.ExtensionData);
+        Assert.Equal((LayerSkipMode.Speculative, DraftSource.Lookup), (typed.ToRequest().Mode!.Value, typed.ToRequest().DraftSource!.Value));
+        Assert.Equal(DraftSource.Lookup, ((LayerSkipPromptExecutionSettings)typed.Clone()).DraftSource);
+
+        var json = JsonSerializer.Serialize(typed);
+        Assert.Contains("\"draft_source\":\"Lookup\"", json);
+        Assert.Equal(DraftSource.Lookup, JsonSerializer.Deserialize<LayerSkipPromptExecutionSettings>("{\"draft_source\":\"lookup\"}")!.DraftSource);
+        Assert.Equal(DraftSource.Lookup, JsonSerializer.Deserialize<LayerSkipPromptExecutionSettings>(json)!.DraftSource);
+        Assert.Throws<ArgumentOutOfRangeException>(() => ((LayerSkipPromptExecutionSettings)typed.Clone()).DraftSource = (DraftSource)7);
+    }
+
+    [Fact]
+    public async Task TheDraftSourceReachesTheChatClient()
+    {
+        var inner = new ScriptedChatClient((_, _) => Text("ok"));
+        var chat = LayerSkipChatCompletion.Create(inner);
+        var history = new ChatHistory();
+        history.AddUserMessage("hello");
+        await chat.GetChatMessageContentsAsync(history, new LayerSkipPromptExecutionSettings { Mode = LayerSkipMode.Speculative, DraftSource = DraftSource.Lookup });
+        await chat.GetChatMessageContentsAsync(history, new PromptExecutionSettings { ExtensionData = new Dictionary<string, object> { ["skip_mode"] = "speculative", ["draft_source"] = "lookup" } });
+        foreach (var (_, options) in inner.Requests)
+        {
+            Assert.Equal("lookup", options!.AdditionalProperties![LayerSkipPropertyNames.DraftSource]);
+            Assert.DoesNotContain("draft_source", options.AdditionalProperties.Keys);
+            Assert.Equal(DraftSource.Lookup, options.GetLayerSkip()!.DraftSource);
+        }
+    }
+
     [Theory]
     [InlineData("speedup_ratio", "fast")]
     [InlineData("skip_policy", "sideways")]
     [InlineData("skip_mode", "maybe")]
     [InlineData("draft_precision", "int3")]
+    [InlineData("draft_source", "prompt")]
     [InlineData("layers", "0,4")]
     public void BadExtensionDataValuesAreArgumentExceptionsNamingTheKey(string key, string value)
     {

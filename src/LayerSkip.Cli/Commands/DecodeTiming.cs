@@ -19,6 +19,19 @@ internal static class DecodeTiming
             passes == 0 ? 1 : generated / (double)passes, results.Select(r => r.Tokens).ToList());
     }
 
+    /// <summary>
+    /// The first <paramref name="count"/> passages of a text file (separated by blank lines), each cut to its first
+    /// <paramref name="maxTokens"/> tokens: prompts whose continuation may draw on what they say.
+    /// </summary>
+    public static List<int[]> PromptsFromFile(InferenceEngine engine, string path, int count, int maxTokens)
+    {
+        if (!engine.HasTokenizer) throw new CliException($"Prompts from {path} need a model with a tokenizer.");
+        if (!File.Exists(path)) throw new CliException($"Prompt file not found: {path}");
+        var passages = File.ReadAllText(path).ReplaceLineEndings("\n").Split("\n\n", StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (passages.Length < count) throw new CliException($"{path} has {passages.Length} passages separated by blank lines; {count} are needed.");
+        return passages.Take(count).Select(p => engine.Tokenizer.Encode(p, addBos: engine.Tokenizer.AddBosByDefault).Take(maxTokens).ToArray()).ToList();
+    }
+
     /// <summary>A short story opening (models with a tokenizer) or 16 random tokens.</summary>
     public static int[] Prompt(InferenceEngine engine, Random rng)
     {

@@ -27,11 +27,14 @@ internal sealed class GenerateCommand : CliCommand
     private readonly Option<string> _draftPrecision = Opt.OneOf("--draft-precision",
         "Speculative mode: the precision drafts run at: none (the model's own weights), int8 or int4 (quantized copies, extra memory; with --speedup 1 the draft runs every layer).",
         "none", "none", "int8", "int4");
+    private readonly Option<string> _draftSource = Opt.OneOf("--draft-source",
+        "Speculative mode: where drafts come from: model (the plan, at --draft-precision) or lookup (tokens copied from where the latest few tokens occurred before in the prompt or output; no draft steps, no plan needed).",
+        "model", "model", "lookup");
     private readonly Option<int> _draftTokens = Opt.Value("--draft-tokens", "Speculative mode: the most tokens drafted per verification (the length adapts to the measured acceptance and costs).", 6);
 
     public GenerateCommand() : base("generate", "Continue a prompt, printing the text as it is generated; statistics (decode tokens/s) go to stderr.")
     {
-        this.AddAll(_prompt, _maxTokens, _temperature, _topP, _topK, _noBos, _mode, _draftPrecision, _draftTokens);
+        this.AddAll(_prompt, _maxTokens, _temperature, _topP, _topK, _noBos, _mode, _draftSource, _draftPrecision, _draftTokens);
         _plan = new PlanOptions(this);
         _model = new ModelOptions(this);
     }
@@ -43,7 +46,11 @@ internal sealed class GenerateCommand : CliCommand
         var speculative = parse.GetValue(_mode) == "speculative";
         var draftPrecision = WeightQuantization.Parse(parse.GetValue(_draftPrecision), optionName: "--draft-precision").Format;
         if (draftPrecision == engine.Model.Quantization.Format) draftPrecision = WeightFormat.None;
-        if (speculative && plan.IsFullDepth && draftPrecision == WeightFormat.None)
+        var lookup = parse.GetValue(_draftSource) == "lookup";
+        if (lookup && !speculative) throw new CliException("--draft-source is for --mode speculative.");
+        if (lookup && draftPrecision != WeightFormat.None) throw new CliException("--draft-source lookup copies its drafts and runs no model: drop --draft-precision.");
+        if (lookup && !plan.IsFullDepth) throw new CliException("--draft-source lookup copies its drafts and runs no layers: drop --speedup, --layers and --policy.");
+        if (speculative && !lookup && plan.IsFullDepth && draftPrecision == WeightFormat.None)
             throw new CliException("--mode speculative drafts with a layer plan or at a lower precision: give --speedup R > 1 (or --layers), or --draft-precision int8|int4.");
         if (!speculative && draftPrecision != WeightFormat.None) throw new CliException("--draft-precision is for --mode speculative.");
         if (parse.GetValue(_draftTokens) < 1) throw new CliException($"--draft-tokens must be at least 1, got {parse.GetValue(_draftTokens)}.");
@@ -53,7 +60,10 @@ internal sealed class GenerateCommand : CliCommand
             PromptTokens = tokenizer.Encode(parse.GetValue(_prompt)!, addBos: !parse.GetValue(_noBos) && tokenizer.AddBosByDefault),
             MaxNewTokens = parse.GetValue(_maxTokens),
             Plan = plan,
-            Speculative = speculative ? new SpeculativeOptions { MaxDraftTokens = parse.GetValue(_draftTokens), DraftPrecision = draftPrecision } : null,
+            Speculative = speculative ? new SpeculativeOptions
+            {
+                MaxDraftTokens = parse.GetValue(_draftTokens), DraftPrecision = draftPrecision, Drafts = lookup ? DraftSource.Lookup : DraftSource.Model,
+            } : null,
             Sampling = SamplingOptions.ForModel(engine.Config, parse.GetValue(_temperature), parse.GetValue(_topP), parse.GetValue(_topK), parse.GetValue(_plan.Seed)),
         };
 
@@ -73,7 +83,8 @@ internal sealed class GenerateCommand : CliCommand
         var decodeSeconds = summary.DecodeTime.TotalSeconds;
         var weightBytes = await engine.RunAsync(m => m.WeightBytes); // after the round that finished the request, so the KV figures include it
         var draftBytes = await engine.RunAsync(m => m.DraftWeightBytes);
-        var label = speculative ? $"speculative, drafts by {ModelOptions.Describe(plan)}" +
+        var label = speculative && lookup ? "speculative, drafts copied from the context"
+            : speculative ? $"speculative, drafts by {ModelOptions.Describe(plan)}" +
                 (draftPrecision == WeightFormat.None ? "" : $" at {draftPrecision.ToString().ToLowerInvariant()} (+{Size(draftBytes)} of draft weights)")
             : plan.Policy == LayerPolicy.Router && engine.Router is { } router
                 ? string.Create(CultureInfo.InvariantCulture,

@@ -1,3 +1,4 @@
+using LayerSkip.Engine.Generation;
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
@@ -54,6 +55,14 @@ internal static class Opt
             "int4" => WeightFormat.Int4,
             _ => (WeightFormat?)null,
         }, "precisions (none, int8, int4)");
+
+    public static Option<DraftSource[]> DraftSources(string name, string description, params DraftSource[] defaults) =>
+        List(name, description, defaults, "model,lookup", s => s.Trim().ToLowerInvariant() switch
+        {
+            "model" => DraftSource.Model,
+            "lookup" => DraftSource.Lookup,
+            _ => (DraftSource?)null,
+        }, "draft sources (model, lookup)");
 
     /// <summary>Comma-separated integers with no default (null when absent), e.g. an explicit layer list.</summary>
     public static Option<int[]?> LayerList(string name, string description)

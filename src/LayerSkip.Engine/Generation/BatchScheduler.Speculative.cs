@@ -5,9 +5,10 @@ using static TorchSharp.torch;
 namespace LayerSkip.Engine.Generation;
 
 /// <summary>
-/// Self-speculative decoding: the group's layer plan drafts k tokens (cheap: only the kept layers run, over a
-/// full-depth prompt cache), then one full-depth pass over the k + 1 positions verifies them. Greedy rows keep the
-/// longest prefix the full model agrees with; sampled rows use speculative rejection sampling, so the output has
+/// Speculative decoding: drafts of k tokens, then one full-depth pass over the k + 1 positions verifies them. The
+/// drafts come from the model itself (the group's layer plan, possibly at a lower precision: only the kept layers
+/// run, over a full-depth prompt cache) or are copied from the context (<see cref="PromptLookup"/>). Greedy rows keep
+/// the longest prefix the full model agrees with; sampled rows use speculative rejection sampling, so the output has
 /// exactly the full model's distribution; only the drafted tokens' probabilities leave the device. Each row then
 /// rolls its cache back to what it accepted. Each row picks its own k from its acceptance rate and the measured
 /// step costs (0: a plain step when drafting would not pay).
@@ -26,18 +27,29 @@ internal sealed partial class BatchScheduler
         var rows = group.Sequences;
         var b = rows.Count;
         var starts = cache.Lengths.ToArray();
-        // Each row drafts its own k (never past the sequence limit or what it may still generate); the group
-        // runs the longest, and a row ignores the draft steps beyond its own k.
+        var lookup = group.Key.SpeculativeOptions!.Drafts == DraftSource.Lookup;
+        // Each row drafts its own k (never past the sequence limit or what it may still generate, nor past what its
+        // context offers to copy); the group runs the longest, and a row ignores the draft steps beyond its own k.
         var ks = new int[b];
+        var copied = new int[b][];
         for (var r = 0; r < b; r++)
+        {
             ks[r] = Math.Max(0, Math.Min(rows[r].Drafting!.Next(rows[r].CostsFrom(meter)),
                 Math.Min(_model.MaxSequenceLength - 1 - starts[r], rows[r].MaxNewTokens - rows[r].Generated - 1)));
+            if (!lookup) continue;
+            copied[r] = PromptLookup.Propose(rows[r].History, ks[r]);
+            ks[r] = copied[r].Length;
+        }
         var k = ks.Max();
         // Adaptive groups time a plain step first, and again now and then: the costs are ratios to it. Rows whose
         // choices must not depend on timing (seeded sampling) keep the group from inserting the extra plain rounds.
         var adaptive = rows.Any(s => s.Request.Speculative!.Adaptive);
         var timingFree = rows.All(s => s.DraftsByTiming || !s.Request.Speculative!.Adaptive);
-        if (k == 0 || (adaptive && (!meter.HasPlainTiming || (meter.PlainIsStale && timingFree))))
+        // A batch drafts only when it pays for the whole group; seeded sampled rows keep their draft lengths whatever
+        // their batch-mates do, so then the group follows the rows' own choices.
+        var unprofitable = b > 1 && adaptive && rows.All(s => s.DraftsByTiming) &&
+            !meter.Measured.PaysForGroup(rows.Select((s, r) => (s.Drafting!.AcceptanceRate, ks[r])).ToList(), k);
+        if (k == 0 || unprofitable || (adaptive && (!meter.HasPlainTiming || (meter.PlainIsStale && timingFree))))
         {
             meter.BeginRound(0);
             DecodeOne(group);
@@ -54,25 +66,9 @@ internal sealed partial class BatchScheduler
             var samplers = rows.Select(s => s.Sampler).ToList();
             // Sampled rows in at most two sets (top-k/top-p candidates, or the whole vocabulary); greedy rows use arg-max.
             var subsets = LogitsSampler.SampledSubsets(samplers).ToList();
-            var drafts = new long[b, k];
-            var draftSets = new CandidateSet[subsets.Count, k];
-            var input = rows.Select(s => (long)s.LastToken).ToArray();
-            for (var i = 0; i < k; i++)
-            {
-                var logits = _model.DraftStep(tensor(input, [b, 1], ScalarType.Int64, device), cache, group.Plan.IsFullDepth ? null : group.Plan, group.DraftPrecision).reshape(b, -1);
-                StepObserver?.Invoke(group.Plan, b);
-                _sampler.MaskInvalid(logits);
-                var chosen = logits.argmax(1);
-                for (var s = 0; s < subsets.Count; s++)
-                {
-                    var set = draftSets[s, i] = CandidateSet.BuildFitting(LogitsSampler.Rows(logits, subsets[s]), OptionsOf(samplers, subsets[s]), LogitsSampler.NucleusCandidates);
-                    // Past its own k a row spends none of its random draws: a fixed key, and the draft is ignored.
-                    chosen.index_copy_(0, LogitsSampler.Index(subsets[s], device), set.Draw(KeysOf(samplers, subsets[s], device, r => i < ks[r])));
-                }
-                var ids = chosen.cpu().data<long>().ToArray();
-                if (ids.Contains(-2)) throw new InvalidOperationException("Every token was masked out; nothing can be sampled.");
-                for (var r = 0; r < b; r++) drafts[r, i] = input[r] = ids[r];
-            }
+            var (drafts, draftSets) = lookup
+                ? CopiedDrafts(copied, ks, k, subsets, device)
+                : ModelDrafts(group, ks, k, subsets, samplers);
 
             // Verify all k drafts of every row in one full-depth pass over positions start .. start + k.
             for (var r = 0; r < b; r++) cache.Truncate(r, starts[r]);
@@ -164,6 +160,56 @@ internal sealed partial class BatchScheduler
         {
             foreach (var s in rows) s.Finish(FinishReason.Error, e);
         }
+    }
+
+    /// <summary>
+    /// k draft steps of the model under the group's plan and draft precision: each row's drafted ids [b, k] and, per
+    /// sampled subset and step, the candidates its draws came from.
+    /// </summary>
+    private (long[,] Drafts, CandidateSet[,] Sets) ModelDrafts(DecodeGroup group, int[] ks, int k, List<int[]> subsets, List<TokenSampler> samplers)
+    {
+        var rows = group.Sequences;
+        var b = rows.Count;
+        var device = _model.Device;
+        var drafts = new long[b, k];
+        var draftSets = new CandidateSet[subsets.Count, k];
+        var input = rows.Select(s => (long)s.LastToken).ToArray();
+        for (var i = 0; i < k; i++)
+        {
+            var logits = _model.DraftStep(tensor(input, [b, 1], ScalarType.Int64, device), group.Cache!, group.Plan.IsFullDepth ? null : group.Plan, group.DraftPrecision).reshape(b, -1);
+            StepObserver?.Invoke(group.Plan, b);
+            _sampler.MaskInvalid(logits);
+            var chosen = logits.argmax(1);
+            for (var s = 0; s < subsets.Count; s++)
+            {
+                var set = draftSets[s, i] = CandidateSet.BuildFitting(LogitsSampler.Rows(logits, subsets[s]), OptionsOf(samplers, subsets[s]), LogitsSampler.NucleusCandidates);
+                // Past its own k a row spends none of its random draws: a fixed key, and the draft is ignored.
+                chosen.index_copy_(0, LogitsSampler.Index(subsets[s], device), set.Draw(KeysOf(samplers, subsets[s], device, r => i < ks[r])));
+            }
+            var ids = chosen.cpu().data<long>().ToArray();
+            if (ids.Contains(-2)) throw new InvalidOperationException("Every token was masked out; nothing can be sampled.");
+            for (var r = 0; r < b; r++) drafts[r, i] = input[r] = ids[r];
+        }
+        return (drafts, draftSets);
+    }
+
+    /// <summary>
+    /// Drafts copied from the context: each row's copied ids, padded to k with its last one (positions past a row's
+    /// own k are ignored), and for sampled rows a point mass on each, since nothing was drawn: the acceptance test
+    /// then keeps a copied token with the full model's probability of it.
+    /// </summary>
+    private (long[,] Drafts, CandidateSet[,] Sets) CopiedDrafts(int[][] copied, int[] ks, int k, List<int[]> subsets, Device device)
+    {
+        var b = copied.Length;
+        var drafts = new long[b, k];
+        for (var r = 0; r < b; r++)
+            for (var i = 0; i < k; i++)
+                drafts[r, i] = ks[r] == 0 ? 0 : copied[r][Math.Min(i, ks[r] - 1)];
+        var draftSets = new CandidateSet[subsets.Count, k];
+        for (var s = 0; s < subsets.Count; s++)
+            for (var i = 0; i < k; i++)
+                draftSets[s, i] = CandidateSet.PointMass(tensor(subsets[s].Select(r => drafts[r, i]).ToArray(), ScalarType.Int64, device));
+        return (drafts, draftSets);
     }
 
     private static List<SamplingOptions> OptionsOf(List<TokenSampler> samplers, int[] rows) => rows.Select(r => samplers[r].Options).ToList();

@@ -138,6 +138,7 @@ internal sealed partial class BatchScheduler : IDisposable
     private DecodeGroup NewGroup(GroupKey key)
     {
         if (key.SpeculativeOptions is not { } spec) return new DecodeGroup(key);
+        if (spec.Drafts == DraftSource.Lookup) return new DecodeGroup(key, draftShare: 0); // a copied draft costs no forward pass
         _model.PrepareDraftWeights(spec.DraftPrecision);
         var full = (double)_model.DraftStreamedBytes(null, WeightFormat.None);
         var plan = key.Plan.IsFullDepth ? null : key.Plan;

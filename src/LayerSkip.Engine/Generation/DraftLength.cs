@@ -19,6 +19,21 @@ internal readonly record struct DraftCosts(double Draft, double VerifyPerToken)
         return (1 - Math.Pow(a, k + 1)) / (1 - a) / Round(k);
     }
 
+    /// <summary>The expected number of k drafts kept at per-token acceptance a: a + a² + … + a^k.</summary>
+    public static double ExpectedAccepted(double acceptance, int k)
+    {
+        var a = Math.Clamp(acceptance, 0, 0.999);
+        return a * (1 - Math.Pow(a, k)) / (1 - a);
+    }
+
+    /// <summary>
+    /// Whether a round that verifies all <paramref name="rows"/> at k + 1 positions pays for the whole group: the
+    /// drafts the rows expect to keep must outweigh the k drafted positions every row pays for, so one row's short
+    /// draft does not slow its batch-mates down.
+    /// </summary>
+    public bool PaysForGroup(IReadOnlyList<(double Acceptance, int Drafts)> rows, int k) =>
+        rows.Sum(r => ExpectedAccepted(r.Acceptance, r.Drafts)) > rows.Count * k * (Draft + VerifyPerToken);
+
     /// <summary>The draft length with the best expected gain; 0 (plain decoding) unless drafting beats it by a margin.</summary>
     public int Best(double acceptance, int maxDraftTokens)
     {
@@ -38,7 +53,9 @@ internal readonly record struct DraftCosts(double Draft, double VerifyPerToken)
 /// uniform prior, so the first probe already moves it) and picks k each round from the current cost model. When
 /// drafting does not pay it decodes plainly and probes with one draft token now and then, backing off while the
 /// probes keep failing; a probe never comes so soon that its extra cost exceeds 2 % of the plain steps before it.
-/// Its choices depend only on its own history and the costs it is given.
+/// Drafts copied from the context do not back off: whether they agree changes abruptly (output that starts
+/// repeating its context agrees from then on), so they keep probing at that budget. Its choices depend only on its
+/// own history and the costs it is given.
 /// </summary>
 internal sealed class DraftLength
 {
@@ -47,15 +64,18 @@ internal sealed class DraftLength
     private const double ProbeBudget = 0.02; // the most a failing probe may add to the plain steps it follows
     private readonly int _max;
     private readonly bool _adaptive;
+    private readonly bool _backOff;
     private double _accepted = 1, _tested = 2; // prior: a = 0.5
     private int _plainSteps;
     private int _probeInterval = FirstProbeInterval;
     private bool _probing = true; // the first round probes: nothing is known yet
 
-    public DraftLength(int maxDraftTokens, bool adaptive)
+    /// <param name="backOff">Whether failing probes space out the next ones (model drafts) or not (copied drafts).</param>
+    public DraftLength(int maxDraftTokens, bool adaptive, bool backOff = true)
     {
         _max = Math.Clamp(maxDraftTokens, 1, 16);
         _adaptive = adaptive;
+        _backOff = backOff;
     }
 
     /// <summary>
@@ -87,7 +107,7 @@ internal sealed class DraftLength
             _probing = false;
             _plainSteps = 0;
             // A probe that shows drafting still does not pay waits twice as long for the next one.
-            _probeInterval = costs.Best(AcceptanceRate, _max) == 0 ? Math.Min(2 * _probeInterval, MaxProbeInterval) : FirstProbeInterval;
+            _probeInterval = _backOff && costs.Best(AcceptanceRate, _max) == 0 ? Math.Min(2 * _probeInterval, MaxProbeInterval) : FirstProbeInterval;
         }
     }
 
@@ -108,11 +128,14 @@ internal sealed class DraftLength
 /// rounds in between lengthen both kinds alike, so the difference stays the group's own. Until a kind has been timed
 /// past its warm-up it assumes a draft step costs the plan's share of the weights' bytes and a verified position a
 /// twentieth of a step: a first round also pays for one-time work, and a cost judged from it alone would stop drafting
-/// before a second timing could correct it.
+/// before a second timing could correct it. The warm-up is the first plain round, and for drafting rounds the first
+/// at each draft length (its verification shape runs for the first time).
 /// </summary>
 internal sealed class DraftCostMeter(double layerShare)
 {
-    private readonly TimeAverage _plain = new(), _perDraft = new();
+    // A drafting round's first few verifications still run cold (buffers, caches): three count before any is trusted.
+    private readonly TimeAverage _plain = new(dropFirst: true), _perDraft = new(dropFirst: false, minimum: 3);
+    private readonly HashSet<int> _draftLengthsSeen = [];
     private long? _roundStart;
     private int _roundDrafts, _roundsSincePlain;
 
@@ -148,7 +171,8 @@ internal sealed class DraftCostMeter(double layerShare)
         {
             var seconds = (timestamp - start) / (double)System.Diagnostics.Stopwatch.Frequency;
             if (_roundDrafts == 0) _plain.Add(seconds);
-            else if (_plain.Value is { } p) _perDraft.Add((seconds - p) / _roundDrafts);
+            // A draft length's first round verifies a shape for the first time (kernels and buffers warm up): not timed.
+            else if (_plain.Value is { } p && !_draftLengthsSeen.Add(_roundDrafts)) _perDraft.Add((seconds - p) / _roundDrafts);
         }
         _roundStart = timestamp;
         _roundDrafts = drafted;
@@ -156,14 +180,14 @@ internal sealed class DraftCostMeter(double layerShare)
     }
 
     /// <summary>
-    /// The median of the latest timings: robust to the spikes of a shared machine. The first timing is warm-up: it is
-    /// dropped, and there is no value until the second.
+    /// The median of the latest timings: robust to the spikes of a shared machine. With <paramref name="dropFirst"/>
+    /// the first timing is warm-up and is dropped; there is no value until <paramref name="minimum"/> timings count.
     /// </summary>
-    private sealed class TimeAverage
+    private sealed class TimeAverage(bool dropFirst, int minimum = 1)
     {
         private const int Window = 15;
         private readonly Queue<double> _recent = new();
-        private bool _warmedUp;
+        private bool _warmedUp = !dropFirst;
 
         public double? Value { get; private set; }
 
@@ -172,6 +196,7 @@ internal sealed class DraftCostMeter(double layerShare)
             if (!_warmedUp) { _warmedUp = true; return; }
             _recent.Enqueue(value);
             if (_recent.Count > Window) _recent.Dequeue();
+            if (_recent.Count < minimum) return;
             var sorted = _recent.Order().ToArray();
             Value = sorted[sorted.Length / 2];
         }

@@ -19,15 +19,40 @@ public sealed record GenerationRequest
     public LayerPlan? Plan { get; init; }
     public ILogitsProcessor? LogitsProcessor { get; init; }
     /// <summary>
-    /// Self-speculative decoding: <see cref="Plan"/> drafts tokens that one full-depth pass then verifies, so the
-    /// output is exactly the full model's (greedy: identical; sampled: the same distribution). Null decodes normally.
+    /// Speculative decoding: <see cref="Plan"/> drafts tokens (or they are copied from the context, see
+    /// <see cref="SpeculativeOptions.Drafts"/>) that one full-depth pass then verifies, so the output is exactly the
+    /// full model's (greedy: identical; sampled: the same distribution). Null decodes normally.
     /// </summary>
     public SpeculativeOptions? Speculative { get; init; }
+}
+
+/// <summary>Where speculative decoding takes its drafts from.</summary>
+public enum DraftSource
+{
+    /// <summary>The model itself, cheaper: the request's layer plan, at <see cref="SpeculativeOptions.DraftPrecision"/>.</summary>
+    Model,
+    /// <summary>
+    /// The context: the tokens that followed the latest earlier occurrence of the sequence's last few tokens, in its
+    /// prompt or its output (prompt lookup). No draft steps; it pays where the output repeats its context.
+    /// </summary>
+    Lookup,
 }
 
 /// <summary>How self-speculative decoding drafts.</summary>
 public sealed record SpeculativeOptions
 {
+    /// <summary>Where drafts come from; <see cref="DraftSource.Lookup"/> ignores the plan and takes no draft precision.</summary>
+    public DraftSource Drafts
+    {
+        get => _drafts;
+        init
+        {
+            if (!Enum.IsDefined(value)) throw new ArgumentOutOfRangeException(nameof(Drafts), value, "The draft source must be Model or Lookup.");
+            _drafts = value;
+        }
+    }
+    private readonly DraftSource _drafts;
+
     /// <summary>The most tokens drafted per verification pass.</summary>
     public int MaxDraftTokens { get; init; } = 6;
     /// <summary>Adapt the draft length to the acceptance rate (falling back to plain decoding when drafting does not pay).</summary>

@@ -177,7 +177,8 @@ public sealed class InferenceEngine : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         Validate(request);
-        var plan = request.Plan ?? LayerPlan.Full(Config.NumLayers);
+        // Drafts copied from the context run no layers: every step of such a sequence is a full-depth pass.
+        var plan = request.Speculative?.Drafts == DraftSource.Lookup ? LayerPlan.Full(Config.NumLayers) : request.Plan ?? LayerPlan.Full(Config.NumLayers);
         var room = MaxSequenceLength - request.PromptTokens.Count;
         var seq = new SequenceState(request, plan, request.StopTokenIds ?? EosTokenIds, Math.Min(request.MaxNewTokens, room), cancellationToken);
         _scheduler.Enqueue(seq);
@@ -267,6 +268,8 @@ public sealed class InferenceEngine : IDisposable
                 throw new ArgumentException("Speculative decoding cannot be combined with a logits processor (JSON output, forced tool calls).", nameof(request.Speculative));
             if (request.Sampling.FrequencyPenalty != 0 || request.Sampling.PresencePenalty != 0)
                 throw new ArgumentException("Speculative decoding does not support frequency or presence penalties.", nameof(request.Speculative));
+            if (spec.Drafts == DraftSource.Lookup && spec.DraftPrecision != WeightFormat.None)
+                throw new ArgumentException($"Drafts copied from the context (Lookup) run no model, so they take no draft precision ({spec.DraftPrecision}).", nameof(request.Speculative));
             if (spec.DraftPrecision != WeightFormat.None && Model.Device.type != TorchSharp.DeviceType.CPU)
                 throw new ArgumentException($"An {spec.DraftPrecision} draft runs on the CPU kernels; this model is on {Model.Device}.", nameof(request.Speculative));
         }

@@ -11,6 +11,7 @@ internal sealed class SequenceState
     private readonly TaskCompletionSource<GenerationSummary> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Stopwatch _clock = new();
     private TimeSpan _prefill;
+    private readonly List<int>? _history;
 
     public SequenceState(GenerationRequest request, LayerPlan plan, IReadOnlyCollection<int> stopTokens, int maxNewTokens, CancellationToken cancellation)
     {
@@ -20,7 +21,11 @@ internal sealed class SequenceState
         MaxNewTokens = maxNewTokens;
         Cancellation = cancellation;
         Sampler = new TokenSampler(request.Sampling) { DrawsFromCandidateSets = request.Speculative is not null };
-        if (request.Speculative is { } o) Drafting = new DraftLength(o.MaxDraftTokens, o.Adaptive);
+        if (request.Speculative is { } o)
+        {
+            Drafting = new DraftLength(o.MaxDraftTokens, o.Adaptive, backOff: o.Drafts == DraftSource.Model);
+            if (o.Drafts == DraftSource.Lookup) _history = [.. request.PromptTokens];
+        }
     }
 
     public GenerationRequest Request { get; }
@@ -40,6 +45,8 @@ internal sealed class SequenceState
     public bool Speculative => Request.Speculative is not null;
     /// <summary>This sequence's own draft-length controller (speculative decoding only).</summary>
     public DraftLength? Drafting { get; }
+    /// <summary>The prompt and the tokens emitted so far, kept for drafts copied from the context (<see cref="DraftSource.Lookup"/>).</summary>
+    public IReadOnlyList<int> History => _history ?? throw new InvalidOperationException("Only sequences that draft by lookup keep their history.");
 
     /// <summary>
     /// The cost model this sequence chooses its draft length by. A seeded sampled sequence uses the static one:
@@ -67,6 +74,7 @@ internal sealed class SequenceState
         Request.LogitsProcessor?.Accept(token);
         if (StopTokens.Contains(token)) { Finish(FinishReason.Stop); return; }
         LastToken = token;
+        _history?.Add(token);
         Generated++;
         _tokens.Writer.TryWrite(token);
         if (Generated >= MaxNewTokens || atMaxLength) Finish(FinishReason.Length);

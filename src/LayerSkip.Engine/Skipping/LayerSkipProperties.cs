@@ -2,6 +2,7 @@ using System.Collections;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using LayerSkip.Engine.Generation;
 using LayerSkip.Engine.Model;
 
 namespace LayerSkip.Engine.Skipping;
@@ -31,8 +32,11 @@ public static class LayerSkipProperties
     /// <summary>Speculative mode: the precision drafts run at, <c>none</c> (the model's own), <c>int8</c> or <c>int4</c> (a string).</summary>
     public const string DraftPrecision = "layerskip.draft_precision";
 
+    /// <summary>Speculative mode: where drafts come from, <c>model</c> (the plan, the default) or <c>lookup</c> (copied from the context) (a string).</summary>
+    public const string DraftSource = "layerskip.draft_source";
+
     /// <summary>The request keys, in the order they are documented.</summary>
-    public static IReadOnlyList<string> RequestKeys { get; } = [SpeedupRatio, Policy, Layers, Mode, DraftTokens, DraftPrecision];
+    public static IReadOnlyList<string> RequestKeys { get; } = [SpeedupRatio, Policy, Layers, Mode, DraftTokens, DraftPrecision, DraftSource];
 
     /// <summary>The layer-skip request in <paramref name="properties"/>, or null when it holds none of the request keys.</summary>
     /// <exception cref="ArgumentException">A value is present but invalid; the message and parameter name are its key.</exception>
@@ -41,8 +45,8 @@ public static class LayerSkipProperties
         if (properties is null) return null;
         object? Get(string key) => properties.TryGetValue(key, out var v) ? v : null;
         var (ratio, policy, layers, mode, draft) = (Get(SpeedupRatio), Get(Policy), Get(Layers), Get(Mode), Get(DraftTokens));
-        var precision = Get(DraftPrecision);
-        if (ratio is null && policy is null && layers is null && mode is null && draft is null && precision is null) return null;
+        var (precision, source) = (Get(DraftPrecision), Get(DraftSource));
+        if (ratio is null && policy is null && layers is null && mode is null && draft is null && precision is null && source is null) return null;
 
         var request = new LayerSkipRequest();
         if (ratio is not null) request = Set(SpeedupRatio, () => request with { SpeedupRatio = ReadNumber(ratio, SpeedupRatio) });
@@ -51,6 +55,7 @@ public static class LayerSkipProperties
         if (mode is not null) request = request with { Mode = ReadMode(mode, Mode) };
         if (draft is not null) request = Set(DraftTokens, () => request with { DraftTokens = ReadInteger(draft, DraftTokens) });
         if (precision is not null) request = request with { DraftPrecision = ReadPrecision(precision, DraftPrecision) };
+        if (source is not null) request = request with { DraftSource = ReadDraftSource(source, DraftSource) };
         if (request.Policy == LayerPolicy.Explicit && request.Layers is null)
             throw new ArgumentException($"The Explicit policy needs the layer list '{Layers}'.", Layers);
         return request.Policy is null && request.Layers is not null ? request with { Policy = LayerPolicy.Explicit } : request;
@@ -67,6 +72,7 @@ public static class LayerSkipProperties
         if (request.Mode is { } m) properties[Mode] = ModeName(m);
         if (request.DraftTokens is { } d) properties[DraftTokens] = d;
         if (request.DraftPrecision is { } f) properties[DraftPrecision] = PrecisionName(f);
+        if (request.DraftSource is { } s) properties[DraftSource] = DraftSourceName(s);
     }
 
     /// <summary>The written name of a draft precision: <c>none</c>, <c>int8</c> or <c>int4</c>.</summary>
@@ -80,6 +86,19 @@ public static class LayerSkipProperties
         foreach (var f in Enum.GetValues<WeightFormat>())
             if (string.Equals(name, f.ToString(), StringComparison.OrdinalIgnoreCase)) return f;
         throw Invalid(key, "'none', 'int8' or 'int4'", value);
+    }
+
+    /// <summary>The written name of a draft source: <c>model</c> or <c>lookup</c>.</summary>
+    public static string DraftSourceName(DraftSource source) => source.ToString().ToLowerInvariant();
+
+    /// <summary>A draft source from a <see cref="Generation.DraftSource"/> or its name (<c>model</c>, <c>lookup</c>, any case).</summary>
+    public static DraftSource ReadDraftSource(object value, string key)
+    {
+        if (value is DraftSource source && Enum.IsDefined(source)) return source;
+        var name = ReadName(value)?.Trim();
+        foreach (var s in Enum.GetValues<DraftSource>())
+            if (string.Equals(name, s.ToString(), StringComparison.OrdinalIgnoreCase)) return s;
+        throw Invalid(key, "'model' or 'lookup'", value);
     }
 
     /// <summary>The written name of a mode: <c>skip</c> or <c>speculative</c>.</summary>

@@ -1,3 +1,4 @@
+using LayerSkip.Engine.Generation;
 using LayerSkip.Engine.Model;
 
 namespace LayerSkip.Engine.Skipping;
@@ -16,6 +17,7 @@ public sealed record LayerSkipRequest
     private readonly LayerSkipMode? _mode;
     private readonly int? _draftTokens;
     private readonly WeightFormat? _draftPrecision;
+    private readonly DraftSource? _draftSource;
 
     /// <summary>Target decode speedup r ≥ 1: floor(L / r) layers run per decoded token.</summary>
     public double? SpeedupRatio
@@ -87,6 +89,20 @@ public sealed record LayerSkipRequest
         }
     }
 
+    /// <summary>
+    /// Speculative mode: where drafts come from, <see cref="Generation.DraftSource.Model"/> (the plan, at
+    /// <see cref="DraftPrecision"/>) or <see cref="Generation.DraftSource.Lookup"/> (copied from the context; no plan applies).
+    /// </summary>
+    public DraftSource? DraftSource
+    {
+        get => _draftSource;
+        init
+        {
+            if (value is { } d && !Enum.IsDefined(d)) throw new ArgumentOutOfRangeException(nameof(DraftSource), d, "The draft source must be Model or Lookup.");
+            _draftSource = value;
+        }
+    }
+
     /// <summary>Seed of the <see cref="LayerPolicy.Random"/> policy.</summary>
     public int? Seed { get; init; }
 
@@ -111,6 +127,7 @@ public sealed record LayerSkipRequest
         Mode = Mode ?? defaults.Mode,
         DraftTokens = DraftTokens ?? defaults.DraftTokens,
         DraftPrecision = DraftPrecision ?? defaults.DraftPrecision,
+        DraftSource = DraftSource ?? defaults.DraftSource,
         Seed = Seed ?? defaults.Seed,
     };
 }

@@ -146,7 +146,16 @@ public sealed class LayerSkipChatClient : IChatClient
         if (options?.ModelId is { Length: > 0 } requested && !string.Equals(requested, ModelId, StringComparison.OrdinalIgnoreCase))
             throw new ArgumentException($"ChatOptions.ModelId '{requested}' does not match this client's model '{ModelId}'.", nameof(options));
         var skip = options.GetLayerSkip() ?? new LayerSkipRequest();
-        var plan = await CreatePlanAsync(skip, cancellationToken).ConfigureAwait(false);
+        var drafts = skip.DraftSource ?? DraftSource.Model;
+        var lookup = skip.IsSpeculative && drafts == DraftSource.Lookup;
+        if (lookup && skip.DraftPrecision is { } precision && precision != WeightFormat.None)
+            throw new ArgumentException(
+                $"'{LayerSkipPropertyNames.DraftPrecision}' = {LayerSkipProperties.PrecisionName(precision)} does not apply to drafts copied from the context ('{LayerSkipPropertyNames.DraftSource}' = lookup): they run no model.",
+                LayerSkipPropertyNames.DraftPrecision);
+        // Lookup drafts run no layers, so no plan (the request's, the defaults' or the model's adapted one) applies: every step runs full depth.
+        var plan = lookup
+            ? LayerPlan.Full(_engine.Config.NumLayers)
+            : await CreatePlanAsync(skip, cancellationToken).ConfigureAwait(false);
         var structure = OutputStructure.From(options, _decoding);
         var prompt = _prompts.Render(messages, options) + structure.AssistantPrefix;
         var maxTokens = options?.MaxOutputTokens ?? _options.DefaultMaxOutputTokens;
@@ -177,7 +186,7 @@ public sealed class LayerSkipChatClient : IChatClient
             Plan = plan,
             LogitsProcessor = processor,
             Speculative = skip.IsSpeculative
-                ? new SpeculativeOptions { MaxDraftTokens = skip.DraftTokens ?? 6, DraftPrecision = skip.DraftPrecision ?? WeightFormat.None }
+                ? new SpeculativeOptions { Drafts = drafts, MaxDraftTokens = skip.DraftTokens ?? 6, DraftPrecision = skip.DraftPrecision ?? WeightFormat.None }
                 : null,
         };
         try

@@ -1,3 +1,4 @@
+using LayerSkip.Engine.Generation;
 using LayerSkip.Engine.Model;
 using LayerSkip.Engine.Skipping;
 using Microsoft.Extensions.AI;
@@ -44,6 +45,19 @@ public static class ChatOptionsLayerSkipExtensions
         ArgumentNullException.ThrowIfNull(options);
         var props = options.AdditionalProperties ??= new AdditionalPropertiesDictionary();
         LayerSkipProperties.Write(new LayerSkipRequest { Mode = LayerSkipMode.Speculative, DraftPrecision = precision }, props);
+        return options;
+    }
+
+    /// <summary>
+    /// Speculative drafts copied from the context (prompt lookup): the tokens that followed the latest earlier
+    /// occurrence of the last few tokens, verified by one full-depth pass. No draft model runs, so any plan is ignored;
+    /// it pays where the output repeats the prompt (quoting, editing, extraction). Sets speculative mode; returns the same options.
+    /// </summary>
+    public static ChatOptions WithLookupDrafts(this ChatOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var props = options.AdditionalProperties ??= new AdditionalPropertiesDictionary();
+        LayerSkipProperties.Write(new LayerSkipRequest { Mode = LayerSkipMode.Speculative, DraftSource = DraftSource.Lookup }, props);
         return options;
     }
 

@@ -21,6 +21,8 @@ public static class LayerSkipPropertyNames
     public const string DraftTokens = LayerSkipProperties.DraftTokens;
     /// <summary>Speculative mode: the precision drafts run at, <c>none</c> (the model's own weights), <c>int8</c> or <c>int4</c>.</summary>
     public const string DraftPrecision = LayerSkipProperties.DraftPrecision;
+    /// <summary>Speculative mode: where drafts come from, <c>model</c> (the plan drafts, the default) or <c>lookup</c> (copied from the context: no draft model, no plan).</summary>
+    public const string DraftSource = LayerSkipProperties.DraftSource;
     /// <summary>In speculative responses: the share of drafted tokens the full model accepted.</summary>
     public const string AcceptanceRate = "layerskip.acceptance_rate";
     /// <summary>In speculative responses: generated tokens per full-depth pass (the compute saved, before draft costs).</summary>

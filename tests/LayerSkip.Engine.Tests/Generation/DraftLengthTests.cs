@@ -47,6 +47,46 @@ public class DraftLengthTests
         Assert.InRange(steps, 9, 1000 - 1);
     }
 
+    [Fact]
+    public void ABatchDraftsOnlyWhenTheRowsThatDraftPayForTheWholeGroup()
+    {
+        var costs = new DraftCosts(Draft: 0, VerifyPerToken: 0.3);
+        Assert.Equal(0.9 + 0.81 + 0.729, DraftCosts.ExpectedAccepted(0.9, 3), 9);
+        Assert.Equal(0, DraftCosts.ExpectedAccepted(0.9, 0));
+        // One row alone: 2.44 expected kept drafts against 3 × 0.3 drafted positions.
+        Assert.True(costs.PaysForGroup([(0.9, 3)], 3));
+        // The same row among three that draft nothing: every row pays 0.9 for it, 3.6 against 2.44.
+        Assert.False(costs.PaysForGroup([(0.9, 3), (0.5, 0), (0.5, 0), (0.5, 0)], 3));
+        // All four drafting alike pays as one row does.
+        Assert.True(costs.PaysForGroup([(0.9, 3), (0.9, 3), (0.9, 3), (0.9, 3)], 3));
+    }
+
+    [Fact]
+    public void CopiedDraftsKeepProbingAtTheBudgetInsteadOfBackingOff()
+    {
+        // Whether copied drafts agree changes abruptly (output that starts repeating its context agrees from then on),
+        // so failed probes do not space out the next ones: each comes as soon as the 2 % budget allows.
+        var costs = new DraftCosts(0, 0.3);
+        int Gaps(bool backOff)
+        {
+            var drafting = new DraftLength(maxDraftTokens: 4, adaptive: true, backOff);
+            var gaps = new List<int>();
+            var plain = 0;
+            for (var round = 0; round < 3000; round++)
+            {
+                var k = drafting.Next(costs);
+                if (k == 0) { plain++; drafting.Observe(0, 0, costs); continue; }
+                gaps.Add(plain);
+                plain = 0;
+                drafting.Observe(k, 0, costs);
+            }
+            return gaps.Skip(3).Max();
+        }
+        var budget = DraftLength.PlainStepsPerProbe(costs);
+        Assert.Equal(budget, Gaps(backOff: false));
+        Assert.True(Gaps(backOff: true) > 2 * budget, "model drafts back off while probes fail");
+    }
+
     [Theory]
     [InlineData(0.1, 0.02)]
     [InlineData(0.6, 0.05)]
@@ -116,13 +156,18 @@ public class DraftLengthTests
             meter.BeginRound(drafted, now);
             now += (long)(ms * System.Diagnostics.Stopwatch.Frequency / 1000);
         }
-        // The first round of each kind is warm-up: it is dropped, and the prior stands until the second.
+        // The first plain round is warm-up, and so is the first drafting round at each draft length (its verification
+        // shape runs for the first time): they are dropped. The prior stands until three drafting rounds count.
         Round(0, 50);
         Round(0, 10);
-        Round(4, 90); // a first drafting round that also did one-time work
+        Round(4, 90); // a first round at k = 4, which also did one-time work
         Assert.True(meter.HasPlainTiming);
         Round(4, 30);
+        Round(4, 30);
+        Round(2, 70); // the first round at k = 2: one-time work again
         Assert.Equal(meter.Static.Draft + meter.Static.VerifyPerToken, meter.Measured.Draft, 6);
+        Round(4, 30);
+        Assert.Equal(meter.Static.Draft + meter.Static.VerifyPerToken, meter.Measured.Draft, 6); // two timed so far
         foreach (var ms in new[] { 11, 9, 400, 10, 10 }) Round(0, ms); // a spike of a shared machine
         Assert.Equal(0.5, meter.Measured.Draft, 6); // (30 − 10) / 4 drafted tokens, over a 10 ms plain round
         Assert.Equal(0, meter.Measured.VerifyPerToken);

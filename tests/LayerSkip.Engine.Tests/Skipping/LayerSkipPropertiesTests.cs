@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using LayerSkip.Engine.Generation;
 using LayerSkip.Engine.Skipping;
 
 namespace LayerSkip.Engine.Tests.Skipping;
@@ -66,6 +67,8 @@ public class LayerSkipPropertiesTests
     [InlineData(LayerSkipProperties.DraftTokens, 2.5)]
     [InlineData(LayerSkipProperties.DraftPrecision, "int3")]
     [InlineData(LayerSkipProperties.DraftPrecision, 4)]
+    [InlineData(LayerSkipProperties.DraftSource, "prompt")]
+    [InlineData(LayerSkipProperties.DraftSource, 1)]
     public void BadValuesNameTheirKey(string key, object value)
     {
         var e = Assert.ThrowsAny<ArgumentException>(() => LayerSkipProperties.Read(Props((key, value))));
@@ -104,6 +107,34 @@ public class LayerSkipPropertiesTests
         Assert.Equal(request, LayerSkipProperties.Read(json.ToDictionary(p => p.Key, p => (object?)p.Value)));
     }
 
+    [Fact]
+    public void DraftSourcesRoundTripAsLowercaseNames()
+    {
+        foreach (var source in Enum.GetValues<DraftSource>())
+        {
+            var request = new LayerSkipRequest { Mode = LayerSkipMode.Speculative, DraftSource = source };
+            var props = new Dictionary<string, object?>();
+            LayerSkipProperties.Write(request, props);
+            Assert.Equal(source.ToString().ToLowerInvariant(), props[LayerSkipProperties.DraftSource]);
+            Assert.Equal(request, LayerSkipProperties.Read(props));
+            var json = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(JsonSerializer.Serialize(props))!;
+            Assert.Equal(request, LayerSkipProperties.Read(json.ToDictionary(p => p.Key, p => (object?)p.Value)));
+        }
+        Assert.Contains(LayerSkipProperties.DraftSource, LayerSkipProperties.RequestKeys);
+    }
+
+    [Theory]
+    [InlineData("lookup", DraftSource.Lookup)]
+    [InlineData(" LOOKUP ", DraftSource.Lookup)]
+    [InlineData("Model", DraftSource.Model)]
+    public void DraftSourcesReadByNameInAnyCase(string name, DraftSource expected)
+    {
+        Assert.Equal(expected, LayerSkipProperties.Read(Props((LayerSkipProperties.DraftSource, name)))!.DraftSource);
+        Assert.Equal(expected, LayerSkipProperties.Read(Props((LayerSkipProperties.DraftSource, JsonSerializer.SerializeToElement(name))))!.DraftSource);
+        Assert.Equal(expected, LayerSkipProperties.Read(Props((LayerSkipProperties.DraftSource, JsonValue.Create(name))))!.DraftSource);
+        Assert.Equal(expected, LayerSkipProperties.Read(Props((LayerSkipProperties.DraftSource, expected)))!.DraftSource);
+    }
+
     [Theory]
     [InlineData("int8", LayerSkip.Engine.Model.WeightFormat.Int8)]
     [InlineData(" INT4 ", LayerSkip.Engine.Model.WeightFormat.Int4)]
@@ -120,6 +151,7 @@ public class LayerSkipPropertiesTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new LayerSkipRequest { SpeedupRatio = 0.99 });
         Assert.Throws<ArgumentOutOfRangeException>(() => new LayerSkipRequest { SpeedupRatio = double.PositiveInfinity });
         Assert.Throws<ArgumentOutOfRangeException>(() => new LayerSkipRequest { Policy = (LayerPolicy)42 });
+        Assert.Equal(nameof(LayerSkipRequest.DraftSource), Assert.Throws<ArgumentOutOfRangeException>(() => new LayerSkipRequest { DraftSource = (DraftSource)2 }).ParamName);
     }
 
     [Fact]
@@ -130,5 +162,10 @@ public class LayerSkipPropertiesTests
         var layers = new LayerSkipRequest { Layers = [0, 3] }.Over(defaults);
         Assert.Equal((LayerPolicy.Explicit, 2.0), (layers.Policy!.Value, layers.SpeedupRatio!.Value));
         Assert.False(new LayerSkipRequest { Mode = LayerSkipMode.Speculative }.ChoosesPlan);
+
+        var lookup = new LayerSkipRequest { Mode = LayerSkipMode.Speculative, DraftSource = DraftSource.Lookup };
+        Assert.Equal(DraftSource.Lookup, new LayerSkipRequest().Over(lookup).DraftSource);
+        Assert.Equal(DraftSource.Model, new LayerSkipRequest { DraftSource = DraftSource.Model }.Over(lookup).DraftSource);
+        Assert.False(lookup.ChoosesPlan);
     }
 }

@@ -209,6 +209,40 @@ public class ChatClientTests(ChatClientFixture fx) : IClassFixture<ChatClientFix
     }
 
     [Fact]
+    public async Task LookupDraftsGiveTheFullModelsTextWhateverPlanIsAsked()
+    {
+        var full = await fx.Client.GetResponseAsync(Prompt, Greedy(40));
+        // Lookup drafts run no model, so neither a ratio of the request's nor one of the client's defaults applies.
+        using var skipping = new LayerSkipChatClient(fx.Engine, new LayerSkipOptions { ModelPath = SharedData.Stories260K, DefaultSpeedupRatio = 2.5 });
+        foreach (var (client, options) in new[] { (fx.Client, Greedy(40).WithLookupDrafts()), (fx.Client, Greedy(40).WithSpeculativeDecoding().WithLookupDrafts()), (skipping, Greedy(40).WithLookupDrafts()) })
+        {
+            Assert.Equal("lookup", options.AdditionalProperties![LayerSkipPropertyNames.DraftSource]);
+            var lookup = await client.GetResponseAsync(Prompt, options);
+            Assert.Equal(full.Text, lookup.Text);
+            var info = lookup.GetLayerSkipInfo()!;
+            Assert.Equal(LayerSkipMode.Speculative, info.Mode);
+            Assert.Equal(Enumerable.Range(0, fx.Engine.Config.NumLayers), info.KeptLayers);
+            // Model drafts would run the full plan here and always be accepted; copied ones are not.
+            Assert.InRange(info.AcceptanceRate!.Value, 0.0, 0.99);
+            Assert.True(info.TokensPerFullPass >= 1.0);
+        }
+    }
+
+    [Fact]
+    public async Task LookupDraftsTakeNoDraftPrecision()
+    {
+        var e = await Assert.ThrowsAnyAsync<ArgumentException>(() =>
+            fx.Client.GetResponseAsync(Prompt, Greedy(8).WithLookupDrafts().WithDraftPrecision(LayerSkip.Engine.Model.WeightFormat.Int8)));
+        Assert.Equal(LayerSkipPropertyNames.DraftPrecision, e.ParamName);
+        Assert.Contains(LayerSkipPropertyNames.DraftSource, e.Message);
+        Assert.Contains("layerskip.draft_source", (await Assert.ThrowsAnyAsync<ArgumentException>(() =>
+            fx.Client.GetResponseAsync(Prompt, new ChatOptions { AdditionalProperties = new() { ["layerskip.draft_source"] = "prompt" } }))).Message);
+        // None is the model's own precision, which lookup drafts never change: no conflict.
+        var none = await fx.Client.GetResponseAsync(Prompt, Greedy(8).WithLookupDrafts().WithDraftPrecision(LayerSkip.Engine.Model.WeightFormat.None));
+        Assert.Equal((await fx.Client.GetResponseAsync(Prompt, Greedy(8))).Text, none.Text);
+    }
+
+    [Fact]
     public async Task InvalidRequestsAreRejectedNamingTheProblem()
     {
         async Task<ArgumentException> Bad(ChatOptions o) =>

@@ -97,6 +97,10 @@ internal sealed class CandidateSet
         }
     }
 
+    /// <summary>Rows that each hold one token ([rows] int64) with probability one: a draft that was copied, not drawn.</summary>
+    public static CandidateSet PointMass(Tensor tokens) =>
+        new(tokens.reshape(-1, 1), zeros([tokens.shape[0], 1], ScalarType.Float32, tokens.device), null);
+
     /// <summary>
     /// One draw per row with the Gumbel-max trick, the noise a function of (key, token id): [rows] int64 token ids,
     /// −1 for rows whose nucleus did not fit, −2 for rows where every token was masked out.
