@@ -35,6 +35,9 @@ public sealed class DecoderModel : IDisposable
 {
     private readonly RotaryEmbedding _rope;
     private readonly double _scale;
+    // Long-lived Scalars for the libtorch path: a temporary Scalar can be finalised while libtorch still reads it.
+    private readonly Scalar _scaleScalar, _epsScalar;
+    private static readonly Scalar NegativeInfinity = double.NegativeInfinity.ToScalar();
     private readonly LayerProjections[] _projections;
     private readonly Projection _lmHead;
     private readonly DequantizationScratch? _scratch;
@@ -133,6 +136,8 @@ public sealed class DecoderModel : IDisposable
         Quantization = quantization ?? WeightQuantization.None;
         _rope = new RotaryEmbedding(config, maxSequenceLength, dtype, device);
         _scale = 1.0 / Math.Sqrt(config.HeadDim);
+        _scaleScalar = _scale.ToScalar();
+        _epsScalar = config.RmsNormEps.ToScalar();
         if (Quantization.Format == WeightFormat.None || keepFloatWeights)
         {
             _projections = weights.Layers.Select(l => new LayerProjections(l, Quantization)).ToArray();
@@ -370,8 +375,8 @@ public sealed class DecoderModel : IDisposable
         var c = Config;
         var b = q.shape[0];
         var grouped = q.reshape(b, c.NumKeyValueHeads, c.QueryGroups, c.HeadDim);
-        var scores = matmul(grouped, keys.transpose(2, 3)).mul_(_scale);   // [b, kvH, groups, T]
-        if (blocked is not null) scores = scores.masked_fill(blocked, double.NegativeInfinity);
+        var scores = matmul(grouped, keys.transpose(2, 3)).mul_(_scaleScalar);   // [b, kvH, groups, T]
+        if (blocked is not null) scores = scores.masked_fill(blocked, NegativeInfinity);
         var probs = scores.softmax(-1, ScalarType.Float32);
         if (probs.dtype != values.dtype) probs = probs.to(values.dtype);
         return matmul(probs, values).reshape(b, 1, (long)c.NumHeads * c.HeadDim);
@@ -418,7 +423,7 @@ public sealed class DecoderModel : IDisposable
     private Tensor RmsNorm(Tensor x, Tensor weight)
     {
         var xf = x.dtype == ScalarType.Float32 ? x : x.to(ScalarType.Float32);
-        var normed = xf * rsqrt(xf.pow(2).mean([-1L], keepdim: true).add_(Config.RmsNormEps));
+        var normed = xf * rsqrt(xf.pow(2).mean([-1L], keepdim: true).add_(_epsScalar));
         return (normed.dtype == x.dtype ? normed : normed.to(x.dtype)) * weight;
     }
 
@@ -430,6 +435,8 @@ public sealed class DecoderModel : IDisposable
         _fused.Dispose();
         _scratch?.Dispose();
         _rope.Dispose();
+        _scaleScalar.Dispose();
+        _epsScalar.Dispose();
         Weights.Dispose();
     }
 }
