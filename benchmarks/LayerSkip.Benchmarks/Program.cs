@@ -124,8 +124,9 @@ internal static class QualityCommandLine
         var file = new Option<string>("--file") { Description = "text to score (tokenized once by our tokenizer)", Required = true };
         var window = new Option<int>("--window") { Description = "window length in tokens, BOS included", DefaultValueFactory = _ => defaults.Window };
         var maxTokens = new Option<int?>("--max-tokens") { Description = "score only the first N tokens of the text" };
+        var calibrationLines = new Option<int?>("--calibration-lines") { Description = "the first N lines of --file calibrate the -cal configurations (int4-cal) and are scored by none" };
         var llama = new Option<string>("--llamacpp") { Description = "llama.cpp types (F32, BF16, F16, Q8_0, Q5_0, Q4_1, Q4_0, Q4_K_M; empty for none)", DefaultValueFactory = _ => string.Join(',', defaults.LlamaCpp) };
-        var ours = new Option<string>("--ours") { Description = "our weight-only quantizations (none, int8, int4, int4-g64 for another group size; empty for none)", DefaultValueFactory = _ => string.Join(',', defaults.Ours) };
+        var ours = new Option<string>("--ours") { Description = "our weight-only quantizations (none, int8, int4; int4 takes -g64 for another group size, -h8 for an int8 LM head, -cal for the calibrated fit; empty for none)", DefaultValueFactory = _ => string.Join(',', defaults.Ours) };
         var speedups = new Option<string>("--speedups") { Description = "unified layer-skip ratios r for our configurations", DefaultValueFactory = _ => "1" };
         var context = new Option<int>("--context-tokens") { Description = "under a plan, positions per window that run every layer", DefaultValueFactory = _ => defaults.ContextTokens };
         var threads = new Option<int>("--threads") { Description = "threads for both engines", DefaultValueFactory = _ => defaults.Threads };
@@ -133,7 +134,7 @@ internal static class QualityCommandLine
         var json = new Option<string?>("--json") { Description = "JSON lines output, one row per configuration" };
         var command = new Command("quality", "nats/token of our int8/int4 and llama.cpp's Q8_0/Q4_0 on the same weights and token windows, Δ against each engine's unquantized weights")
         {
-            model, file, window, maxTokens, llama, ours, speedups, context, threads, work, json,
+            model, file, window, maxTokens, calibrationLines, llama, ours, speedups, context, threads, work, json,
         };
         command.SetAction(parse =>
         {
@@ -146,6 +147,7 @@ internal static class QualityCommandLine
                     TextFile = parse.GetValue(file)!,
                     Window = parse.GetValue(window),
                     MaxTokens = parse.GetValue(maxTokens),
+                    CalibrationLines = parse.GetValue(calibrationLines),
                     LlamaCpp = Split(parse.GetValue(llama)!),
                     Ours = Split(parse.GetValue(ours)!),
                     OurSpeedups = Split(parse.GetValue(speedups)!).Select(r => double.TryParse(r, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v)

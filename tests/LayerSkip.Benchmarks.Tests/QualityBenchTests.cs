@@ -95,5 +95,33 @@ public sealed class QualityBenchTests : IDisposable
         Assert.Equal((WeightFormat.Int4, 32, WeightFormat.Int8), (mixed.Format, mixed.GroupSize, mixed.Head));
         Assert.Contains("int8-h8", Assert.Throws<ArgumentException>(() => OurWeights.Float32("int8-h8")).Message);
         Assert.Contains("-x", Assert.Throws<ArgumentException>(() => OurWeights.Float32("int4-x")).Message);
+        var calibrated = OurWeights.Float32("int4-g32-h8-cal");
+        Assert.Equal(("int4-g32-h8-cal", true, 32), (calibrated.Name, calibrated.Calibrated, calibrated.ToQuantization().GroupSize));
+        Assert.False(OurWeights.Float32("int4-g32-h8").Calibrated);
+        Assert.Contains("int8-cal", Assert.Throws<ArgumentException>(() => OurWeights.Float32("int8-cal")).Message);
+        // A calibrated configuration needs calibration lines, which then no configuration scores.
+        Assert.Contains("--calibration-lines", Assert.Throws<ArgumentException>(() => (Options() with { Ours = ["int4-cal"] }).Validate()).Message);
+        Assert.Contains("--calibration-lines", Assert.Throws<ArgumentException>(() => (Options() with { CalibrationLines = 0 }).Validate()).Message);
+        Assert.Contains("--calibration-lines", Assert.Throws<ArgumentException>(() => new QualityBench(Options() with { CalibrationLines = 1_000_000 }, TextWriter.Null).Windows()).Message);
+        Assert.Throws<ArgumentException>(() => LayerSkipModel.Load(SharedData.Stories260K, calibrated, 128));
+    }
+
+    [Fact]
+    public void Calibrated_and_uncalibrated_rows_score_the_same_text_after_the_calibration_lines()
+    {
+        var options = Options() with { CalibrationLines = 40, Ours = ["none", "int4", "int4-cal"] };
+        var bench = new QualityBench(options, TextWriter.Null);
+        var lines = File.ReadAllLines(options.TextFile);
+        var tokenizer = LayerSkip.Engine.Tokenization.TextTokenizer.Load(SharedData.Stories260K);
+        // Calibration reads the first 40 lines; scoring starts right after them, so the two never share text.
+        Assert.Equal(tokenizer.Encode(string.Join('\n', lines.Take(40)), addBos: false).Take(127), bench.CalibrationWindows()[0].Skip(1));
+        Assert.Equal(tokenizer.Encode(string.Join('\n', lines.Skip(40)), addBos: false).Take(127), bench.Windows()[0].Skip(1));
+
+        var rows = bench.Run();
+        Assert.Equal(["float32", "int4", "int4-cal"], rows.Select(r => r.weights));
+        Assert.All(rows, r => Assert.Equal((4, 4 * 127, "tinystories_dev.txt after line 40"), (r.windows, r.tokens, r.text)));
+        var (plain, calibrated) = (rows[1], rows[2]);
+        Assert.True(plain.delta > 0 && calibrated.delta > 0, $"int4 should cost nats: Δ {plain.delta} and {calibrated.delta} calibrated");
+        Assert.NotEqual(plain.nats_per_token, calibrated.nats_per_token); // the calibrated fit is another fit
     }
 }

@@ -19,9 +19,13 @@ public sealed class LayerSkipModel : IDisposable
     public int LayerCount => _model.Config.NumLayers;
 
     /// <param name="weights">How the weights are held; see <see cref="OurWeights"/>.</param>
-    public static LayerSkipModel Load(string folder, OurWeights weights, int maxSequenceLength)
+    /// <param name="calibration">Token windows the float model runs to calibrate the int4 fit (for <see cref="OurWeights.Calibrated"/> weights).</param>
+    public static LayerSkipModel Load(string folder, OurWeights weights, int maxSequenceLength, IReadOnlyList<int[]>? calibration = null)
     {
-        return new LayerSkipModel(DecoderModel.Load(folder, weights.DType, CPU, maxSequenceLength, weights.ToQuantization()));
+        if (weights.Calibrated && calibration is null)
+            throw new ArgumentException($"'{weights.Name}' is calibrated: give the calibration windows.", nameof(calibration));
+        return new LayerSkipModel(DecoderModel.Load(folder, weights.DType, CPU, maxSequenceLength, weights.ToQuantization(),
+            weights.Calibrated ? calibration : null));
     }
 
     /// <summary>Weight bytes one decode step of <paramref name="plan"/> reads (its layers' projections and the LM head).</summary>

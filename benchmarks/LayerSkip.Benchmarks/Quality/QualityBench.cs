@@ -36,9 +36,12 @@ public sealed class QualityBench(QualityBenchOptions options, TextWriter log)
         var windows = Windows();
         var layers = ModelConfig.Load(options.ModelFolder).NumLayers;
         var model = Path.GetFileName(Path.GetFullPath(options.ModelFolder).TrimEnd('/'));
-        var text = Path.GetFileName(options.TextFile);
+        var text = Path.GetFileName(options.TextFile) + (options.CalibrationLines is int n ? $" after line {n}" : "");
         var tokens = windows.Sum(w => w.Length - 1);
         log.WriteLine($"{model}: {tokens} scored tokens in {windows.Count} windows of up to {options.Window} from {text}");
+        var calibration = options.Ours.Any(q => OurWeights.Float32(q).Calibrated) ? CalibrationWindows() : null;
+        if (calibration is not null)
+            log.WriteLine($"-cal configurations: fit calibrated on {calibration.Sum(w => w.Length - 1)} tokens of the first {options.CalibrationLines} lines");
         var rows = new List<QualityRow>();
         using var jsonl = options.JsonLines is null ? null : new StreamWriter(options.JsonLines, append: false) { AutoFlush = true };
         void Record(QualityRow row, Func<QualityRow, bool> isBaseline)
@@ -54,7 +57,7 @@ public sealed class QualityBench(QualityBenchOptions options, TextWriter log)
         foreach (var quantization in Unquantized(options.Ours, q => q.Equals("none", StringComparison.OrdinalIgnoreCase) || q.Equals("float32", StringComparison.OrdinalIgnoreCase)))
         {
             var weights = OurWeights.Float32(quantization);
-            using var ours = LayerSkipModel.Load(options.ModelFolder, weights, options.Window);
+            using var ours = LayerSkipModel.Load(options.ModelFolder, weights, options.Window, weights.Calibrated ? calibration : null);
             foreach (var r in options.OurSpeedups)
             {
                 var plan = ours.Plan(r);
@@ -90,15 +93,37 @@ public sealed class QualityBench(QualityBenchOptions options, TextWriter log)
         return rows;
     }
 
-    /// <summary>The text tokenized once by our tokenizer and cut into BOS-led windows, the same for both engines.</summary>
+    /// <summary>
+    /// The scored text (past the calibration lines, if any) tokenized once by our tokenizer and cut into BOS-led
+    /// windows, the same for both engines.
+    /// </summary>
     public List<int[]> Windows()
     {
         var tokenizer = TextTokenizer.Load(options.ModelFolder);
-        var ids = tokenizer.Encode(File.ReadAllText(options.TextFile), addBos: false);
+        var ids = tokenizer.Encode(ScoredText(), addBos: false);
         if (options.MaxTokens is int max && ids.Count > max) ids = ids.Take(max).ToList();
         var windows = TeacherForcedScorer.Windows(ids, options.Window, tokenizer.BosTokenId).ToList();
         if (windows.Count == 0) throw new ArgumentException($"--file: '{options.TextFile}' has too little text to score.");
         return windows;
+    }
+
+    /// <summary>The calibration lines as the engine's calibration windows (capped like any calibration text).</summary>
+    public IReadOnlyList<int[]> CalibrationWindows()
+    {
+        var lines = File.ReadAllLines(options.TextFile);
+        var n = options.CalibrationLines ?? throw new InvalidOperationException("No --calibration-lines.");
+        if (n >= lines.Length) throw new ArgumentException($"--calibration-lines {n}: '{options.TextFile}' has only {lines.Length} lines, none left to score.");
+        return LayerSkip.Engine.Calibration.QuantizationCalibration.Windows(TextTokenizer.Load(options.ModelFolder),
+            string.Join('\n', lines.Take(n)), options.Window, "--calibration-lines");
+    }
+
+    /// <summary>The whole file, or the lines after the calibration lines.</summary>
+    private string ScoredText()
+    {
+        if (options.CalibrationLines is not int n) return File.ReadAllText(options.TextFile);
+        var lines = File.ReadAllLines(options.TextFile);
+        if (n >= lines.Length) throw new ArgumentException($"--calibration-lines {n}: '{options.TextFile}' has only {lines.Length} lines, none left to score.");
+        return string.Join('\n', lines.Skip(n));
     }
 
     /// <summary>The unquantized configuration first, so every other one's Δ is known when it is recorded.</summary>

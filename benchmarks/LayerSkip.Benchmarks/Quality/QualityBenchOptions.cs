@@ -14,6 +14,12 @@ public sealed record QualityBenchOptions
     public int Window { get; init; } = 128;
     /// <summary>Score only the first N tokens of the text (null: all of it).</summary>
     public int? MaxTokens { get; init; }
+    /// <summary>
+    /// The first N lines of <see cref="TextFile"/> are the calibration text of <c>-cal</c> configurations and no
+    /// configuration scores them (null: every line is scored, and none may be calibrated). So calibrated and
+    /// uncalibrated rows score the same held-out text, never text a fit was calibrated on.
+    /// </summary>
+    public int? CalibrationLines { get; init; }
     /// <summary>llama.cpp types: F32/F16/BF16 written by our exporter, the others made from the F32 file by llama.cpp's quantizer.</summary>
     public IReadOnlyList<string> LlamaCpp { get; init; } = ["F32", "Q8_0", "Q4_0"];
     /// <summary>Our weight-only quantizations (none, int8, int4), all with float32 activations.</summary>
@@ -43,6 +49,9 @@ public sealed record QualityBenchOptions
         if (OurSpeedups.Count == 0 || OurSpeedups.Any(r => r < 1)) throw new ArgumentException("--speedups must list ratios r ≥ 1.");
         foreach (var t in LlamaCpp)
             if (!QualityBench.IsFloatType(t)) LlamaCppQuantizer.Parse(t);
-        foreach (var q in Ours) OurWeights.Float32(q);
+        if (CalibrationLines is < 1) throw new ArgumentException("--calibration-lines must be at least 1.");
+        foreach (var q in Ours)
+            if (OurWeights.Float32(q).Calibrated && CalibrationLines is null)
+                throw new ArgumentException($"--ours: '{q}' is calibrated: give --calibration-lines N (the first N lines of --file calibrate, the rest are scored).");
     }
 }

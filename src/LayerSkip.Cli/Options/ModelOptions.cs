@@ -6,7 +6,7 @@ using LayerSkip.Engine.Skipping;
 
 namespace LayerSkip.Cli.Options;
 
-/// <summary>The options that load a model folder into an engine: --model, --device, --dtype, --max-seq-len, --threads, --router, --quantize, --group-size, --quantize-head, --calibration-file.</summary>
+/// <summary>The options that load a model folder into an engine: --model, --device, --dtype, --max-seq-len, --threads, --router, --quantize, --group-size, --quantize-head, --quantize-calibration, --calibration-file.</summary>
 internal sealed class ModelOptions
 {
     public Option<string> Model { get; } = SharedOptions.Model();
@@ -18,10 +18,11 @@ internal sealed class ModelOptions
     public Option<string> Quantize { get; } = SharedOptions.Quantize();
     public Option<int?> GroupSize { get; } = SharedOptions.GroupSize();
     public Option<string?> QuantizeHead { get; } = SharedOptions.QuantizeHead();
+    public Option<string?> QuantizeCalibration { get; } = SharedOptions.QuantizeCalibration();
     public Option<string?> CalibrationFile { get; } = Opt.Text("--calibration-file", "Text the calibrated policy ranks layers on (default: built-in English prose).", "file");
 
     public ModelOptions(Command command) =>
-        command.AddAll(Model, Device, DType, MaxSequenceLength, Threads, Router, Quantize, GroupSize, QuantizeHead, CalibrationFile);
+        command.AddAll(Model, Device, DType, MaxSequenceLength, Threads, Router, Quantize, GroupSize, QuantizeHead, QuantizeCalibration, CalibrationFile);
 
     /// <summary>Loads the engine, showing the load and any calibration it runs later as progress.</summary>
     public InferenceEngine Load(ParseResult parse, IProgressReporter progress, int maxBatchSize = 16)
@@ -29,8 +30,10 @@ internal sealed class ModelOptions
         var model = parse.GetValue(Model)!;
         var calibration = parse.GetValue(CalibrationFile);
         if (calibration is not null && !File.Exists(calibration)) throw new CliException($"--calibration-file: file not found: {calibration}");
-        try { WeightQuantization.Parse(parse.GetValue(Quantize), parse.GetValue(GroupSize), "--quantize").WithHead(parse.GetValue(QuantizeHead), "--quantize-head"); }
+        WeightQuantization quantization;
+        try { quantization = WeightQuantization.Parse(parse.GetValue(Quantize), parse.GetValue(GroupSize), "--quantize").WithHead(parse.GetValue(QuantizeHead), "--quantize-head"); }
         catch (ArgumentException e) { throw new CliException(e.Message); }
+        var quantizeCalibration = SharedOptions.ReadQuantizeCalibration(parse.GetValue(QuantizeCalibration), quantization);
         InferenceEngine engine;
         using (progress.Start($"load {FolderName(model)}"))
             engine = InferenceEngine.Load(new EngineOptions
@@ -45,6 +48,7 @@ internal sealed class ModelOptions
                 Quantization = parse.GetValue(Quantize),
                 GroupSize = parse.GetValue(GroupSize),
                 HeadQuantization = parse.GetValue(QuantizeHead),
+                QuantizationCalibrationText = quantizeCalibration,
                 CalibrationText = calibration is null ? null : File.ReadAllText(calibration),
                 CalibrationProgress = new CalibrationProgress(progress),
             });

@@ -8,7 +8,7 @@ namespace LayerSkip.Cli.Options;
 
 /// <summary>
 /// The model of a speculative benchmark: a Hugging Face folder (--model) or a random-weight shape (--shape), with
-/// --dtype, --quantize, --group-size, --quantize-head and --threads.
+/// --dtype, --quantize, --group-size, --quantize-head, --quantize-calibration (a model folder only) and --threads.
 /// </summary>
 internal sealed class ModelOrShapeOptions
 {
@@ -18,9 +18,10 @@ internal sealed class ModelOrShapeOptions
     public Option<string> Quantize { get; } = SharedOptions.Quantize();
     public Option<int?> GroupSize { get; } = SharedOptions.GroupSize();
     public Option<string?> QuantizeHead { get; } = SharedOptions.QuantizeHead();
+    public Option<string?> QuantizeCalibration { get; } = SharedOptions.QuantizeCalibration();
     public Option<int?> Threads { get; } = SharedOptions.Threads();
 
-    public ModelOrShapeOptions(Command command) => command.AddAll(Model, Shape, DType, Quantize, GroupSize, QuantizeHead, Threads);
+    public ModelOrShapeOptions(Command command) => command.AddAll(Model, Shape, DType, Quantize, GroupSize, QuantizeHead, QuantizeCalibration, Threads);
 
     public bool IsShape(ParseResult parse) => parse.GetValue(Shape) is not null;
 
@@ -40,6 +41,9 @@ internal sealed class ModelOrShapeOptions
         try { quantization = WeightQuantization.Parse(parse.GetValue(Quantize), parse.GetValue(GroupSize), "--quantize")
             .WithHead(parse.GetValue(QuantizeHead), "--quantize-head"); }
         catch (ArgumentException e) { throw new CliException(e.Message); }
+        if (shapeName is not null && parse.GetValue(QuantizeCalibration) is not null)
+            throw new CliException("--quantize-calibration needs --model: random weights of a --shape have no tokenizer to read text with.");
+        var quantizeCalibration = SharedOptions.ReadQuantizeCalibration(parse.GetValue(QuantizeCalibration), quantization);
         var suffix = quantization.Format == WeightFormat.None ? "" : $" {quantization.Format.ToString().ToLowerInvariant()}";
         using (progress.Start($"load {modelPath ?? shapeName}"))
         {
@@ -48,7 +52,7 @@ internal sealed class ModelOrShapeOptions
                 {
                     ModelPath = modelPath, Device = "cpu", ComputeDType = dtypeName, MaxBatchSize = maxBatchSize, Threads = threads,
                     Quantization = parse.GetValue(Quantize), GroupSize = parse.GetValue(GroupSize), HeadQuantization = parse.GetValue(QuantizeHead),
-                    PrefixCacheBytes = 0,
+                    QuantizationCalibrationText = quantizeCalibration, PrefixCacheBytes = 0,
                 }), ModelOptions.FolderName(modelPath) + suffix);
             var config = ModelShapes.Get(shapeName!);
             var dtype = ComputeDevice.ResolveDType(dtypeName ?? "float32", CPU);

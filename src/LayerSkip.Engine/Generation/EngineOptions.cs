@@ -31,6 +31,15 @@ public sealed record EngineOptions
     /// </summary>
     public string? HeadQuantization { get; init; }
     /// <summary>
+    /// Text to calibrate the int4 fit on (null: no calibration). At load the float model runs its first few thousand
+    /// tokens and records the second moments of each projection's inputs; each int4 projection is then fitted the
+    /// GPTQ way, pushing every column's rounding error onto the columns not yet rounded where correlated inputs let
+    /// them absorb it, which lowers the error of the projection's output on such text. Costs float forward passes over
+    /// those tokens and a fit per projection at load; needs <see cref="Quantization"/> (int8 weights ignore it: they
+    /// have no fit to calibrate). See docs/benchmarks.md for its effect on quality.
+    /// </summary>
+    public string? QuantizationCalibrationText { get; init; }
+    /// <summary>
     /// Bytes of full-depth prompt KV caches kept so a chat's next turn need not prefill its history again
     /// (at most four prompts; 0 turns the cache off). See docs/configuration.md.
     /// </summary>

@@ -118,6 +118,10 @@ public sealed class InferenceEngine : IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         if (string.IsNullOrWhiteSpace(options.ModelPath)) throw new ArgumentException("ModelPath is required.", nameof(options));
+        var quantization = WeightQuantization.Parse(options.Quantization, options.GroupSize, nameof(options.Quantization))
+            .WithHead(options.HeadQuantization, nameof(options.HeadQuantization));
+        if (options.QuantizationCalibrationText is not null && quantization.Format == WeightFormat.None)
+            throw new ArgumentException($"Option '{nameof(options.QuantizationCalibrationText)}' calibrates quantization: set {nameof(options.Quantization)} to int4 (or int8) too.", nameof(options));
         var folder = ModelFolder.Resolve(options.ModelPath);
         return new InferenceEngine(() =>
         {
@@ -126,9 +130,10 @@ public sealed class InferenceEngine : IDisposable
             var config = ModelConfig.Load(folder);
             var maxLen = config.SequenceLengthFor(options.MaxSequenceLength);
             var tokenizer = LoadTokenizer(folder);
-            var quantization = WeightQuantization.Parse(options.Quantization, options.GroupSize, nameof(options.Quantization))
-                .WithHead(options.HeadQuantization, nameof(options.HeadQuantization));
-            var model = DecoderModel.Load(folder, dtype, device, maxLen, quantization);
+            var calibration = options.QuantizationCalibrationText is { } text
+                ? QuantizationCalibration.Windows(tokenizer, text, maxLen, nameof(options.QuantizationCalibrationText))
+                : null;
+            var model = DecoderModel.Load(folder, dtype, device, maxLen, quantization, calibration);
             return (model, (TextTokenizer?)tokenizer);
         }, folder, options.MaxBatchSize, options.Threads, RouterFile.Locate(options.RouterPath, folder),
             options.UseAdaptedPlan && Loading.AdaptedPlan.TryRead(folder, out var adapted) ? adapted : null, options.CalibrationText, options.CalibrationProgress,

@@ -43,6 +43,8 @@ public sealed class DecoderModel : IDisposable
     private readonly DequantizationScratch? _scratch;
     private readonly FusedDecoder _fused;
     private readonly Dictionary<WeightFormat, DraftWeights> _drafts = new();
+    private readonly bool _ownsWeights = true;
+    private InputGrams? _recording;
 
     public ModelConfig Config { get; }
     public ModelWeights Weights { get; }
@@ -128,10 +130,14 @@ public sealed class DecoderModel : IDisposable
 
     /// <param name="keepFloatWeights">Quantize but keep the float matrices, overwritten with their dequantized values:
     /// the same function at the old memory cost (a reference for tests, and for models that also need float weights).</param>
+    /// <param name="fitted">Kernels already fitted on calibration text (see <see cref="GptqCalibration"/>), taken by
+    /// the projections they belong to instead of quantizing those; null quantizes every projection here.</param>
+    /// <param name="ownsWeights">Whether <see cref="Dispose"/> disposes <paramref name="weights"/> (false for a float
+    /// model that only measures them before they are quantized).</param>
     internal DecoderModel(ModelConfig config, ModelWeights weights, ScalarType dtype, Device device, int maxSequenceLength,
-        WeightQuantization? quantization, bool keepFloatWeights)
+        WeightQuantization? quantization, bool keepFloatWeights, FittedProjections? fitted = null, bool ownsWeights = true)
     {
-        Config = config; Weights = weights; DType = dtype; Device = device;
+        Config = config; Weights = weights; DType = dtype; Device = device; _ownsWeights = ownsWeights;
         MaxSequenceLength = maxSequenceLength;
         Quantization = quantization ?? WeightQuantization.None;
         _rope = new RotaryEmbedding(config, maxSequenceLength, dtype, device);
@@ -140,8 +146,9 @@ public sealed class DecoderModel : IDisposable
         _epsScalar = config.RmsNormEps.ToScalar();
         if (Quantization.Format == WeightFormat.None || keepFloatWeights)
         {
-            _projections = weights.Layers.Select(l => new LayerProjections(l, Quantization)).ToArray();
-            _lmHead = Projection.Create(weights.LmHead, Quantization.ForHead(), weights.FinalNorm);
+            _projections = weights.Layers.Select((l, i) => new LayerProjections(l, Quantization, null, fitted, i)).ToArray();
+            _lmHead = Projection.Create(weights.LmHead, Quantization.ForHead(), ColumnImportance.FromNorm(weights.FinalNorm), null,
+                fitted?.Take(-1, ProjectionKind.LmHead));
         }
         else
         {
@@ -153,29 +160,59 @@ public sealed class DecoderModel : IDisposable
             _projections = new LayerProjections[weights.Layers.Count];
             for (var l = 0; l < _projections.Length; l++)
             {
-                _projections[l] = new LayerProjections(weights.Layers[l], Quantization, _scratch);
+                _projections[l] = new LayerProjections(weights.Layers[l], Quantization, _scratch, fitted, l);
                 weights.Layers[l].FreeProjections(reason);
             }
-            _lmHead = Projection.Create(weights.LmHead, Quantization.ForHead(), weights.FinalNorm, _scratch);
+            _lmHead = Projection.Create(weights.LmHead, Quantization.ForHead(), ColumnImportance.FromNorm(weights.FinalNorm), _scratch,
+                fitted?.Take(-1, ProjectionKind.LmHead));
             weights.FreeLmHead(reason);
             NativeHeap.Trim();
         }
         _fused = new FusedDecoder(config, weights, _projections, _lmHead, Embed);
     }
 
-    /// <summary>Loads config and weights of a Hugging Face model folder.</summary>
+    /// <summary>
+    /// Loads config and weights of a Hugging Face model folder. With <paramref name="calibrationWindows"/> (token ids,
+    /// each window one sequence; see <see cref="Calibration.QuantizationCalibration.Windows"/>), the float model first
+    /// runs them and records the second moments H = Σ x xᵀ of every int4 projection's inputs, and those projections are
+    /// fitted the GPTQ way: each column's rounding error is pushed onto the columns not yet rounded, as far as H says
+    /// correlated inputs let them absorb it (see <see cref="GptqCalibration"/>). int8 projections are unaffected.
+    /// </summary>
     /// <exception cref="ModelLoadException">The folder is unusable; the message names the file and the problem.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxSequenceLength"/> is beyond the model's context.</exception>
+    /// <exception cref="ArgumentException">Calibration windows without quantization, or windows that are empty or too long.</exception>
     public static DecoderModel Load(string folder, ScalarType dtype, Device device, int? maxSequenceLength = null,
-        WeightQuantization? quantization = null)
+        WeightQuantization? quantization = null, IReadOnlyList<int[]>? calibrationWindows = null)
     {
+        quantization ??= WeightQuantization.None;
+        if (calibrationWindows is not null && quantization.Format == WeightFormat.None)
+            throw new ArgumentException("Quantization calibration fits the int4 weights: it needs int4 or int8 weights, not unquantized ones.", nameof(calibrationWindows));
         folder = ModelFolder.Resolve(folder);
         var config = ModelConfig.Load(folder);
         var length = config.SequenceLengthFor(maxSequenceLength);
+        if (calibrationWindows is not null && (calibrationWindows.Count == 0 || calibrationWindows.Any(w => w.Length == 0 || w.Length > length)))
+            throw new ArgumentException($"Quantization calibration needs at least one window, each of 1 to {length} tokens.", nameof(calibrationWindows));
         using var ckpt = Checkpoint.Open(folder);
         using var _ = no_grad();
         var weights = ModelWeights.Load(ckpt, config, dtype, device);
-        return new DecoderModel(config, weights, dtype, device, length, quantization);
+        try
+        {
+            // int8 has nothing to fit (one symmetric scale per row): calibration changes only int4 projections.
+            var fitsInt4 = quantization.Format == WeightFormat.Int4 || quantization.Head == WeightFormat.Int4;
+            FittedProjections? fitted = null;
+            if (calibrationWindows is not null && fitsInt4)
+            {
+                using var measuring = new DecoderModel(config, weights, dtype, device, length, null, keepFloatWeights: false, ownsWeights: false);
+                fitted = GptqCalibration.Fit(measuring, calibrationWindows, quantization);
+            }
+            using (fitted)
+                return new DecoderModel(config, weights, dtype, device, length, quantization, keepFloatWeights: false, fitted);
+        }
+        catch
+        {
+            weights.Dispose();
+            throw;
+        }
     }
 
     public KvCache CreateCache(int batch, int capacity, LayerPlan? plan = null) =>
@@ -204,6 +241,17 @@ public sealed class DecoderModel : IDisposable
     /// </summary>
     public Tensor VerifyStep(Tensor tokens, KvCache cache) => Run(tokens, cache, null, null, false, null, null, stepwise: true);
 
+    /// <summary>
+    /// A full-depth forward pass (libtorch, every position) that adds each projection's input to
+    /// <paramref name="grams"/> (those it records); returns the logits of every position.
+    /// </summary>
+    internal Tensor Record(Tensor tokens, KvCache cache, InputGrams grams)
+    {
+        _recording = grams;
+        try { return Run(tokens, cache, null, null, false, null, null, stepwise: false); }
+        finally { _recording = null; }
+    }
+
     private Tensor Run(Tensor tokens, KvCache cache, LayerPlan? plan, DraftWeights? draft, bool lastPositionOnly, LayerObserver? observer, ILayerRouter? router,
         bool stepwise)
     {
@@ -212,7 +260,7 @@ public sealed class DecoderModel : IDisposable
         if (b != cache.Batch) throw new ArgumentException($"tokens has {b} rows but the cache has {cache.Batch}.");
         if (plan is not null && plan.LayerCount != Config.NumLayers)
             throw new ArgumentException($"The plan is for {plan.LayerCount} layers but the model has {Config.NumLayers}.");
-        if (router is null && observer is null && _fused.CanRun(tokens, cache, plan, verification: stepwise))
+        if (router is null && observer is null && _recording is null && _fused.CanRun(tokens, cache, plan, verification: stepwise))
             return _fused.Forward(tokens, cache, plan, lastPositionOnly, draft);
         var starts = cache.Lengths.ToArray();
         var end = starts.Max() + s;
@@ -245,6 +293,7 @@ public sealed class DecoderModel : IDisposable
 
         if (lastPositionOnly && s > 1) x = x.narrow(1, s - 1, 1);
         x = RmsNorm(x, Weights.FinalNorm);
+        _recording?.Add(-1, ProjectionKind.LmHead, x);
         var logits = draft is not null ? _lmHead.ApplyDraft(draft.LmHead, x) : stepwise ? _lmHead.ApplyRowwise(x) : _lmHead.Apply(x);
         return logits.dtype == ScalarType.Float32 ? logits : logits.to(ScalarType.Float32);
     }
@@ -296,6 +345,7 @@ public sealed class DecoderModel : IDisposable
         long qDim = (long)c.NumHeads * c.HeadDim, kvDim = (long)c.NumKeyValueHeads * c.HeadDim;
 
         var h = RmsNorm(x, w.InputNorm);
+        _recording?.Add(l, ProjectionKind.Qkv, h);
         var qkv = Project(p.Qkv, d => d.Qkv, h, w.QkvBias);
         var q = qkv.narrow(-1, 0, qDim).view(b, s, c.NumHeads, c.HeadDim);
         var k = qkv.narrow(-1, qDim, kvDim).view(b, s, c.NumKeyValueHeads, c.HeadDim);
@@ -340,12 +390,15 @@ public sealed class DecoderModel : IDisposable
                 : F.scaled_dot_product_attention(q, ek, ev, mask, 0.0, is_casual: false);
             attended = attended.transpose(1, 2).reshape(b, s, qDim);
         }
+        _recording?.Add(l, ProjectionKind.Output, attended);
         x = x + Project(p.Output, d => d.Output, attended);
 
         var normed = RmsNorm(x, w.PostAttentionNorm);
+        _recording?.Add(l, ProjectionKind.GateUp, normed);
         var gateUp = Project(p.GateUp, d => d.GateUp, normed);
         var chunks = gateUp.chunk(2, -1);
         var gated = F.silu(chunks[0]) * chunks[1];
+        _recording?.Add(l, ProjectionKind.Down, gated);
         return x + Project(p.Down, d => d.Down, gated);
     }
 
@@ -437,6 +490,6 @@ public sealed class DecoderModel : IDisposable
         _rope.Dispose();
         _scaleScalar.Dispose();
         _epsScalar.Dispose();
-        Weights.Dispose();
+        if (_ownsWeights) Weights.Dispose();
     }
 }

@@ -1,3 +1,5 @@
+using static TorchSharp.torch;
+
 namespace LayerSkip.Engine.Model;
 
 /// <summary>A layer's four projections (q/k/v fused, output, gate/up fused, down), prepared for decoding.</summary>
@@ -10,12 +12,17 @@ internal sealed class LayerProjections : IDisposable
 
     /// <param name="freeInto">When set (a quantized model), the projections keep only their packed weights and expand
     /// them into this scratch for libtorch; the caller then frees the layer's float matrices.</param>
-    public LayerProjections(LayerWeights w, WeightQuantization quantization, DequantizationScratch? freeInto = null)
+    /// <param name="fitted">Kernels fitted on calibration text for some of layer <paramref name="layer"/>'s projections
+    /// (see <see cref="GptqCalibration"/>), taken instead of quantizing those here.</param>
+    public LayerProjections(LayerWeights w, WeightQuantization quantization, DequantizationScratch? freeInto = null,
+        FittedProjections? fitted = null, int layer = 0)
     {
-        Qkv = Projection.Create(w.Qkv, quantization, w.InputNorm, freeInto);
-        Output = Projection.Create(w.Output, quantization, null, freeInto);
-        GateUp = Projection.Create(w.GateUp, quantization, w.PostAttentionNorm, freeInto);
-        Down = Projection.Create(w.Down, quantization, null, freeInto);
+        Projection Create(Tensor weight, Tensor? norm, ProjectionKind kind) =>
+            Projection.Create(weight, quantization, ColumnImportance.FromNorm(norm), freeInto, fitted?.Take(layer, kind));
+        Qkv = Create(w.Qkv, w.InputNorm, ProjectionKind.Qkv);
+        Output = Create(w.Output, null, ProjectionKind.Output);
+        GateUp = Create(w.GateUp, w.PostAttentionNorm, ProjectionKind.GateUp);
+        Down = Create(w.Down, null, ProjectionKind.Down);
     }
 
     public long StreamedBytes => Qkv.StreamedBytes + Output.StreamedBytes + GateUp.StreamedBytes + Down.StreamedBytes;

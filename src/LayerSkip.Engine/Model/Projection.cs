@@ -57,11 +57,16 @@ public sealed class Projection : IDisposable
     /// it and overwrites it with its dequantized values (the float weight stays usable). With
     /// <paramref name="freeInto"/>, the projection keeps only the packed weight: the caller may dispose
     /// <paramref name="weight"/>, and products with many rows expand the weight into that shared scratch.
-    /// <paramref name="inputNorm"/> is the RMSNorm weight that scales this projection's input, if any: input column k
-    /// reaches the product multiplied by g_k, so the int4 fit weighs that column's error by g_k².
+    /// <paramref name="importance"/> (one per input column, or null for all alike) weighs each column's squared error
+    /// in the int4 fit; see <see cref="ColumnImportance"/>. <paramref name="fitted"/>, if given, is this weight's kernel
+    /// already fitted on calibration text (see <see cref="GptqCalibration"/>): it is used instead of quantizing here,
+    /// and the projection owns it.
     /// </summary>
-    internal static unsafe Projection Create(Tensor weight, WeightQuantization quantization, Tensor? inputNorm, DequantizationScratch? freeInto)
+    internal static Projection Create(Tensor weight, WeightQuantization quantization, float[]? importance, DequantizationScratch? freeInto,
+        IMatVec? fitted = null)
     {
+        if (fitted is not null && (fitted.OutFeatures != weight.shape[0] || fitted.InFeatures != weight.shape[1] || quantization.Format != WeightFormat.Int4))
+            throw new ArgumentException($"A fitted kernel [{fitted.OutFeatures}, {fitted.InFeatures}] for an {quantization.Format} weight [{weight.shape[0]}, {weight.shape[1]}].", nameof(fitted));
         if (!DenseMatVec.Supports(weight))
         {
             if (quantization.Format != WeightFormat.None)
@@ -72,7 +77,7 @@ public sealed class Projection : IDisposable
         if (freeInto is not null && freeInto.DType != weight.dtype)
             throw new ArgumentException($"The scratch holds {freeInto.DType}, the weight is {weight.dtype}.", nameof(freeInto));
 
-        var kernel = Quantize(weight, quantization, inputNorm, writeBack: freeInto is null);
+        var kernel = fitted is null ? Quantize(weight, quantization, importance, writeBack: freeInto is null) : Adopt(weight, fitted, writeBack: freeInto is null);
         return new Projection(weight, kernel, quantization.Format, freeInto);
     }
 
@@ -80,34 +85,44 @@ public sealed class Projection : IDisposable
     /// Quantizes a float32 copy of <paramref name="weight"/>; with <paramref name="writeBack"/>, overwrites the weight
     /// with the dequantized values so libtorch computes the same function as the kernel.
     /// </summary>
-    private static unsafe IMatVec Quantize(Tensor weight, WeightQuantization quantization, Tensor? inputNorm, bool writeBack)
+    private static unsafe IMatVec Quantize(Tensor weight, WeightQuantization quantization, float[]? importance, bool writeBack)
     {
+        if (importance is not null && importance.Length != weight.shape[1])
+            throw new ArgumentException($"{importance.Length} column importances for a weight of {weight.shape[1]} columns.", nameof(importance));
         using var _ = no_grad();
         // Both wrappers disposed here: an undisposed one would keep the float32 copy alive until a finalizer runs.
         using var copy = weight.to(ScalarType.Float32, copy: true);
         using var f = copy.contiguous();
         var data = (float*)TensorMemory.Pointer(f);
         int rows = (int)weight.shape[0], cols = (int)weight.shape[1];
-        IMatVec kernel = quantization.Format == WeightFormat.Int8
-            ? Int8MatVec.Quantize(data, rows, cols)
-            : QuantizeInt4(data, rows, cols, quantization.GroupSize, inputNorm);
+        IMatVec kernel;
+        if (quantization.Format == WeightFormat.Int8) kernel = Int8MatVec.Quantize(data, rows, cols);
+        else
+            fixed (float* c = importance) kernel = Int4MatVec.Quantize(data, rows, cols, quantization.GroupSize, c);
         if (writeBack) weight.copy_(f);
         return kernel;
     }
 
-    /// <inheritdoc cref="Create(Tensor, WeightQuantization, Tensor?, DequantizationScratch?)"/>
-    public static Projection Create(Tensor weight, WeightQuantization quantization, Tensor? inputNorm = null) =>
-        Create(weight, quantization, inputNorm, null);
-
-    private static unsafe Int4MatVec QuantizeInt4(float* data, int rows, int cols, int groupSize, Tensor? inputNorm)
+    /// <summary>With <paramref name="writeBack"/>, overwrites <paramref name="weight"/> with <paramref name="fitted"/>'s dequantized values.</summary>
+    private static unsafe IMatVec Adopt(Tensor weight, IMatVec fitted, bool writeBack)
     {
-        if (inputNorm is null || inputNorm.NumberOfElements != cols) return Int4MatVec.Quantize(data, rows, cols, groupSize);
-        var g = inputNorm.to(ScalarType.Float32).data<float>().ToArray();
-        // A small floor keeps every column in the fit (a zero norm weight would otherwise drop it).
-        var floor = 0.01f * g.Average(v => v * v);
-        var importance = g.Select(v => v * v + floor).ToArray();
-        fixed (float* c = importance) return Int4MatVec.Quantize(data, rows, cols, groupSize, c);
+        if (!writeBack) return fitted;
+        using var _ = no_grad();
+        using var f = zeros(weight.shape[0], weight.shape[1], ScalarType.Float32);
+        var data = (float*)TensorMemory.Pointer(f);
+        var rows = (IDequantize)fitted;
+        for (var n = 0; n < fitted.OutFeatures; n++) rows.DequantizeRow(n, data + (long)n * fitted.InFeatures);
+        weight.copy_(f);
+        return fitted;
     }
+
+    /// <summary>
+    /// Prepares <paramref name="weight"/> for decoding: with quantization, quantizes it and overwrites it with its
+    /// dequantized values. <paramref name="inputNorm"/> is the RMSNorm weight that scales this projection's input, if
+    /// any: input column k reaches the product multiplied by g_k, so the int4 fit weighs that column's error by g_k².
+    /// </summary>
+    public static Projection Create(Tensor weight, WeightQuantization quantization, Tensor? inputNorm = null) =>
+        Create(weight, quantization, ColumnImportance.FromNorm(inputNorm), null);
 
     public Tensor Apply(Tensor x) => Apply(x, null, 0, OutFeatures);
 
@@ -122,7 +137,7 @@ public sealed class Projection : IDisposable
     {
         if (!DenseMatVec.Supports(weight) || quantization.Format == WeightFormat.None)
             throw new ArgumentException($"A draft copy quantizes CPU bfloat16/float32 weights to int8 or int4, not {weight.dtype} on {weight.device} to {quantization}.");
-        return Quantize(weight, quantization, inputNorm, writeBack: false);
+        return Quantize(weight, quantization, ColumnImportance.FromNorm(inputNorm), writeBack: false);
     }
 
     /// <summary>

@@ -68,6 +68,51 @@ public unsafe class GroupFitTests
         Assert.True(fitTotal <= needed * plainTotal, $"{kind}: the fit's squared error {fitTotal} is not below {needed:P0} of min/max's {plainTotal}");
     }
 
+    [Theory]
+    [InlineData(32)]
+    [InlineData(128)]
+    public void SkewedColumnImportanceLowersTheErrorThatReachesTheOutput(int groupSize)
+    {
+        // Inputs whose columns differ in scale, as activations do: E[x_k²] = c_k spread over two orders of magnitude.
+        const int rows = 48, cols = 256, samples = 512;
+        var random = new Random(groupSize);
+        var importance = Enumerable.Range(0, cols).Select(_ => (float)Math.Exp(1.5 * Gaussian(random, 1, false)[0])).ToArray();
+        var weights = Gaussian(random, rows * cols, outlier: false);
+        var inputs = new double[samples, cols];
+        for (var t = 0; t < samples; t++)
+            for (var k = 0; k < cols; k++) inputs[t, k] = Math.Sqrt(importance[k]) * Gaussian(random, 1, false)[0];
+
+        float[] Dequantized(float[]? c)
+        {
+            var w = (float[])weights.Clone();
+            fixed (float* p = w)
+            fixed (float* pc = c)
+                Int4MatVec.Quantize(p, rows, cols, groupSize, pc).Dispose();
+            return w;
+        }
+        double WeightedError(float[] w) =>
+            Enumerable.Range(0, rows * cols).Sum(i => importance[i % cols] * Math.Pow(w[i] - weights[i], 2));
+        double OutputError(float[] w)
+        {
+            double total = 0;
+            for (var t = 0; t < samples; t++)
+                for (var n = 0; n < rows; n++)
+                {
+                    double e = 0;
+                    for (var k = 0; k < cols; k++) e += (w[n * cols + k] - weights[n * cols + k]) * inputs[t, k];
+                    total += e * e;
+                }
+            return total / samples;
+        }
+
+        var uniform = Dequantized(null);
+        var weighted = Dequantized(importance);
+        Assert.True(WeightedError(weighted) <= 0.8 * WeightedError(uniform),
+            $"g{groupSize}: the weighted fit's weighted error {WeightedError(weighted)} is not 20 % below the uniform fit's {WeightedError(uniform)}");
+        Assert.True(OutputError(weighted) <= 0.8 * OutputError(uniform),
+            $"g{groupSize}: the weighted fit's output error {OutputError(weighted)} is not 20 % below the uniform fit's {OutputError(uniform)}");
+    }
+
     [Fact]
     public void Stories260KProjectionsLoseLessThanMinMaxAndDequantizeToScaleTimesCodePlusMin()
     {

@@ -15,11 +15,17 @@ public class QuantizedForwardTests
 {
     private static readonly int[] Tokens = [1, 17, 42, 5, 88, 63, 9, 30, 71, 2, 54];
 
-    /// <summary>Formats: int8, int4 (groups of 64), int4 in groups of 32, and int4 layers with an int8 LM head (tied in Qwen2).</summary>
+    /// <summary>
+    /// Formats: int8, int4 (groups of 64), int4 in groups of 32, int4 layers with an int8 LM head (tied in Qwen2), and
+    /// int4 fitted on calibration windows (-cal: the GPTQ-style fit).
+    /// </summary>
     public static TheoryData<string, bool> Cases => new()
     {
         { "int8", false }, { "int4", false }, { "int8", true }, { "int4", true }, { "int4-g32", false }, { "int4-h8", false }, { "int4-h8", true },
+        { "int4-cal", false }, { "int4-cal", true }, { "int4-g32-h8-cal", true },
     };
+
+    private static readonly int[][] CalibrationWindows = [[1, 3, 77, 12, 40, 95, 6, 21], [1, 64, 8, 33, 2, 19]];
 
     [Theory, MemberData(nameof(Cases))]
     public void PrefillAndDecodeMatchTheReferenceOnDequantizedWeights(string format, bool qwen2TiedWithBias)
@@ -28,12 +34,22 @@ public class QuantizedForwardTests
             ? TinyCheckpoint.LlamaConfig(ModelArchitecture.Qwen2, tied: true, hidden: 128, heads: 4, kvHeads: 2)
             : TinyCheckpoint.LlamaConfig(hidden: 128, heads: 4, kvHeads: 2);
         using var ckpt = TinyCheckpoint.Create(config, seed: 5);
-        var quantization = WeightQuantization.Parse(format.Split('-')[0], format.EndsWith("-g32") ? 32 : 64)
-            .WithHead(format.EndsWith("-h8") ? "int8" : null);
-        using var model = DecoderModel.Load(ckpt.Folder, ScalarType.Float32, CPU, quantization: quantization);
+        var quantization = WeightQuantization.Parse(format.Split('-')[0], format.Contains("-g32") ? 32 : 64)
+            .WithHead(format.Contains("-h8") ? "int8" : null);
+        var calibrated = format.EndsWith("-cal");
+        using var model = DecoderModel.Load(ckpt.Folder, ScalarType.Float32, CPU, quantization: quantization,
+            calibrationWindows: calibrated ? CalibrationWindows : null);
         Assert.Equal(quantization.Format, model.Quantization.Format);
         // The LM head is stored in its own format: an int8 head reads a byte per weight plus a scale per row.
-        Assert.Equal(format.EndsWith("-h8") || format == "int8" ? WeightFormat.Int8 : WeightFormat.Int4, model.Quantization.Head);
+        Assert.Equal(format.Contains("-h8") || format == "int8" ? WeightFormat.Int8 : WeightFormat.Int4, model.Quantization.Head);
+        if (calibrated)
+        {
+            // Calibration really changed the fit (of the down projection, whose plain fit no norm weighs).
+            using var plain = DecoderModel.Load(ckpt.Folder, ScalarType.Float32, CPU, quantization: quantization);
+            using var a = plain.DequantizedWeight(0, "down");
+            using var b = model.DequantizedWeight(0, "down");
+            Assert.NotEqual(a.data<float>().ToArray(), b.data<float>().ToArray()); // the calibrated fit differs
+        }
         if (model.Quantization.Head == WeightFormat.Int8)
             Assert.Equal((long)config.VocabSize * ((config.HiddenSize + 63) / 64 * 64) + config.VocabSize * 4L, model.StreamedHeadBytes);
         var dequantized = DequantizedWeights(model, ckpt);

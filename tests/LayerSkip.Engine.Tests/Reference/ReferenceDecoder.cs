@@ -10,8 +10,13 @@ namespace LayerSkip.Engine.Tests.Reference;
 /// </summary>
 public sealed class ReferenceDecoder(ModelConfig c, IReadOnlyDictionary<string, float[]> w)
 {
-    /// <summary>Logits [position][vocab] for every position of the sequence.</summary>
-    public double[][] Logits(IReadOnlyList<int> tokens, Func<int, bool>? runs = null, int fullDepthPositions = int.MaxValue)
+    /// <summary>
+    /// Logits [position][vocab] for every position of the sequence. <paramref name="projectionInput"/>, if given, is
+    /// told the vector each projection multiplies at each position: (layer, name, input) with names q_proj (also k and
+    /// v), o_proj, gate_proj (also up), down_proj, and lm_head at layer −1.
+    /// </summary>
+    public double[][] Logits(IReadOnlyList<int> tokens, Func<int, bool>? runs = null, int fullDepthPositions = int.MaxValue,
+        Action<int, string, double[]>? projectionInput = null)
     {
         int n = tokens.Count, h = c.HiddenSize, d = c.HeadDim;
         var x = new double[n][];
@@ -29,6 +34,7 @@ public sealed class ReferenceDecoder(ModelConfig c, IReadOnlyDictionary<string, 
             {
                 if (!ran[t]) continue;
                 var hn = RmsNorm(x[t], w[p + "input_layernorm.weight"]);
+                projectionInput?.Invoke(l, "q_proj", hn);
                 var q = Heads(Linear(hn, p + "self_attn.q_proj", c.NumHeads * d), c.NumHeads);
                 var k = Heads(Linear(hn, p + "self_attn.k_proj", c.NumKeyValueHeads * d), c.NumKeyValueHeads);
                 var v = Heads(Linear(hn, p + "self_attn.v_proj", c.NumKeyValueHeads * d), c.NumKeyValueHeads);
@@ -54,18 +60,26 @@ public sealed class ReferenceDecoder(ModelConfig c, IReadOnlyDictionary<string, 
                     for (var i = 0; i < visible.Count; i++)
                         for (var j = 0; j < d; j++) attn[head * d + j] += probs[i] * values[visible[i]][kvHead][j];
                 }
+                projectionInput?.Invoke(l, "o_proj", attn);
                 var o = MatVec(w[p + "self_attn.o_proj.weight"], attn, h);
                 var mid = x[t].Zip(o, (a, b) => a + b).ToArray();
                 var hn2 = RmsNorm(mid, w[p + "post_attention_layernorm.weight"]);
+                projectionInput?.Invoke(l, "gate_proj", hn2);
                 var gate = MatVec(w[p + "mlp.gate_proj.weight"], hn2, c.IntermediateSize);
                 var up = MatVec(w[p + "mlp.up_proj.weight"], hn2, c.IntermediateSize);
                 var act = gate.Zip(up, (g, u) => g / (1 + Math.Exp(-g)) * u).ToArray();
+                projectionInput?.Invoke(l, "down_proj", act);
                 var down = MatVec(w[p + "mlp.down_proj.weight"], act, h);
                 x[t] = mid.Zip(down, (a, b) => a + b).ToArray();
             }
         }
         var head2 = c.TieWordEmbeddings ? w["model.embed_tokens.weight"] : w["lm_head.weight"];
-        return x.Select(xt => MatVec(head2, RmsNorm(xt, w["model.norm.weight"]), c.VocabSize)).ToArray();
+        return x.Select(xt =>
+        {
+            var normed = RmsNorm(xt, w["model.norm.weight"]);
+            projectionInput?.Invoke(-1, "lm_head", normed);
+            return MatVec(head2, normed, c.VocabSize);
+        }).ToArray();
     }
 
     private double[] Linear(double[] x, string name, int outDim)

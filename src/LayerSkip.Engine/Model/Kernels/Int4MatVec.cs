@@ -64,12 +64,18 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
                 m._scales[n * m._groups + g] = scale;
                 m._mins[n * m._groups + g] = min;
             }
-            var packed = m._q + (long)n * m._padded / 2;
-            for (var c = 0; c < m._padded; c += Chunk)
-                for (var j = 0; j < 32; j++)
-                    packed[c / 2 + j] = (byte)(q[c + j] | (q[c + 32 + j] << 4));
+            m.Pack(n, q);
         });
         return m;
+    }
+
+    /// <summary>Stores row <paramref name="n"/>'s codes <paramref name="q"/> (one per padded column, padding 0), two per byte.</summary>
+    private void Pack(int n, byte* q)
+    {
+        var packed = _q + (long)n * _padded / 2;
+        for (var c = 0; c < _padded; c += Chunk)
+            for (var j = 0; j < 32; j++)
+                packed[c / 2 + j] = (byte)(q[c + j] | (q[c + 32 + j] << 4));
     }
 
     /// <summary>Row <paramref name="n"/>, column <paramref name="k"/> as stored: its group's scale and min and its 4-bit code.</summary>

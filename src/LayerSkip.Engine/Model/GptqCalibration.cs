@@ -1,0 +1,83 @@
+using LayerSkip.Engine.Model.Kernels;
+using static TorchSharp.torch;
+
+namespace LayerSkip.Engine.Model;
+
+/// <summary>
+/// Fits a model's int4 projections the GPTQ way (<see cref="Int4MatVec.QuantizeGptq"/>) on the input Gram matrices
+/// measured by running calibration windows through the float model. The passes run a few layers' recording at a time,
+/// as many as <see cref="GramBudgetBytes"/> of Grams allow, and each group of layers is fitted before the next pass,
+/// so a large model never holds all its Grams; every pass runs the float weights, which stay untouched until the
+/// quantized model is built from the fitted kernels.
+/// </summary>
+internal static class GptqCalibration
+{
+    /// <summary>The float64 Gram matrices one pass may hold (a Llama-3.2-1B layer needs about 0.6 GB, its down projection most).</summary>
+    public const long GramBudgetBytes = 2L << 30;
+
+    /// <summary>
+    /// Kernels for every projection of <paramref name="model"/> (float, sharing the weights the quantized model will be
+    /// built from) that <paramref name="quantization"/> stores as int4; int8 projections are left out (one symmetric
+    /// scale per row: nothing to fit).
+    /// </summary>
+    public static FittedProjections Fit(DecoderModel model, IReadOnlyCollection<int[]> windows, WeightQuantization quantization,
+        long gramBudgetBytes = GramBudgetBytes)
+    {
+        var layers = model.Config.NumLayers;
+        var fitLayers = quantization.Format == WeightFormat.Int4 && layers > 0;
+        var fitHead = quantization.Head == WeightFormat.Int4;
+        var fitted = new FittedProjections();
+        try
+        {
+            if (fitLayers)
+            {
+                var perLayer = Kinds.Sum(k => GramBytes(Weight(model.Weights, 0, k)));
+                var step = (int)Math.Clamp(gramBudgetBytes / perLayer, 1, layers);
+                // The LM head's Gram (hidden² entries, small) rides along with the last pass.
+                for (var first = 0; first < layers; first += step)
+                    FitPass(model, windows, first, Math.Min(layers, first + step), fitHead && first + step >= layers, quantization.GroupSize, fitted);
+            }
+            else if (fitHead) FitPass(model, windows, layers, layers, lmHead: true, quantization.GroupSize, fitted);
+            return fitted;
+        }
+        catch
+        {
+            fitted.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>One pass over the windows recording layers [<paramref name="first"/>, <paramref name="end"/>) (and the LM head), then their fits.</summary>
+    private static void FitPass(DecoderModel model, IReadOnlyCollection<int[]> windows, int first, int end, bool lmHead, int groupSize,
+        FittedProjections fitted)
+    {
+        using var grams = InputGrams.Measure(model, windows, first, end, lmHead);
+        for (var l = first; l < end; l++)
+            foreach (var kind in Kinds)
+                fitted.Add(l, kind, FitOne(Weight(model.Weights, l, kind), grams.Gram(l, kind)!, groupSize));
+        if (lmHead) fitted.Add(-1, ProjectionKind.LmHead, FitOne(model.Weights.LmHead, grams.Gram(-1, ProjectionKind.LmHead)!, groupSize));
+    }
+
+    private static readonly ProjectionKind[] Kinds = [ProjectionKind.Qkv, ProjectionKind.Output, ProjectionKind.GateUp, ProjectionKind.Down];
+
+    private static long GramBytes(Tensor weight) => weight.shape[1] * weight.shape[1] * sizeof(double);
+
+    private static Tensor Weight(ModelWeights weights, int layer, ProjectionKind kind) => kind switch
+    {
+        ProjectionKind.Qkv => weights.Layers[layer].Qkv,
+        ProjectionKind.Output => weights.Layers[layer].Output,
+        ProjectionKind.GateUp => weights.Layers[layer].GateUp,
+        ProjectionKind.Down => weights.Layers[layer].Down,
+        _ => weights.LmHead,
+    };
+
+    /// <summary>The int4 kernel of a float32 copy of <paramref name="weight"/> fitted on <paramref name="gram"/>; the weight is left as it is.</summary>
+    internal static unsafe Int4MatVec FitOne(Tensor weight, Tensor gram, int groupSize)
+    {
+        var factor = InverseHessianFactor.Compute(gram, out var dead);
+        using var _ = no_grad();
+        using var copy = weight.to(ScalarType.Float32, CPU, copy: true);
+        using var f = copy.contiguous();
+        return Int4MatVec.QuantizeGptq((float*)TensorMemory.Pointer(f), (int)weight.shape[0], (int)weight.shape[1], groupSize, factor, dead);
+    }
+}
