@@ -86,7 +86,7 @@ public sealed class DecoderModel : IDisposable
         {
             var groupSize = Quantization.Format == WeightFormat.Int4 ? Quantization.GroupSize : WeightQuantization.DefaultGroupSize;
             using var _ = no_grad();
-            _drafts[precision] = draft = new DraftWeights(Weights.Layers.Count, DequantizedWeight, InputNormOf, new WeightQuantization(precision, groupSize));
+            _drafts[precision] = draft = new DraftWeights(Weights.Layers.Count, DequantizedWeight, Weights.NormBefore, new WeightQuantization(precision, groupSize));
         }
         return draft.Bytes;
     }
@@ -302,30 +302,14 @@ public sealed class DecoderModel : IDisposable
     internal Tensor Embed(Tensor ids) =>
         Weights.TiedEmbeddings && !Weights.HoldsLmHead ? _lmHead.Rows(ids) : Weights.Embedding.index_select(0, ids);
 
-    /// <summary>The RMSNorm weight in front of a projection (see <see cref="DequantizedWeight"/>), or null.</summary>
-    private Tensor? InputNormOf(int layer, string name) => name switch
-    {
-        "lm_head" => Weights.FinalNorm,
-        "qkv" => Weights.Layers[layer].InputNorm,
-        "gate_up" => Weights.Layers[layer].PostAttentionNorm,
-        _ => null,
-    };
-
     /// <summary>
-    /// Layer <paramref name="layer"/>'s projection <paramref name="name"/> (qkv, output, gate_up, down, or lm_head for
-    /// <c>layer</c> −1) as a float tensor [out, in] in the compute dtype: a copy of the float weight, or the dequantized
-    /// values a quantized model computes with.
+    /// Layer <paramref name="layer"/>'s projection of kind <paramref name="kind"/> (layer ignored for the LM head) as a
+    /// float tensor [out, in] in the compute dtype: a copy of the float weight, or the dequantized values a quantized
+    /// model computes with.
     /// </summary>
-    internal Tensor DequantizedWeight(int layer, string name)
+    internal Tensor DequantizedWeight(int layer, ProjectionKind kind)
     {
-        var p = layer < 0 ? _lmHead : name switch
-        {
-            "qkv" => _projections[layer].Qkv,
-            "output" => _projections[layer].Output,
-            "gate_up" => _projections[layer].GateUp,
-            "down" => _projections[layer].Down,
-            _ => throw new ArgumentException($"No projection '{name}'.", nameof(name)),
-        };
+        var p = kind == ProjectionKind.LmHead ? _lmHead : _projections[layer][kind];
         return p.Dequantize(0, p.OutFeatures);
     }
 

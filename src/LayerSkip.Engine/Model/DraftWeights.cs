@@ -22,26 +22,26 @@ internal sealed class DraftWeights : IDisposable
     public IMatVec LmHead { get; }
 
     /// <param name="layers">How many decoder layers the model has.</param>
-    /// <param name="weight">A projection's float values (layer, name; layer −1 is the LM head), a copy the caller owns:
-    /// the float weight, or a quantized model's dequantized one.</param>
+    /// <param name="weight">A projection's float values (layer and kind; the layer is ignored for the LM head), a copy
+    /// the caller owns: the float weight, or a quantized model's dequantized one.</param>
     /// <param name="inputNorm">The RMSNorm weight in front of that projection, if any (it weighs the int4 fit).</param>
-    public DraftWeights(int layers, Func<int, string, TorchSharp.torch.Tensor> weight, Func<int, string, TorchSharp.torch.Tensor?> inputNorm,
+    public DraftWeights(int layers, Func<int, ProjectionKind, TorchSharp.torch.Tensor> weight, Func<int, ProjectionKind, TorchSharp.torch.Tensor?> inputNorm,
         WeightQuantization quantization)
     {
         Quantization = quantization;
         var made = new List<IMatVec>();
-        IMatVec Copy(int layer, string name)
+        IMatVec Copy(int layer, ProjectionKind kind)
         {
-            using var w = weight(layer, name);
-            var k = Projection.QuantizedCopy(w, quantization, inputNorm(layer, name));
+            using var w = weight(layer, kind);
+            var k = Projection.QuantizedCopy(w, quantization, inputNorm(layer, kind));
             made.Add(k);
             return k;
         }
         try
         {
             _layers = Enumerable.Range(0, layers)
-                .Select(l => new Layer(Copy(l, "qkv"), Copy(l, "output"), Copy(l, "gate_up"), Copy(l, "down"))).ToArray();
-            LmHead = Copy(-1, "lm_head");
+                .Select(l => new Layer(Copy(l, ProjectionKind.Qkv), Copy(l, ProjectionKind.Output), Copy(l, ProjectionKind.GateUp), Copy(l, ProjectionKind.Down))).ToArray();
+            LmHead = Copy(-1, ProjectionKind.LmHead);
         }
         catch
         {

@@ -31,7 +31,7 @@ internal static class GptqCalibration
         {
             if (fitLayers)
             {
-                var perLayer = Kinds.Sum(k => GramBytes(Weight(model.Weights, 0, k)));
+                var perLayer = Kinds.Sum(k => GramBytes(model.Weights.Projection(0, k)));
                 var step = (int)Math.Clamp(gramBudgetBytes / perLayer, 1, layers);
                 // The LM head's Gram (hidden² entries, small) rides along with the last pass.
                 for (var first = 0; first < layers; first += step)
@@ -54,22 +54,13 @@ internal static class GptqCalibration
         using var grams = InputGrams.Measure(model, windows, first, end, lmHead);
         for (var l = first; l < end; l++)
             foreach (var kind in Kinds)
-                fitted.Add(l, kind, FitOne(Weight(model.Weights, l, kind), grams.Gram(l, kind)!, groupSize));
+                fitted.Add(l, kind, FitOne(model.Weights.Projection(l, kind), grams.Gram(l, kind)!, groupSize));
         if (lmHead) fitted.Add(-1, ProjectionKind.LmHead, FitOne(model.Weights.LmHead, grams.Gram(-1, ProjectionKind.LmHead)!, groupSize));
     }
 
     private static readonly ProjectionKind[] Kinds = [ProjectionKind.Qkv, ProjectionKind.Output, ProjectionKind.GateUp, ProjectionKind.Down];
 
     private static long GramBytes(Tensor weight) => weight.shape[1] * weight.shape[1] * sizeof(double);
-
-    private static Tensor Weight(ModelWeights weights, int layer, ProjectionKind kind) => kind switch
-    {
-        ProjectionKind.Qkv => weights.Layers[layer].Qkv,
-        ProjectionKind.Output => weights.Layers[layer].Output,
-        ProjectionKind.GateUp => weights.Layers[layer].GateUp,
-        ProjectionKind.Down => weights.Layers[layer].Down,
-        _ => weights.LmHead,
-    };
 
     /// <summary>The int4 kernel of a float32 copy of <paramref name="weight"/> fitted on <paramref name="gram"/>; the weight is left as it is.</summary>
     internal static unsafe Int4MatVec FitOne(Tensor weight, Tensor gram, int groupSize)

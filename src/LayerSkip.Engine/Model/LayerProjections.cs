@@ -1,5 +1,3 @@
-using static TorchSharp.torch;
-
 namespace LayerSkip.Engine.Model;
 
 /// <summary>A layer's four projections (q/k/v fused, output, gate/up fused, down), prepared for decoding.</summary>
@@ -17,13 +15,23 @@ internal sealed class LayerProjections : IDisposable
     public LayerProjections(LayerWeights w, WeightQuantization quantization, DequantizationScratch? freeInto = null,
         FittedProjections? fitted = null, int layer = 0)
     {
-        Projection Create(Tensor weight, Tensor? norm, ProjectionKind kind) =>
-            Projection.Create(weight, quantization, ColumnImportance.FromNorm(norm), freeInto, fitted?.Take(layer, kind));
-        Qkv = Create(w.Qkv, w.InputNorm, ProjectionKind.Qkv);
-        Output = Create(w.Output, null, ProjectionKind.Output);
-        GateUp = Create(w.GateUp, w.PostAttentionNorm, ProjectionKind.GateUp);
-        Down = Create(w.Down, null, ProjectionKind.Down);
+        Projection Create(ProjectionKind kind) =>
+            Projection.Create(w.Projection(kind), quantization, ColumnImportance.FromNorm(w.NormBefore(kind)), freeInto, fitted?.Take(layer, kind));
+        Qkv = Create(ProjectionKind.Qkv);
+        Output = Create(ProjectionKind.Output);
+        GateUp = Create(ProjectionKind.GateUp);
+        Down = Create(ProjectionKind.Down);
     }
+
+    /// <summary>The projection of this kind (not the LM head, which is the model's).</summary>
+    public Projection this[ProjectionKind kind] => kind switch
+    {
+        ProjectionKind.Qkv => Qkv,
+        ProjectionKind.Output => Output,
+        ProjectionKind.GateUp => GateUp,
+        ProjectionKind.Down => Down,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "A layer has no LM head."),
+    };
 
     public long StreamedBytes => Qkv.StreamedBytes + Output.StreamedBytes + GateUp.StreamedBytes + Down.StreamedBytes;
     public long PackedBytes => Qkv.PackedBytes + Output.PackedBytes + GateUp.PackedBytes + Down.PackedBytes;

@@ -22,6 +22,24 @@ public sealed class LayerWeights : IDisposable
     public required Tensor GateUp { get => Held(_gateUp, "gate/up"); init => _gateUp = value; }
     public required Tensor Down { get => Held(_down, "down"); init => _down = value; }
 
+    /// <summary>The projection of this kind [out, in].</summary>
+    internal Tensor Projection(ProjectionKind kind) => kind switch
+    {
+        ProjectionKind.Qkv => Qkv,
+        ProjectionKind.Output => Output,
+        ProjectionKind.GateUp => GateUp,
+        ProjectionKind.Down => Down,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "A layer has no LM head."),
+    };
+
+    /// <summary>The RMSNorm weight that scales the projection's input (q/k/v and gate/up), or null.</summary>
+    internal Tensor? NormBefore(ProjectionKind kind) => kind switch
+    {
+        ProjectionKind.Qkv => InputNorm,
+        ProjectionKind.GateUp => PostAttentionNorm,
+        _ => null,
+    };
+
     /// <summary>Whether the float projection matrices are still held (a quantized model frees them).</summary>
     public bool HoldsProjections => _freedBy is null;
 

@@ -24,6 +24,12 @@ public sealed class ModelWeights : IDisposable
     /// <summary>Whether the LM head's float matrix is still held (a quantized model frees it).</summary>
     public bool HoldsLmHead => _lmHead is not null;
 
+    /// <summary>Layer <paramref name="layer"/>'s projection of this kind [out, in], or the LM head (layer ignored).</summary>
+    internal Tensor Projection(int layer, ProjectionKind kind) => kind == ProjectionKind.LmHead ? LmHead : Layers[layer].Projection(kind);
+
+    /// <summary>The RMSNorm weight that scales that projection's input, or null where none does.</summary>
+    internal Tensor? NormBefore(int layer, ProjectionKind kind) => kind == ProjectionKind.LmHead ? FinalNorm : Layers[layer].NormBefore(kind);
+
     /// <summary>Bytes of the float tensors still held by the layers.</summary>
     public long LayerBytes => Layers.Sum(l => l.Bytes);
     /// <summary>Bytes of the float LM head (when still held) and final norm.</summary>

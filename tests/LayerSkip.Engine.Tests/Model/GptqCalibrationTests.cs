@@ -103,14 +103,14 @@ public class GptqCalibrationTests
         using var plain = InferenceEngine.Load(Options("int4", null));
         using var calibrated = InferenceEngine.Load(Options("int4", text));
         // Calibration refits every int4 projection, the output and down projections included.
-        foreach (var (layer, name) in new[] { (0, "qkv"), (0, "output"), (0, "gate_up"), (0, "down"), (-1, "lm_head") })
-            Assert.NotEqual(await Weight(plain, layer, name), await Weight(calibrated, layer, name));
+        foreach (var (layer, kind) in new[] { (0, ProjectionKind.Qkv), (0, ProjectionKind.Output), (0, ProjectionKind.GateUp), (0, ProjectionKind.Down), (-1, ProjectionKind.LmHead) })
+            Assert.NotEqual(await Weight(plain, layer, kind), await Weight(calibrated, layer, kind));
         // int8 has nothing to fit: the option is accepted and changes nothing.
         using var int8 = InferenceEngine.Load(Options("int8", null));
         using var int8Calibrated = InferenceEngine.Load(Options("int8", text));
-        Assert.Equal(await Weight(int8, 0, "down"), await Weight(int8Calibrated, 0, "down"));
+        Assert.Equal(await Weight(int8, 0, ProjectionKind.Down), await Weight(int8Calibrated, 0, ProjectionKind.Down));
     }
 
-    private static Task<float[]> Weight(InferenceEngine engine, int layer, string name) =>
-        engine.RunAsync(m => m.DequantizedWeight(layer, name).contiguous().data<float>().ToArray());
+    private static Task<float[]> Weight(InferenceEngine engine, int layer, ProjectionKind kind) =>
+        engine.RunAsync(m => m.DequantizedWeight(layer, kind).contiguous().data<float>().ToArray());
 }

@@ -46,8 +46,8 @@ public class QuantizedForwardTests
         {
             // Calibration really changed the fit (of the down projection, whose plain fit no norm weighs).
             using var plain = DecoderModel.Load(ckpt.Folder, ScalarType.Float32, CPU, quantization: quantization);
-            using var a = plain.DequantizedWeight(0, "down");
-            using var b = model.DequantizedWeight(0, "down");
+            using var a = plain.DequantizedWeight(0, ProjectionKind.Down);
+            using var b = model.DequantizedWeight(0, ProjectionKind.Down);
             Assert.NotEqual(a.data<float>().ToArray(), b.data<float>().ToArray()); // the calibrated fit differs
         }
         if (model.Quantization.Head == WeightFormat.Int8)
@@ -100,7 +100,7 @@ public class QuantizedForwardTests
         var c = model.Config;
         int q = c.NumHeads * c.HeadDim, kv = c.NumKeyValueHeads * c.HeadDim, i = c.IntermediateSize;
         static float[] V(Tensor t) => t.contiguous().data<float>().ToArray();
-        using var head = model.DequantizedWeight(-1, "lm_head");
+        using var head = model.DequantizedWeight(-1, ProjectionKind.LmHead);
         var w = new Dictionary<string, float[]>(ckpt.Weights)
         {
             // Tied: the quantized LM head is the embedding table too; untied: the table stays float.
@@ -110,10 +110,10 @@ public class QuantizedForwardTests
         for (var l = 0; l < c.NumLayers; l++)
         {
             var p = $"model.layers.{l}.";
-            using var qkv = model.DequantizedWeight(l, "qkv");
-            using var gateUp = model.DequantizedWeight(l, "gate_up");
-            using var output = model.DequantizedWeight(l, "output");
-            using var down = model.DequantizedWeight(l, "down");
+            using var qkv = model.DequantizedWeight(l, ProjectionKind.Qkv);
+            using var gateUp = model.DequantizedWeight(l, ProjectionKind.GateUp);
+            using var output = model.DequantizedWeight(l, ProjectionKind.Output);
+            using var down = model.DequantizedWeight(l, ProjectionKind.Down);
             w[p + "self_attn.q_proj.weight"] = V(qkv.narrow(0, 0, q));
             w[p + "self_attn.k_proj.weight"] = V(qkv.narrow(0, q, kv));
             w[p + "self_attn.v_proj.weight"] = V(qkv.narrow(0, q + kv, kv));
