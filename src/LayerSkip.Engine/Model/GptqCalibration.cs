@@ -63,12 +63,11 @@ internal static class GptqCalibration
     private static long GramBytes(Tensor weight) => weight.shape[1] * weight.shape[1] * sizeof(double);
 
     /// <summary>The int4 kernel of a float32 copy of <paramref name="weight"/> fitted on <paramref name="gram"/>; the weight is left as it is.</summary>
-    internal static unsafe Int4MatVec FitOne(Tensor weight, Tensor gram, int groupSize)
+    internal static Int4MatVec FitOne(Tensor weight, Tensor gram, int groupSize)
     {
-        var factor = InverseHessianFactor.Compute(gram, out var dead);
+        using var feedback = ErrorFeedback.Compute(gram);
         using var _ = no_grad();
-        using var copy = weight.to(ScalarType.Float32, CPU, copy: true);
-        using var f = copy.contiguous();
-        return Int4MatVec.QuantizeGptq((float*)TensorMemory.Pointer(f), (int)weight.shape[0], (int)weight.shape[1], groupSize, factor, dead);
+        using var copy = weight.to(ScalarType.Float32, CPU, copy: true).contiguous();
+        return Int4MatVec.QuantizeGptq(copy, groupSize, feedback);
     }
 }

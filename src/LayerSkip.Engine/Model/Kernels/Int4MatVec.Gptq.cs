@@ -1,93 +1,135 @@
 using System.Numerics;
+using static TorchSharp.torch;
 
 namespace LayerSkip.Engine.Model.Kernels;
 
 internal sealed unsafe partial class Int4MatVec
 {
-    /// <summary>Rows fitted together: each row of the inverse-Hessian factor is read once per block, not once per row.</summary>
-    private const int GptqRowBlock = 16;
+    /// <summary>Columns rounded together before the next ones see their errors (a multiple of the group size).</summary>
+    internal const int GptqBlockColumns = 128;
+
+    /// <summary>Rows one task fits through a block: the block's slice of the feedback stays in cache across them.</summary>
+    private const int GptqRowChunk = 32;
 
     /// <summary>
-    /// Quantizes a float32 row-major matrix [out, in] the GPTQ way (Frantar et al. 2022) and returns its dequantized
-    /// values in place. Each row's columns are rounded in order, and each rounding error e_i is pushed onto the columns
-    /// not yet rounded, w_j −= e_i · U_ij / U_ii, where UᵀU is the damped inverse Hessian of the inputs
-    /// (<paramref name="inverseFactor"/>, [in, in], from <see cref="InverseHessianFactor"/>): the later columns absorb
-    /// what correlated inputs let them, which lowers the output error Δw H Δwᵀ rather than the weight error ‖Δw‖². A
-    /// group's scale and min are fitted by <see cref="GroupFit"/> on the row's updated values when its first column is
-    /// reached. With H = I nothing is pushed (U is diagonal) and the result equals <see cref="Quantize"/>'s unweighted fit.
+    /// Quantizes a float32 matrix [out, in] (a contiguous CPU tensor) the GPTQ way (Frantar et al. 2022) and returns
+    /// its dequantized values in place. Each row's columns are rounded in order, each from its value updated by the
+    /// errors of the columns before it (<see cref="ErrorFeedback"/>): the later columns absorb what correlated inputs
+    /// let them, which lowers the output error Δw H Δwᵀ rather than the weight error ‖Δw‖². A group's scale and min are
+    /// fitted by <see cref="GroupFit"/> on the row's updated values when its first column is reached. With H = I
+    /// nothing is pushed (F = 0) and the result equals <see cref="Quantize"/>'s unweighted fit.
     /// </summary>
-    /// <param name="deadColumns">Columns to zero first (inputs that were always zero); null for none.</param>
-    public static Int4MatVec QuantizeGptq(float* w, int outFeatures, int inFeatures, int groupSize, double[] inverseFactor, bool[]? deadColumns = null)
+    /// <remarks>
+    /// The columns go in blocks of <paramref name="blockColumns"/> (rounded to whole groups, so a group is fitted after
+    /// every update it needs): a block first takes the errors of all columns before it in one matrix product, then its
+    /// columns are rounded one by one, each passing its error on inside the block only. This is the column-by-column
+    /// fit reordered, with the work of the updates in a matrix product instead of a pass over the rest of the row per column.
+    /// </remarks>
+    public static Int4MatVec QuantizeGptq(Tensor weight, int groupSize, ErrorFeedback feedback, int blockColumns = GptqBlockColumns)
     {
-        if (inverseFactor.Length != (long)inFeatures * inFeatures)
-            throw new ArgumentException($"The inverse-Hessian factor has {inverseFactor.Length} entries, not {inFeatures}².", nameof(inverseFactor));
-        if (deadColumns is not null && deadColumns.Length != inFeatures)
-            throw new ArgumentException($"{deadColumns.Length} dead-column flags for {inFeatures} columns.", nameof(deadColumns));
-        var m = new Int4MatVec(outFeatures, inFeatures, groupSize);
-        var blocks = (outFeatures + GptqRowBlock - 1) / GptqRowBlock;
-        Parallel.For(0, blocks, b =>
+        if (weight.ndim != 2 || weight.dtype != ScalarType.Float32)
+            throw new ArgumentException($"The GPTQ fit takes a float32 matrix, not {weight.dtype} [{string.Join(", ", weight.shape)}].", nameof(weight));
+        var (rows, cols) = ((int)weight.shape[0], (int)weight.shape[1]);
+        if (feedback.Columns != cols)
+            throw new ArgumentException($"The error feedback is for {feedback.Columns} columns, not {cols}.", nameof(feedback));
+        var m = new Int4MatVec(rows, cols, groupSize);
+        var block = Math.Max(1, blockColumns / groupSize) * groupSize;
+        using var _ = no_grad();
+        var w = (float*)TensorMemory.Pointer(weight);
+        var f = (float*)TensorMemory.Pointer(feedback.Matrix);
+        var dead = Enumerable.Range(0, cols).Where(k => feedback.Dead[k]).Select(k => (long)k).ToArray();
+        if (dead.Length > 0)
+            using (var index = tensor(dead)) weight.index_fill_(1, index, 0f);
+        // Codes of every row (padding 0), packed at the end; meanwhile the columns already rounded hold w − q.
+        var codes = new byte[(long)rows * m._padded];
+        for (var start = 0; start < cols; start += block)
         {
-            var first = b * GptqRowBlock;
-            var count = Math.Min(GptqRowBlock, outFeatures - first);
-            var rows = new double[count * inFeatures];
-            for (var r = 0; r < count; r++)
-                for (var k = 0; k < inFeatures; k++)
-                    rows[r * inFeatures + k] = deadColumns?[k] == true ? 0 : w[(long)(first + r) * inFeatures + k];
-            var codes = new byte[count * m._padded];
-            var scales = new float[count];
-            var mins = new float[count];
-            var errors = new double[count];
-            var group = new float[groupSize];
-            var groupCodes = new byte[groupSize];
-            fixed (double* u = inverseFactor)
-            fixed (float* g = group)
-            fixed (byte* gq = groupCodes)
-                for (var i = 0; i < inFeatures; i++)
-                {
-                    if (i % groupSize == 0)
-                    {
-                        var length = Math.Min(groupSize, inFeatures - i);
-                        for (var r = 0; r < count; r++)
-                        {
-                            for (var j = 0; j < length; j++) g[j] = (float)rows[r * inFeatures + i + j];
-                            (scales[r], mins[r]) = GroupFit.Fit(g, null, length, gq);
-                            m._scales[(first + r) * m._groups + i / groupSize] = scales[r];
-                            m._mins[(first + r) * m._groups + i / groupSize] = mins[r];
-                        }
-                    }
-                    var pivot = u[(long)i * inFeatures + i];
-                    for (var r = 0; r < count; r++)
-                    {
-                        var value = (float)rows[r * inFeatures + i];
-                        byte code;
-                        GroupFit.Assign(&value, 1, scales[r], mins[r], &code);
-                        var dequantized = code * scales[r] + mins[r];
-                        codes[r * m._padded + i] = code;
-                        w[(long)(first + r) * inFeatures + i] = dequantized;
-                        errors[r] = (rows[r * inFeatures + i] - dequantized) / pivot;
-                    }
-                    var rest = inFeatures - i - 1;
-                    if (rest == 0) continue;
-                    var factorRow = new ReadOnlySpan<double>(u + (long)i * inFeatures + i + 1, rest);
-                    for (var r = 0; r < count; r++)
-                        SubtractScaled(rows.AsSpan(r * inFeatures + i + 1, rest), errors[r], factorRow);
-                }
+            var width = Math.Min(block, cols - start);
+            using var values = empty(rows, width, ScalarType.Float32); // the block's updated values
+            values.copy_(weight.narrow(1, start, width));
+            if (start > 0)
+                using (var done = weight.narrow(1, 0, start))
+                using (var pushed = feedback.Matrix.narrow(0, 0, start).narrow(1, start, width))
+                    values.addmm_(done, pushed);
+            var v = (float*)TensorMemory.Pointer(values);
+            Parallel.For(0, (rows + GptqRowChunk - 1) / GptqRowChunk, chunk =>
+            {
+                var group = stackalloc float[groupSize];
+                var groupCodes = stackalloc byte[groupSize];
+                var end = Math.Min(rows, (chunk + 1) * GptqRowChunk);
+                fixed (byte* q = codes)
+                    for (var r = chunk * GptqRowChunk; r < end; r++)
+                        FitBlockRow(m, w + (long)r * cols, v + (long)r * width, q + (long)r * m._padded, r, start, width, f, group, groupCodes);
+            });
+        }
+        Parallel.For(0, rows, r =>
+        {
             fixed (byte* q = codes)
-                for (var r = 0; r < count; r++) m.Pack(first + r, q + r * m._padded);
+            {
+                var row = w + (long)r * cols;
+                var rowCodes = q + (long)r * m._padded;
+                for (var k = 0; k < cols; k++)
+                {
+                    var g = r * m._groups + k / groupSize;
+                    row[k] = rowCodes[k] * m._scales[g] + m._mins[g];
+                }
+                m.Pack(r, rowCodes);
+            }
         });
         return m;
     }
 
-    /// <summary>y −= a · x.</summary>
-    private static void SubtractScaled(Span<double> y, double a, ReadOnlySpan<double> x)
+    /// <summary>
+    /// Rounds columns [start, start + width) of row <paramref name="r"/> from their updated values
+    /// <paramref name="values"/>, passing each error on to the block's later columns, and leaves w − q in <paramref name="row"/>.
+    /// </summary>
+    private static void FitBlockRow(Int4MatVec m, float* row, float* values, byte* codes, int r, int start, int width, float* f, float* group, byte* groupCodes)
+    {
+        var cols = m.InFeatures;
+        var groupSize = m.GroupSize;
+        float scale = 0, min = 0;
+        for (var j = 0; j < width; j++)
+        {
+            var k = start + j;
+            var g = r * m._groups + k / groupSize;
+            if (k % groupSize == 0)
+            {
+                var length = Math.Min(groupSize, cols - k);
+                GroupValues(row + k, values + j, f + (long)k * cols + k, cols, length, group);
+                (scale, min) = GroupFit.Fit(group, null, length, groupCodes);
+                (m._scales[g], m._mins[g]) = (scale, min);
+            }
+            GroupFit.Assign(values + j, 1, scale, min, codes + k);
+            var error = row[k] - (codes[k] * scale + min);
+            row[k] = error;
+            AddScaled(values + j + 1, error, f + (long)k * cols + k + 1, width - j - 1);
+        }
+    }
+
+    /// <summary>
+    /// The values of a group as GPTQ sees them when its first column is reached: the row's columns after each
+    /// earlier column's error was pushed onto all later ones, the best the group can do with the earlier columns
+    /// fixed, w + (δ R_SG) R_GG⁻¹ (δ = w − q of the columns S before it, R_GG the group's diagonal block; see
+    /// <see cref="ErrorFeedback"/>). The feedback gives <paramref name="updated"/> = w + (δ R_SG) diag(R_GG)⁻¹ instead:
+    /// it is exact for each column at its own turn only, so the rest of R_GG is solved for here.
+    /// </summary>
+    private static void GroupValues(float* original, float* updated, float* f, int cols, int length, float* group)
+    {
+        for (var i = 0; i < length; i++) group[i] = updated[i] - original[i];
+        for (var i = 0; i < length; i++) AddScaled(group + i + 1, -group[i], f + (long)i * cols + i + 1, length - i - 1);
+        for (var i = 0; i < length; i++) group[i] += original[i];
+    }
+
+    /// <summary>y += a · x over <paramref name="n"/> values.</summary>
+    private static void AddScaled(float* y, float a, float* x, int n)
     {
         var k = 0;
-        if (Vector.IsHardwareAccelerated && y.Length >= Vector<double>.Count)
+        if (Vector.IsHardwareAccelerated && n >= Vector<float>.Count)
         {
-            var va = new Vector<double>(a);
-            for (; k + Vector<double>.Count <= y.Length; k += Vector<double>.Count)
-                (new Vector<double>(y[k..]) - va * new Vector<double>(x[k..])).CopyTo(y[k..]);
+            var va = new Vector<float>(a);
+            for (; k + Vector<float>.Count <= n; k += Vector<float>.Count)
+                (Vector.Load(y + k) + va * Vector.Load(x + k)).Store(y + k);
         }
-        for (; k < y.Length; k++) y[k] -= a * x[k];
+        for (; k < n; k++) y[k] += a * x[k];
     }
 }

@@ -1,0 +1,57 @@
+using static TorchSharp.torch;
+
+namespace LayerSkip.Engine.Model.Kernels;
+
+/// <summary>
+/// How the GPTQ-style fit (<see cref="Int4MatVec.QuantizeGptq"/>) pushes rounding errors onto the columns not yet
+/// rounded: a row's column j is rounded from its updated value w̃_j = w_j + Σ_{k&lt;j} (w_k − q_k) F_kj, where q_k are
+/// the values the earlier columns were rounded to. GPTQ (Frantar et al. 2022) writes the same update with U, the upper
+/// Cholesky factor of the damped inverse Hessian (H + λ·mean(diag H)·I)⁻¹ = UᵀU; with R = U⁻¹ (upper, H + λ… = R Rᵀ)
+/// it is F_kj = R_kj / R_jj for k &lt; j, so one Cholesky factorization of H (in reversed order) gives it, without the
+/// inverse and the second factorization a 8192² Hessian would take twice as long again to compute.
+/// </summary>
+internal sealed class ErrorFeedback : IDisposable
+{
+    /// <summary>The damping λ, a share of the mean diagonal: keeps H invertible when inputs are collinear.</summary>
+    public const double Damping = 0.01;
+
+    private ErrorFeedback(Tensor matrix, bool[] dead) => (Matrix, Dead) = (matrix, dead);
+
+    /// <summary>F [n, n], float32 row-major, strictly upper triangular.</summary>
+    public Tensor Matrix { get; }
+
+    /// <summary>
+    /// Columns whose input was always zero (diagonal 0; given diagonal 1 for the factorization): their weights reach no
+    /// output on the calibration text, so the fit zeroes them rather than spend error feedback on them.
+    /// </summary>
+    public bool[] Dead { get; }
+
+    public int Columns => Dead.Length;
+
+    /// <summary>The feedback for the Gram matrix <paramref name="gram"/> = Σ x xᵀ [n, n], factorized in float64.</summary>
+    public static ErrorFeedback Compute(Tensor gram, double damping = Damping)
+    {
+        if (gram.ndim != 2 || gram.shape[0] != gram.shape[1]) throw new ArgumentException($"A Gram matrix is square, not [{string.Join(", ", gram.shape)}].", nameof(gram));
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        // H = R Rᵀ with R upper is the lower Cholesky factor L of H with rows and columns reversed, so everything is
+        // done in that order and only F is turned back. Each n² intermediate is released as soon as the next exists
+        // (n = 8192 takes 512 MB apiece in float64).
+        var dead = gram.diagonal().eq(0).data<bool>().ToArray();
+        var reversed = gram.to(ScalarType.Float64, CPU).flip(0, 1);
+        var diagonal = reversed.diagonal();
+        var zero = diagonal.eq(0);
+        diagonal.masked_fill_(zero, 1.0);
+        diagonal.add_(damping * diagonal.mean().item<double>());
+        var lower = linalg.cholesky(reversed);
+        reversed.Dispose();
+        lower.div_(lower.diagonal().clone()).tril_(-1); // column j over its diagonal entry
+        var single = lower.to(ScalarType.Float32);
+        lower.Dispose();
+        var matrix = single.flip(0, 1).contiguous();
+        single.Dispose();
+        return new ErrorFeedback(matrix.DetachFromDisposeScope(), dead);
+    }
+
+    public void Dispose() => Matrix.Dispose();
+}
