@@ -242,13 +242,31 @@ public sealed class DecoderModel : IDisposable
     public Tensor VerifyStep(Tensor tokens, KvCache cache) => Run(tokens, cache, null, null, false, null, null, stepwise: true);
 
     /// <summary>
-    /// A full-depth forward pass (libtorch, every position) that adds each projection's input to
-    /// <paramref name="grams"/> (those it records); returns the logits of every position.
+    /// Runs layers [<paramref name="from"/>, <paramref name="to"/>) (libtorch, every position) of one sequence in an
+    /// empty cache of one row, adding each projection's input to <paramref name="grams"/> (those it records), and when
+    /// <paramref name="to"/> is the last layer's end the LM head's input. <paramref name="hidden"/> [1, s, hidden] is the
+    /// state entering layer <paramref name="from"/> (null: the embedding of <paramref name="tokens"/> [1, s]), as an
+    /// earlier call up to that layer returned it; returns the state leaving layer <paramref name="to"/> − 1.
     /// </summary>
-    internal Tensor Record(Tensor tokens, KvCache cache, InputGrams grams)
+    internal Tensor Record(Tensor tokens, Tensor? hidden, int from, int to, KvCache cache, InputGrams grams)
     {
+        var s = (int)tokens.shape[1];
+        if (tokens.shape[0] != 1 || cache.Batch != 1 || cache.Lengths[0] != 0)
+            throw new ArgumentException("Recording runs one sequence from an empty cache of one row.", nameof(cache));
+        if (from < 0 || to < from || to > Config.NumLayers) throw new ArgumentOutOfRangeException(nameof(to), $"No layers [{from}, {to}) of {Config.NumLayers}.");
+        cache.EnsureCapacity(s);
+        using var positions = arange(s, ScalarType.Int64, Device).view(1, s);
+        var (cos, sin) = _rope.ForPositions(positions);
+        var writeIndex = CacheWriteIndex([0], s, cache.Capacity);
+        var mask = AttentionMask([0], s, s, out var causalOnly);
+        var x = hidden ?? Embed(tokens.reshape(-1)).view(1, s, -1);
         _recording = grams;
-        try { return Run(tokens, cache, null, null, false, null, null, stepwise: false); }
+        try
+        {
+            for (var l = from; l < to; l++) x = Layer(l, x, cos, sin, cache, writeIndex, mask, causalOnly, s, null, null);
+            if (to == Config.NumLayers) grams.Add(-1, ProjectionKind.LmHead, RmsNorm(x, Weights.FinalNorm));
+            return x;
+        }
         finally { _recording = null; }
     }
 
@@ -260,7 +278,7 @@ public sealed class DecoderModel : IDisposable
         if (b != cache.Batch) throw new ArgumentException($"tokens has {b} rows but the cache has {cache.Batch}.");
         if (plan is not null && plan.LayerCount != Config.NumLayers)
             throw new ArgumentException($"The plan is for {plan.LayerCount} layers but the model has {Config.NumLayers}.");
-        if (router is null && observer is null && _recording is null && _fused.CanRun(tokens, cache, plan, verification: stepwise))
+        if (router is null && observer is null && _fused.CanRun(tokens, cache, plan, verification: stepwise))
             return _fused.Forward(tokens, cache, plan, lastPositionOnly, draft);
         var starts = cache.Lengths.ToArray();
         var end = starts.Max() + s;
@@ -293,7 +311,6 @@ public sealed class DecoderModel : IDisposable
 
         if (lastPositionOnly && s > 1) x = x.narrow(1, s - 1, 1);
         x = RmsNorm(x, Weights.FinalNorm);
-        _recording?.Add(-1, ProjectionKind.LmHead, x);
         var logits = draft is not null ? _lmHead.ApplyDraft(draft.LmHead, x) : stepwise ? _lmHead.ApplyRowwise(x) : _lmHead.Apply(x);
         return logits.dtype == ScalarType.Float32 ? logits : logits.to(ScalarType.Float32);
     }

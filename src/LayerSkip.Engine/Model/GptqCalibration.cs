@@ -5,10 +5,11 @@ namespace LayerSkip.Engine.Model;
 
 /// <summary>
 /// Fits a model's int4 projections the GPTQ way (<see cref="Int4MatVec.QuantizeGptq"/>) on the input Gram matrices
-/// measured by running calibration windows through the float model. The passes run a few layers' recording at a time,
-/// as many as <see cref="GramBudgetBytes"/> of Grams allow, and each group of layers is fitted before the next pass,
-/// so a large model never holds all its Grams; every pass runs the float weights, which stay untouched until the
-/// quantized model is built from the fitted kernels.
+/// measured by running calibration windows through the float model. The passes record a few layers at a time, as many
+/// as <see cref="GramBudgetBytes"/> of Grams allow, and each group of layers is fitted before the next pass, so a large
+/// model never holds all its Grams; each pass runs only its own layers, from the windows' hidden states where the
+/// previous pass stopped (<see cref="WindowStates"/>), because every pass runs the float weights, which stay untouched
+/// until the quantized model is built from the fitted kernels.
 /// </summary>
 internal static class GptqCalibration
 {
@@ -20,13 +21,14 @@ internal static class GptqCalibration
     /// built from) that <paramref name="quantization"/> stores as int4; int8 projections are left out (one symmetric
     /// scale per row: nothing to fit).
     /// </summary>
-    public static FittedProjections Fit(DecoderModel model, IReadOnlyCollection<int[]> windows, WeightQuantization quantization,
+    public static FittedProjections Fit(DecoderModel model, IReadOnlyList<int[]> windows, WeightQuantization quantization,
         long gramBudgetBytes = GramBudgetBytes)
     {
         var layers = model.Config.NumLayers;
         var fitLayers = quantization.Format == WeightFormat.Int4 && layers > 0;
         var fitHead = quantization.Head == WeightFormat.Int4;
         var fitted = new FittedProjections();
+        using var states = new WindowStates(windows.Count);
         try
         {
             if (fitLayers)
@@ -35,9 +37,9 @@ internal static class GptqCalibration
                 var step = (int)Math.Clamp(gramBudgetBytes / perLayer, 1, layers);
                 // The LM head's Gram (hidden² entries, small) rides along with the last pass.
                 for (var first = 0; first < layers; first += step)
-                    FitPass(model, windows, first, Math.Min(layers, first + step), fitHead && first + step >= layers, quantization.GroupSize, fitted);
+                    FitPass(model, windows, first, Math.Min(layers, first + step), fitHead && first + step >= layers, quantization.GroupSize, states, fitted);
             }
-            else if (fitHead) FitPass(model, windows, layers, layers, lmHead: true, quantization.GroupSize, fitted);
+            else if (fitHead) FitPass(model, windows, layers, layers, lmHead: true, quantization.GroupSize, states, fitted);
             return fitted;
         }
         catch
@@ -48,10 +50,10 @@ internal static class GptqCalibration
     }
 
     /// <summary>One pass over the windows recording layers [<paramref name="first"/>, <paramref name="end"/>) (and the LM head), then their fits.</summary>
-    private static void FitPass(DecoderModel model, IReadOnlyCollection<int[]> windows, int first, int end, bool lmHead, int groupSize,
-        FittedProjections fitted)
+    private static void FitPass(DecoderModel model, IReadOnlyList<int[]> windows, int first, int end, bool lmHead, int groupSize,
+        WindowStates states, FittedProjections fitted)
     {
-        using var grams = InputGrams.Measure(model, windows, first, end, lmHead);
+        using var grams = InputGrams.Measure(model, windows, first, end, lmHead, states);
         for (var l = first; l < end; l++)
             foreach (var kind in Kinds)
                 fitted.Add(l, kind, FitOne(model.Weights.Projection(l, kind), grams.Gram(l, kind)!, groupSize));

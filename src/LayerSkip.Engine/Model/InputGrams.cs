@@ -57,24 +57,32 @@ internal sealed class InputGrams : IDisposable
 
     /// <summary>
     /// Runs <paramref name="windows"/> (token ids, each one sequence from an empty cache) through the float
-    /// <paramref name="model"/> at full depth and records the inputs of layers [<paramref name="firstLayer"/>,
-    /// <paramref name="endLayer"/>) and, with <paramref name="lmHead"/>, the LM head's.
+    /// <paramref name="model"/> and records the inputs of layers [<paramref name="firstLayer"/>,
+    /// <paramref name="endLayer"/>) and, with <paramref name="lmHead"/>, the LM head's. Without <paramref name="states"/>
+    /// the windows start at the embedding; with them, at the layer the states enter (at most
+    /// <paramref name="firstLayer"/>), and the states move on to the layer where this pass stops, ready for the next pass.
     /// </summary>
-    public static InputGrams Measure(DecoderModel model, IReadOnlyCollection<int[]> windows, int firstLayer, int endLayer, bool lmHead)
+    public static InputGrams Measure(DecoderModel model, IReadOnlyList<int[]> windows, int firstLayer, int endLayer, bool lmHead, WindowStates? states = null)
     {
         if (windows.Count == 0 || windows.Any(w => w.Length == 0))
             throw new ArgumentException("Input Gram matrices need at least one non-empty window of tokens.", nameof(windows));
         if (endLayer > model.Config.NumLayers) throw new ArgumentOutOfRangeException(nameof(endLayer), $"The model has {model.Config.NumLayers} layers.");
+        if (states is not null && (states.Count != windows.Count || states.Layer > firstLayer))
+            throw new ArgumentException($"States of {states.Count} windows entering layer {states.Layer} cannot start a pass of {windows.Count} windows at layer {firstLayer}.", nameof(states));
         var grams = new InputGrams(firstLayer, endLayer, lmHead);
+        var (from, to) = (states?.Layer ?? 0, lmHead ? model.Config.NumLayers : endLayer);
         try
         {
-            foreach (var window in windows)
+            for (var i = 0; i < windows.Count; i++)
             {
                 using var scope = NewDisposeScope();
                 using var _ = no_grad();
-                using var cache = model.CreateCache(1, window.Length);
-                model.Record(tensor(window.Select(t => (long)t).ToArray(), [1, window.Length], device: model.Device), cache, grams);
+                using var cache = model.CreateCache(1, windows[i].Length);
+                var tokens = tensor(windows[i].Select(t => (long)t).ToArray(), [1, windows[i].Length], device: model.Device);
+                var state = model.Record(tokens, states?[i], from, to, cache, grams);
+                states?.Set(i, state);
             }
+            states?.Advance(to);
             return grams;
         }
         catch

@@ -56,6 +56,25 @@ public class InputGramsTests
         Assert.Null(one.Gram(0, ProjectionKind.Down));
         Assert.Null(one.Gram(-1, ProjectionKind.LmHead));
         Assert.True(one.Gram(1, ProjectionKind.Down)!.allclose(grams.Gram(1, ProjectionKind.Down)!, rtol: 1e-10, atol: 1e-12));
+
+        // Passes that carry the windows' hidden states from one to the next run each layer once, with the same Grams.
+        using var states = new WindowStates(Windows.Length);
+        using (var first = InputGrams.Measure(model, Windows, 0, 1, lmHead: false, states))
+            AssertSame(first, grams, 0, 1, lmHead: false);
+        Assert.Equal(1, states.Layer);
+        using (var rest = InputGrams.Measure(model, Windows, 1, config.NumLayers, lmHead: true, states))
+            AssertSame(rest, grams, 1, config.NumLayers, lmHead: true);
+        Assert.Equal(config.NumLayers, states.Layer);
+        Assert.Throws<ArgumentException>(() => InputGrams.Measure(model, Windows, 0, 1, lmHead: false, states));
+    }
+
+    private static void AssertSame(InputGrams pass, InputGrams full, int first, int end, bool lmHead)
+    {
+        var kinds = new[] { ProjectionKind.Qkv, ProjectionKind.Output, ProjectionKind.GateUp, ProjectionKind.Down };
+        for (var l = first; l < end; l++)
+            foreach (var kind in kinds)
+                Assert.True(pass.Gram(l, kind)!.allclose(full.Gram(l, kind)!, rtol: 1e-10, atol: 1e-12), $"layer {l} {kind}");
+        if (lmHead) Assert.True(pass.Gram(-1, ProjectionKind.LmHead)!.allclose(full.Gram(-1, ProjectionKind.LmHead)!, rtol: 1e-10, atol: 1e-12), "LM head");
     }
 
     private static void AssertGram(double[,] expected, Tensor? actual, string what)
