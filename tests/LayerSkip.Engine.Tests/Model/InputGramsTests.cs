@@ -91,6 +91,23 @@ public class InputGramsTests
     }
 
     [Fact]
+    public void InputsWiderThanATileAddUpToTheWholeSymmetricGram()
+    {
+        // 2,500 columns: tiles of 1,024 with a short last one; only those on and above the diagonal are summed.
+        const int columns = 2500;
+        using var grams = new InputGrams(firstLayer: 0, endLayer: 1, lmHead: false);
+        using var a = randn(1, 40, columns, generator: new TorchSharp.torch.Generator(5));
+        using var b = randn(1, 30, columns, generator: new TorchSharp.torch.Generator(6));
+        grams.Add(0, ProjectionKind.Down, a);
+        grams.Add(0, ProjectionKind.Down, b);
+        using var x = cat([a, b], 1).reshape(-1, columns).to(ScalarType.Float64);
+        using var expected = x.t().matmul(x);
+        var gram = grams.Gram(0, ProjectionKind.Down)!;
+        Assert.True(gram.allclose(expected, rtol: 1e-5, atol: 1e-4), $"largest difference {(gram - expected).abs().max().item<double>()}");
+        Assert.Equal(70, grams.Tokens(0, ProjectionKind.Down));
+    }
+
+    [Fact]
     public void RowsOfEveryCallAddUpAndOtherLayersAreIgnored()
     {
         using var grams = new InputGrams(firstLayer: 1, endLayer: 2, lmHead: false);
