@@ -56,20 +56,27 @@ internal static class GptqCalibration
         using var grams = InputGrams.Measure(model, windows, first, end, lmHead, states);
         for (var l = first; l < end; l++)
             foreach (var kind in Kinds)
-                fitted.Add(l, kind, FitOne(model.Weights.Projection(l, kind), grams.Gram(l, kind)!, groupSize));
-        if (lmHead) fitted.Add(-1, ProjectionKind.LmHead, FitOne(model.Weights.LmHead, grams.Gram(-1, ProjectionKind.LmHead)!, groupSize));
+                fitted.Add(l, kind, FitOne(model.Weights.Projection(l, kind), grams.Take(l, kind)!, groupSize));
+        if (lmHead) fitted.Add(-1, ProjectionKind.LmHead, FitOne(model.Weights.LmHead, grams.Take(-1, ProjectionKind.LmHead)!, groupSize));
     }
 
     private static readonly ProjectionKind[] Kinds = [ProjectionKind.Qkv, ProjectionKind.Output, ProjectionKind.GateUp, ProjectionKind.Down];
 
     private static long GramBytes(Tensor weight) => weight.shape[1] * weight.shape[1] * sizeof(double);
 
-    /// <summary>The int4 kernel of a float32 copy of <paramref name="weight"/> fitted on <paramref name="gram"/>; the weight is left as it is.</summary>
+    /// <summary>
+    /// The int4 kernel of a float32 copy of <paramref name="weight"/> fitted on <paramref name="gram"/>, which is
+    /// disposed as soon as it is used; the weight is left as it is.
+    /// </summary>
     internal static Int4MatVec FitOne(Tensor weight, Tensor gram, int groupSize)
     {
-        using var feedback = ErrorFeedback.Compute(gram);
-        using var _ = no_grad();
-        using var copy = weight.to(ScalarType.Float32, CPU, copy: true).contiguous();
-        return Int4MatVec.QuantizeGptq(copy, groupSize, feedback);
+        Int4MatVec fitted;
+        using (var feedback = ErrorFeedback.Compute(gram, disposeGram: true))
+        using (no_grad())
+        using (var copy = weight.to(ScalarType.Float32, CPU, copy: true))
+        using (var contiguous = copy.contiguous())
+            fitted = Int4MatVec.QuantizeGptq(contiguous, groupSize, feedback);
+        NativeHeap.Trim();
+        return fitted;
     }
 }

@@ -59,9 +59,22 @@ internal sealed class InputGrams : IDisposable
     }
 
     /// <summary>Σ x xᵀ [in, in] (float64, CPU) of the projection's inputs, or null when none were recorded; owned by this.</summary>
-    public Tensor? Gram(int layer, ProjectionKind kind)
+    public Tensor? Gram(int layer, ProjectionKind kind) => Records(layer, kind) ? Symmetric(_grams[Slot(layer, kind)]) : null;
+
+    /// <summary>
+    /// <see cref="Gram"/>, handed over to the caller (who disposes it) and no longer held here: a fit can release each
+    /// Gram as soon as it is done with it rather than at the end of the pass.
+    /// </summary>
+    public Tensor? Take(int layer, ProjectionKind kind)
     {
-        if (!Records(layer, kind) || _grams[Slot(layer, kind)] is not { } gram) return null;
+        var gram = Gram(layer, kind);
+        if (gram is not null) _grams[Slot(layer, kind)] = null;
+        return gram;
+    }
+
+    private static Tensor? Symmetric(Tensor? gram)
+    {
+        if (gram is null) return null;
         using var scope = NewDisposeScope();
         var columns = gram.shape[0];
         for (long i = Tile; i < columns; i += Tile) // the tiles below the diagonal, from those above it
@@ -95,12 +108,15 @@ internal sealed class InputGrams : IDisposable
         {
             for (var i = 0; i < windows.Count; i++)
             {
-                using var scope = NewDisposeScope();
-                using var _ = no_grad();
-                using var cache = model.CreateCache(1, windows[i].Length);
-                var tokens = tensor(windows[i].Select(t => (long)t).ToArray(), [1, windows[i].Length], device: model.Device);
-                var state = model.Record(tokens, states?[i], from, to, cache, grams);
-                states?.Set(i, state);
+                using (NewDisposeScope())
+                using (no_grad())
+                using (var cache = model.CreateCache(1, windows[i].Length))
+                {
+                    var tokens = tensor(windows[i].Select(t => (long)t).ToArray(), [1, windows[i].Length], device: model.Device);
+                    var state = model.Record(tokens, states?[i], from, to, cache, grams);
+                    states?.Set(i, state);
+                }
+                NativeHeap.Trim(); // the window's activations: freed heap blocks glibc would otherwise keep
             }
             states?.Advance(to);
             return grams;

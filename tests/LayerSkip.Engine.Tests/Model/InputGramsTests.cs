@@ -108,6 +108,16 @@ public class InputGramsTests
     }
 
     [Fact]
+    public void ATakenGramIsHandedOverAndNoLongerHeld()
+    {
+        using var grams = new InputGrams(firstLayer: 0, endLayer: 1, lmHead: false);
+        grams.Add(0, ProjectionKind.Qkv, tensor(new float[] { 1, 2 }, [1, 1, 2]));
+        using var taken = grams.Take(0, ProjectionKind.Qkv);
+        Assert.Equal(new double[] { 1, 2, 2, 4 }, taken!.data<double>().ToArray());
+        Assert.Null(grams.Gram(0, ProjectionKind.Qkv));
+    }
+
+    [Fact]
     public void RowsOfEveryCallAddUpAndOtherLayersAreIgnored()
     {
         using var grams = new InputGrams(firstLayer: 1, endLayer: 2, lmHead: false);

@@ -28,28 +28,54 @@ internal sealed class ErrorFeedback : IDisposable
 
     public int Columns => Dead.Length;
 
-    /// <summary>The feedback for the Gram matrix <paramref name="gram"/> = Σ x xᵀ [n, n], factorized in float64.</summary>
-    public static ErrorFeedback Compute(Tensor gram, double damping = Damping)
+    /// <summary>
+    /// The feedback for the Gram matrix <paramref name="gram"/> = Σ x xᵀ [n, n], factorized in float64. With
+    /// <paramref name="disposeGram"/> the Gram is disposed as soon as its copy exists, so no more than two n² float64
+    /// matrices are held at once.
+    /// </summary>
+    public static ErrorFeedback Compute(Tensor gram, double damping = Damping, bool disposeGram = false)
     {
         if (gram.ndim != 2 || gram.shape[0] != gram.shape[1]) throw new ArgumentException($"A Gram matrix is square, not [{string.Join(", ", gram.shape)}].", nameof(gram));
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         // H = R Rᵀ with R upper is the lower Cholesky factor L of H with rows and columns reversed, so everything is
-        // done in that order and only F is turned back. Each n² intermediate is released as soon as the next exists
-        // (n = 8192 takes 512 MB apiece in float64).
-        var dead = gram.diagonal().eq(0).data<bool>().ToArray();
-        var reversed = gram.to(ScalarType.Float64, CPU).flip(0, 1);
-        var diagonal = reversed.diagonal();
-        var zero = diagonal.eq(0);
-        diagonal.masked_fill_(zero, 1.0);
-        diagonal.add_(damping * diagonal.mean().item<double>());
-        var lower = linalg.cholesky(reversed);
-        reversed.Dispose();
-        lower.div_(lower.diagonal().clone()).tril_(-1); // column j over its diagonal entry
-        var single = lower.to(ScalarType.Float32);
-        lower.Dispose();
-        var matrix = single.flip(0, 1).contiguous();
+        // done in that order and only F is turned back. Each n² intermediate (n = 8192: 512 MB in float64) is disposed,
+        // views included, as soon as the next exists, so that no more than two are held at once.
+        bool[] dead;
+        using (var diagonal = gram.diagonal())
+        using (var zero = diagonal.eq(0))
+            dead = zero.data<bool>().ToArray();
+        Tensor reversed;
+        if (gram.dtype == ScalarType.Float64 && gram.device_type == TorchSharp.DeviceType.CPU) reversed = gram.flip(0, 1);
+        else
+            using (var h = gram.to(ScalarType.Float64, CPU, copy: true))
+                reversed = h.flip(0, 1);
+        if (disposeGram) gram.Dispose();
+        Tensor lower;
+        using (reversed)
+        {
+            using (var diagonal = reversed.diagonal())
+            using (var zero = diagonal.eq(0))
+            {
+                diagonal.masked_fill_(zero, 1.0);
+                using var mean = diagonal.mean();
+                diagonal.add_(damping * mean.item<double>());
+            }
+            lower = linalg.cholesky(reversed);
+        }
+        Tensor single;
+        using (lower)
+        {
+            using (var diagonal = lower.diagonal())
+            using (var pivots = diagonal.clone())
+                lower.div_(pivots).tril_(-1); // column j over its diagonal entry
+            single = lower.to(ScalarType.Float32);
+        }
+        var matrix = single.flip(0, 1);
         single.Dispose();
+        if (!matrix.is_contiguous())
+            using (var strided = matrix)
+                matrix = strided.contiguous();
         return new ErrorFeedback(matrix.DetachFromDisposeScope(), dead);
     }
 
