@@ -13,8 +13,11 @@ namespace LayerSkip.Engine.Model;
 /// </summary>
 internal static class GptqCalibration
 {
-    /// <summary>The float64 Gram matrices one pass may hold (a Llama-3.2-1B layer needs about 0.6 GB, its down projection most).</summary>
-    public const long GramBudgetBytes = 2L << 30;
+    /// <summary>
+    /// The float64 Gram matrices one pass may hold, at least one layer's (a Llama-3.2-1B layer needs about 0.6 GB, its
+    /// down projection most). More passes cost no more forward work, so this only bounds memory.
+    /// </summary>
+    public const long GramBudgetBytes = 512L << 20;
 
     /// <summary>
     /// Kernels for every projection of <paramref name="model"/> (float, sharing the weights the quantized model will be

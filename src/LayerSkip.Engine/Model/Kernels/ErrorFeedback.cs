@@ -6,9 +6,9 @@ namespace LayerSkip.Engine.Model.Kernels;
 /// How the GPTQ-style fit (<see cref="Int4MatVec.QuantizeGptq"/>) pushes rounding errors onto the columns not yet
 /// rounded: a row's column j is rounded from its updated value w̃_j = w_j + Σ_{k&lt;j} (w_k − q_k) F_kj, where q_k are
 /// the values the earlier columns were rounded to. GPTQ (Frantar et al. 2022) writes the same update with U, the upper
-/// Cholesky factor of the damped inverse Hessian (H + λ·mean(diag H)·I)⁻¹ = UᵀU; with R = U⁻¹ (upper, H + λ… = R Rᵀ)
-/// it is F_kj = R_kj / R_jj for k &lt; j, so one Cholesky factorization of H (in reversed order) gives it, without the
-/// inverse and the second factorization a 8192² Hessian would take twice as long again to compute.
+/// Cholesky factor of the damped inverse Hessian, (H + λ·mean(diag H)·I)⁻¹ = UᵀU. With R = U⁻¹, the upper triangular
+/// R with H + λ·mean(diag H)·I = R Rᵀ, it is F_kj = R_kj / R_jj for k &lt; j: one Cholesky factorization of H (in
+/// reversed order) gives it, without the inverse and the second factorization that take twice as long again.
 /// </summary>
 internal sealed class ErrorFeedback : IDisposable
 {

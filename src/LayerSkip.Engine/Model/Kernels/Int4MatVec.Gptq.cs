@@ -20,10 +20,10 @@ internal sealed unsafe partial class Int4MatVec
     /// nothing is pushed (F = 0) and the result equals <see cref="Quantize"/>'s unweighted fit.
     /// </summary>
     /// <remarks>
-    /// The columns go in blocks of <paramref name="blockColumns"/> (rounded to whole groups, so a group is fitted after
-    /// every update it needs): a block first takes the errors of all columns before it in one matrix product, then its
-    /// columns are rounded one by one, each passing its error on inside the block only. This is the column-by-column
-    /// fit reordered, with the work of the updates in a matrix product instead of a pass over the rest of the row per column.
+    /// The columns go in blocks of <paramref name="blockColumns"/> (rounded to whole groups, so no group straddles two
+    /// blocks): a block first takes the errors of all columns before it in one matrix product, then its columns are
+    /// rounded one by one, each passing its error on inside the block only. This is the column-by-column fit
+    /// reordered, with the work of the updates in a matrix product instead of a pass over the rest of the row per column.
     /// </remarks>
     public static Int4MatVec QuantizeGptq(Tensor weight, int groupSize, ErrorFeedback feedback, int blockColumns = GptqBlockColumns)
     {
@@ -49,7 +49,8 @@ internal sealed unsafe partial class Int4MatVec
             values.copy_(weight.narrow(1, start, width));
             if (start > 0)
                 using (var done = weight.narrow(1, 0, start))
-                using (var pushed = feedback.Matrix.narrow(0, 0, start).narrow(1, start, width))
+                using (var earlier = feedback.Matrix.narrow(0, 0, start))
+                using (var pushed = earlier.narrow(1, start, width))
                     values.addmm_(done, pushed);
             var v = (float*)TensorMemory.Pointer(values);
             Parallel.For(0, (rows + GptqRowChunk - 1) / GptqRowChunk, chunk =>
