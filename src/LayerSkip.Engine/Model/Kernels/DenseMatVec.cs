@@ -55,8 +55,8 @@ internal sealed unsafe class DenseMatVec : IMatVec
             return;
         }
         // Split each activation row into the even and odd elements of every 32-block, matching the weight lanes.
-        var split = new float[rows * k];
-        fixed (float* xs = split)
+        if (_split is null || _split.Length < rows * k) _split = new float[Math.Max(rows * k, 2 * (_split?.Length ?? 0))];
+        fixed (float* xs = _split)
         {
             var xsp = xs;
             for (var r = 0; r < rows; r++) Deinterleave(x + (long)r * k, xsp + (long)r * k, k, simd);
@@ -88,6 +88,9 @@ internal sealed unsafe class DenseMatVec : IMatVec
     }
 
     private const int Block = 32;
+
+    /// <summary>The split activation rows of the product running on this thread (the workers only read it during the call).</summary>
+    [ThreadStatic] private static float[]? _split;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Deinterleave(float* x, float* into, int k, bool simd)
