@@ -55,8 +55,8 @@ internal sealed unsafe class DenseMatVec : IMatVec
             return;
         }
         // Split each activation row into the even and odd elements of every 32-block, matching the weight lanes.
-        var split = new float[rows * k];
-        fixed (float* xs = split)
+        if (_split is null || _split.Length < rows * k) _split = new float[Math.Max(rows * k, 2 * (_split?.Length ?? 0))];
+        fixed (float* xs = _split)
         {
             var xsp = xs;
             for (var r = 0; r < rows; r++) Deinterleave(x + (long)r * k, xsp + (long)r * k, k, simd);
@@ -89,6 +89,9 @@ internal sealed unsafe class DenseMatVec : IMatVec
 
     private const int Block = 32;
 
+    /// <summary>The split activation rows of the product running on this thread (the workers only read it during the call).</summary>
+    [ThreadStatic] private static float[]? _split;
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Deinterleave(float* x, float* into, int k, bool simd)
     {
@@ -109,12 +112,13 @@ internal sealed unsafe class DenseMatVec : IMatVec
         var i = 0;
         if (simd)
         {
+            var prefetch = Prefetch.Enabled;
             // Four independent accumulators keep the FMA latency off the critical path.
             Vector512<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
             var high = Vector512.Create(0xFFFF0000u);
             for (; i + 2 * Block <= k; i += 2 * Block)
             {
-                Prefetch.TwoLines(w + i);
+                if (prefetch) Prefetch.TwoLines(w + i);
                 var p0 = Vector512.Load((uint*)(w + i));
                 var p1 = Vector512.Load((uint*)(w + i + Block));
                 acc0 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(p0, 16).AsSingle(), Vector512.Load(xSplit + i), acc0);
@@ -142,6 +146,7 @@ internal sealed unsafe class DenseMatVec : IMatVec
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void DotBf16Four(ushort* w, float* xSplit, int k, float* y, int yStride)
     {
+        var prefetch = Prefetch.Enabled;
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
         Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
@@ -151,7 +156,7 @@ internal sealed unsafe class DenseMatVec : IMatVec
         var i = 0;
         for (; i + 2 * Block <= k; i += 2 * Block)
         {
-            Prefetch.TwoLines(w + i);
+            if (prefetch) Prefetch.TwoLines(w + i);
             var p0 = Vector512.Load((uint*)(w + i));
             var p1 = Vector512.Load((uint*)(w + i + Block));
             var e0 = Vector512.ShiftLeft(p0, 16).AsSingle();
@@ -198,6 +203,7 @@ internal sealed unsafe class DenseMatVec : IMatVec
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void DotBf16TwoByTwo(ushort* w0, ushort* w1, float* xSplit, int k, float* y, int yStride)
     {
+        var prefetch = Prefetch.Enabled;
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default; // w0 · x0
         Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default; // w0 · x1
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default; // w1 · x0
@@ -207,7 +213,7 @@ internal sealed unsafe class DenseMatVec : IMatVec
         var i = 0;
         for (; i + 2 * Block <= k; i += 2 * Block)
         {
-            Prefetch.TwoLines(w0 + i); Prefetch.TwoLines(w1 + i);
+            if (prefetch) { Prefetch.TwoLines(w0 + i); Prefetch.TwoLines(w1 + i); }
             int h = i + Block / 2, m = i + Block, n = i + Block + Block / 2;
             var p = Vector512.Load((uint*)(w0 + i));
             var q = Vector512.Load((uint*)(w1 + i));
@@ -261,10 +267,11 @@ internal sealed unsafe class DenseMatVec : IMatVec
         var i = 0;
         if (simd)
         {
+            var prefetch = Prefetch.Enabled;
             Vector512<float> acc0 = default, acc1 = default;
             for (; i + 32 <= k; i += 32)
             {
-                Prefetch.TwoLines(w + i);
+                if (prefetch) Prefetch.TwoLines(w + i);
                 acc0 = Vector512.FusedMultiplyAdd(Vector512.Load(w + i), Vector512.Load(x + i), acc0);
                 acc1 = Vector512.FusedMultiplyAdd(Vector512.Load(w + i + 16), Vector512.Load(x + i + 16), acc1);
             }

@@ -9,6 +9,9 @@ namespace LayerSkip.Engine.Model.Kernels;
 /// prefetcher alone does: full-depth bfloat16 decode on the Llama-3.2-1B shape ran 8–17 % faster (docs/benchmarks.md;
 /// the integer kernels measured no difference and do without). A prefetch never faults, so running past a matrix's
 /// end is harmless. LAYERSKIP_PREFETCH=0 turns it off (to compare).
+/// Kernels read <see cref="Enabled"/> into a local before their loop: reading it inside can leave a class-initialisation
+/// call in the loop (when the kernel compiles before this class is initialised), and around a call the compiler keeps
+/// every vector accumulator on the stack, storing and reloading each one every iteration.
 /// </summary>
 internal static unsafe class Prefetch
 {
@@ -20,7 +23,6 @@ internal static unsafe class Prefetch
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void TwoLines(void* p)
     {
-        if (!Enabled) return;
         Sse.Prefetch0((byte*)p + Distance);
         Sse.Prefetch0((byte*)p + Distance + 64);
     }

@@ -12,10 +12,6 @@ internal sealed class RowParallel : IDisposable
 
     private readonly Thread[] _workers;
     private readonly SemaphoreSlim[] _wake;
-    private RowRange? _body;
-    private int _rows, _grain, _parts;
-    private int _pending;
-    private Exception? _error;
     private volatile bool _disposed;
 
     public int Threads { get; }
@@ -49,45 +45,67 @@ internal sealed class RowParallel : IDisposable
 
     private int _busy;
 
+    /// <summary>Chunks per thread in one product: enough that a worker woken late finds little left and the caller never idles.</summary>
+    private const int ChunksPerThread = 4;
+
     /// <summary>
-    /// Runs <paramref name="body"/> over [0, rows) in contiguous parts whose bounds are multiples of
-    /// <paramref name="grain"/>. A caller that finds the pool busy (another engine in the process) runs the whole
-    /// range on its own thread instead of waiting.
+    /// Runs <paramref name="body"/> over [0, rows) in contiguous chunks whose bounds are multiples of
+    /// <paramref name="grain"/>; each chunk runs on one thread, so a row's result does not depend on the split. A caller
+    /// that finds the pool busy (another engine in the process) runs the whole range on its own thread instead of waiting.
     /// </summary>
     public void For(int rows, int grain, RowRange body)
     {
-        var parts = Math.Min(Threads, Math.Max(1, (rows + grain - 1) / grain));
-        if (parts == 1 || Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
+        var chunkRows = Math.Max(grain, (rows + Threads * ChunksPerThread - 1) / (Threads * ChunksPerThread) + grain - 1) / grain * grain;
+        var chunks = (rows + chunkRows - 1) / chunkRows;
+        if (chunks <= 1 || Threads == 1 || Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
         {
             body(0, rows);
             return;
         }
-        try { RunParts(rows, grain, parts, body); }
+        try { Run(new Job(body, rows, chunkRows, chunks)); }
         finally { Volatile.Write(ref _busy, 0); }
     }
 
-    private void RunParts(int rows, int grain, int parts, RowRange body)
+    /// <summary>
+    /// One product's chunks, claimed one at a time by whichever thread gets there first. The caller claims too and
+    /// waits only for chunks a worker has already started, never for a worker that has not woken yet: on a shared
+    /// machine a worker can wake tens of microseconds late, longer than a small product takes on one thread.
+    /// </summary>
+    private sealed class Job(RowRange body, int rows, int chunkRows, int chunks)
     {
-        _body = body; _rows = rows; _grain = grain; _parts = parts;
-        Volatile.Write(ref _pending, parts - 1);
-        for (var p = 1; p < parts; p++) _wake[p - 1].Release();
-        try { Run(0); }
-        finally
+        private int _next, _done;
+        private Exception? _error;
+
+        public bool Finished => Volatile.Read(ref _done) == chunks;
+
+        public void Drain()
         {
-            var spin = new SpinWait();
-            while (Volatile.Read(ref _pending) != 0) spin.SpinOnce(sleep1Threshold: -1);
-            _body = null;
+            int c;
+            while ((c = Interlocked.Increment(ref _next) - 1) < chunks)
+            {
+                try { body(c * chunkRows, Math.Min(rows, (c + 1) * chunkRows)); }
+                catch (Exception e) { Interlocked.CompareExchange(ref _error, e, null); } // rethrown on the caller's thread
+                finally { Interlocked.Increment(ref _done); }
+            }
         }
-        if (Interlocked.Exchange(ref _error, null) is { } error) throw new AggregateException(error);
+
+        public void ThrowIfFailed()
+        {
+            if (_error is { } error) throw new AggregateException(error);
+        }
     }
 
-    private void Run(int part)
+    private volatile Job? _job;
+
+    private void Run(Job job)
     {
-        var perPart = (_rows + _parts - 1) / _parts;
-        perPart = (perPart + _grain - 1) / _grain * _grain;
-        var start = Math.Min(_rows, part * perPart);
-        var end = Math.Min(_rows, start + perPart);
-        if (start < end) _body!(start, end);
+        _job = job;
+        foreach (var wake in _wake) wake.Release();
+        job.Drain();
+        var spin = new SpinWait();
+        while (!job.Finished) spin.SpinOnce(sleep1Threshold: -1);
+        _job = null;
+        job.ThrowIfFailed();
     }
 
     private void Work(int part)
@@ -95,12 +113,11 @@ internal sealed class RowParallel : IDisposable
         var wake = _wake[part - 1];
         while (true)
         {
-            // SemaphoreSlim spins a little before it blocks: back-to-back products wake without a system call.
+            // SemaphoreSlim spins a little before it blocks: back-to-back products wake without a system call. A worker
+            // that wakes after its product is done finds no job, or one with nothing left, and waits again.
             wake.Wait();
             if (_disposed) return;
-            try { Run(part); }
-            catch (Exception e) { Interlocked.CompareExchange(ref _error, e, null); } // rethrown on the caller's thread
-            finally { Interlocked.Decrement(ref _pending); }
+            _job?.Drain();
         }
     }
 
