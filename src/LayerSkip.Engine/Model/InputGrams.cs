@@ -52,7 +52,7 @@ internal sealed class InputGrams : IDisposable
             for (var j = i; j < columns; j += Tile)
             {
                 var width = Math.Min(Tile, columns - j);
-                gram.narrow(0, i, left.shape[0]).narrow(1, j, width).add_(left.matmul(rows.narrow(1, j, width)));
+                gram.narrow(0, i, left.shape[0]).narrow(1, j, width).add_(left.matmul(rows.narrow(1, j, width)), LiveScalars.One);
             }
         }
         _tokens[slot] += rows.shape[0];

@@ -176,7 +176,7 @@ public sealed class Projection : IDisposable
         var y = empty([rows, rowCount], ScalarType.Float32);
         kernel.Multiply((float*)TensorMemory.Pointer(xf), (int)rows, (float*)TensorMemory.Pointer(y), (int)rowStart, (int)rowCount,
             RowParallel.Shared(get_num_threads()));
-        if (bias is not null) y.add_(rowStart == 0 && rowCount == kernel.OutFeatures ? bias : bias.narrow(0, rowStart, rowCount));
+        if (bias is not null) y.add_(rowStart == 0 && rowCount == kernel.OutFeatures ? bias : bias.narrow(0, rowStart, rowCount), LiveScalars.One);
         var shape = x.shape.ToArray();
         shape[^1] = rowCount;
         var result = y.view(shape);

@@ -1,3 +1,4 @@
+using TorchSharp;
 using LayerSkip.Engine.Loading;
 using LayerSkip.Engine.Model.Kernels;
 using static TorchSharp.torch;
@@ -13,7 +14,11 @@ public static class RandomWeights
         var generator = new Generator((ulong)seed, device);
         long h = c.HiddenSize, q = (long)c.NumHeads * c.HeadDim, kv = (long)c.NumKeyValueHeads * c.HeadDim, i = c.IntermediateSize;
         // Small standard deviations keep activations in range through many layers, as trained weights do.
-        Tensor R(double std, params long[] shape) => HugePages.Rehome(randn(shape, dtype, device, generator: generator).mul_(std).DetachFromDisposeScope());
+        Tensor R(double std, params long[] shape)
+        {
+            using var scale = std.ToScalar(); // alive until the multiplication returns (see LiveScalars)
+            return HugePages.Rehome(randn(shape, dtype, device, generator: generator).mul_(scale).DetachFromDisposeScope());
+        }
         Tensor Ones(long n) => ones(n, dtype, device).DetachFromDisposeScope();
         var layers = Enumerable.Range(0, c.NumLayers).Select(_ => new LayerWeights
         {

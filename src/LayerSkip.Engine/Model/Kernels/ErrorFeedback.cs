@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LayerSkip.Engine.Model.Kernels;
@@ -14,6 +15,8 @@ internal sealed class ErrorFeedback : IDisposable
 {
     /// <summary>The damping λ, a share of the mean diagonal: keeps H invertible when inputs are collinear.</summary>
     public const double Damping = 0.01;
+
+    private static readonly Scalar Zero = 0L.ToScalar(); // see LiveScalars
 
     private ErrorFeedback(Tensor matrix, bool[] dead) => (Matrix, Dead) = (matrix, dead);
 
@@ -43,7 +46,7 @@ internal sealed class ErrorFeedback : IDisposable
         // views included, as soon as the next exists, so that no more than two are held at once.
         bool[] dead;
         using (var diagonal = gram.diagonal())
-        using (var zero = diagonal.eq(0))
+        using (var zero = diagonal.eq(Zero))
             dead = zero.data<bool>().ToArray();
         Tensor reversed;
         if (gram.dtype == ScalarType.Float64 && gram.device_type == TorchSharp.DeviceType.CPU) reversed = gram.flip(0, 1);
@@ -55,11 +58,12 @@ internal sealed class ErrorFeedback : IDisposable
         using (reversed)
         {
             using (var diagonal = reversed.diagonal())
-            using (var zero = diagonal.eq(0))
+            using (var zero = diagonal.eq(Zero))
             {
-                diagonal.masked_fill_(zero, 1.0);
+                diagonal.masked_fill_(zero, LiveScalars.One);
                 using var mean = diagonal.mean();
-                diagonal.add_(damping * mean.item<double>());
+                using var shift = (damping * mean.item<double>()).ToScalar(); // alive through the call (see LiveScalars)
+                diagonal.add_(shift, LiveScalars.One);
             }
             lower = linalg.cholesky(reversed);
         }
