@@ -19,7 +19,10 @@ internal static unsafe class Prefetch
 
     public static bool Enabled { get; } = Environment.GetEnvironmentVariable("LAYERSKIP_PREFETCH") != "0" && Sse.IsSupported;
 
-    /// <summary>The two cache lines <see cref="Distance"/> bytes after <paramref name="p"/>: for a loop that reads 128 bytes a step.</summary>
+    /// <summary>
+    /// The two cache lines <see cref="Distance"/> bytes after <paramref name="p"/>, for a loop that reads 128 bytes a step;
+    /// only when <see cref="Enabled"/> (which the caller checks).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void TwoLines(void* p)
     {
