@@ -79,27 +79,13 @@ public static class LayerSkipProperties
     public static string PrecisionName(WeightFormat format) => format.ToString().ToLowerInvariant();
 
     /// <summary>A draft precision from a <see cref="WeightFormat"/> or its name (<c>none</c>, <c>int8</c>, <c>int4</c>, any case).</summary>
-    public static WeightFormat ReadPrecision(object value, string key)
-    {
-        if (value is WeightFormat format && Enum.IsDefined(format)) return format;
-        var name = ReadName(value)?.Trim();
-        foreach (var f in Enum.GetValues<WeightFormat>())
-            if (string.Equals(name, f.ToString(), StringComparison.OrdinalIgnoreCase)) return f;
-        throw Invalid(key, "'none', 'int8' or 'int4'", value);
-    }
+    public static WeightFormat ReadPrecision(object value, string key) => ReadEnum<WeightFormat>(value, key, "'none', 'int8' or 'int4'");
 
     /// <summary>The written name of a draft source: <c>model</c> or <c>lookup</c>.</summary>
     public static string DraftSourceName(DraftSource source) => source.ToString().ToLowerInvariant();
 
     /// <summary>A draft source from a <see cref="Generation.DraftSource"/> or its name (<c>model</c>, <c>lookup</c>, any case).</summary>
-    public static DraftSource ReadDraftSource(object value, string key)
-    {
-        if (value is DraftSource source && Enum.IsDefined(source)) return source;
-        var name = ReadName(value)?.Trim();
-        foreach (var s in Enum.GetValues<DraftSource>())
-            if (string.Equals(name, s.ToString(), StringComparison.OrdinalIgnoreCase)) return s;
-        throw Invalid(key, "'model' or 'lookup'", value);
-    }
+    public static DraftSource ReadDraftSource(object value, string key) => ReadEnum<DraftSource>(value, key, "'model' or 'lookup'");
 
     /// <summary>The written name of a mode: <c>skip</c> or <c>speculative</c>.</summary>
     public static string ModeName(LayerSkipMode mode) => mode.ToString().ToLowerInvariant();
@@ -147,13 +133,16 @@ public static class LayerSkipProperties
     }
 
     /// <summary>A mode from a <see cref="LayerSkipMode"/>, its name (<c>skip</c>, <c>speculative</c>, any case) or a JSON string.</summary>
-    public static LayerSkipMode ReadMode(object value, string key)
+    public static LayerSkipMode ReadMode(object value, string key) => ReadEnum<LayerSkipMode>(value, key, "'skip' or 'speculative'");
+
+    /// <summary>A defined <typeparamref name="T"/>, or its name in any case (a string or a JSON string).</summary>
+    private static T ReadEnum<T>(object value, string key, string expected) where T : struct, Enum
     {
-        if (value is LayerSkipMode mode && Enum.IsDefined(mode)) return mode;
+        if (value is T known && Enum.IsDefined(known)) return known;
         var name = ReadName(value)?.Trim();
-        foreach (var m in Enum.GetValues<LayerSkipMode>())
-            if (string.Equals(name, m.ToString(), StringComparison.OrdinalIgnoreCase)) return m;
-        throw Invalid(key, "'skip' or 'speculative'", value);
+        foreach (var candidate in Enum.GetValues<T>())
+            if (string.Equals(name, candidate.ToString(), StringComparison.OrdinalIgnoreCase)) return candidate;
+        throw Invalid(key, expected, value);
     }
 
     /// <summary>A non-empty list of layer indices from any sequence of whole numbers or a JSON array.</summary>
