@@ -17,13 +17,44 @@ public unsafe class MatVecKernelTests
         { 37, 95, 2, true }, { 70, 300, 1, true },
     };
 
+    /// <summary>
+    /// With AVX-512 BF16 the kernel multiplies the activations rounded to bfloat16 (libtorch's rounding is the reference
+    /// here); without it, or widened on request, it multiplies them as they are.
+    /// </summary>
     [Theory, MemberData(nameof(Shapes))]
     public void Bfloat16MatchesTheProductOfItsValues(int outF, int inF, int rows, bool scalar)
     {
         using var w = Random(outF, inF, 1).to(ScalarType.BFloat16);
         var weights = Values(w.to(ScalarType.Float32));
         using var kernel = new DenseMatVec(w);
-        CheckAgainstReference(kernel, weights, outF, inF, rows, scalar, (_, _) => 1e-5);
+        CheckAgainstReference(kernel, weights, outF, inF, rows, scalar, (_, _) => 1e-5,
+            KernelIsa.Bf16Dot && !scalar ? RoundToBfloat16 : null);
+    }
+
+    [Theory, MemberData(nameof(Shapes))]
+    public void Bfloat16WidenedToFloat32MatchesTheProductOfItsValues(int outF, int inF, int rows, bool scalar)
+    {
+        using var w = Random(outF, inF, 1).to(ScalarType.BFloat16);
+        var weights = Values(w.to(ScalarType.Float32));
+        using var kernel = new DenseMatVec(w);
+        KernelIsa.WidenBf16 = true;
+        try { CheckAgainstReference(kernel, weights, outF, inF, rows, scalar, (_, _) => 1e-5); }
+        finally { KernelIsa.WidenBf16 = false; }
+    }
+
+    /// <summary>
+    /// The BF16 kernel takes at most seven activation rows per pass, so larger batches go in groups over blocks of
+    /// weight rows; rows of every length class (whole 128-element steps, single 32-element vectors, a masked tail) on
+    /// a matrix tall enough for several blocks.
+    /// </summary>
+    [Theory]
+    [InlineData(600, 256, 9)] [InlineData(300, 1000, 15)] [InlineData(70, 4104, 8)] [InlineData(1, 7, 1)]
+    public void Bfloat16GroupsOfActivationRowsMatchTheProductOfTheirValues(int outF, int inF, int rows)
+    {
+        using var w = Random(outF, inF, 6).to(ScalarType.BFloat16);
+        var weights = Values(w.to(ScalarType.Float32));
+        using var kernel = new DenseMatVec(w);
+        CheckAgainstReference(kernel, weights, outF, inF, rows, false, (_, _) => 1e-5, KernelIsa.Bf16Dot ? RoundToBfloat16 : null);
     }
 
     [Theory, MemberData(nameof(Shapes))]
@@ -89,8 +120,15 @@ public unsafe class MatVecKernelTests
     /// batch of any size, and for any range of output rows (the kernels pair or block rows differently in each case).
     /// </summary>
     [Theory]
-    [InlineData("bf16")] [InlineData("f32")] [InlineData("int8")] [InlineData("int4")] [InlineData("int4-g32")] [InlineData("int4-g128")]
+    [InlineData("bf16")] [InlineData("bf16-widened")] [InlineData("f32")] [InlineData("int8")] [InlineData("int4")] [InlineData("int4-g32")] [InlineData("int4-g128")]
     public void EachActivationRowGetsTheSameBitsAloneOrInABatch(string format)
+    {
+        KernelIsa.WidenBf16 = format == "bf16-widened";
+        try { CheckRowsAloneAndInBatches(format); }
+        finally { KernelIsa.WidenBf16 = false; }
+    }
+
+    private static void CheckRowsAloneAndInBatches(string format)
     {
         const int outF = 37, inF = 1000; // inF: fifteen 64-blocks, one 32-block and a scalar tail
         using var w = Random(outF, inF, 5);
@@ -99,7 +137,7 @@ public unsafe class MatVecKernelTests
         fixed (float* p = values)
             kernel = format switch
             {
-                "bf16" => new DenseMatVec(w.to(ScalarType.BFloat16)),
+                "bf16" or "bf16-widened" => new DenseMatVec(w.to(ScalarType.BFloat16)),
                 "f32" => new DenseMatVec(w),
                 "int8" => Int8MatVec.Quantize(p, outF, inF),
                 "int4" => Int4MatVec.Quantize(p, outF, inF, 64),
@@ -108,7 +146,7 @@ public unsafe class MatVecKernelTests
             };
         using var _ = kernel;
         var rng = new Random(9);
-        var x = Enumerable.Range(0, 7 * inF).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var x = Enumerable.Range(0, 16 * inF).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         float[] Run(int firstRow, int rows, int start, int count)
         {
             var y = new float[rows * count];
@@ -116,7 +154,7 @@ public unsafe class MatVecKernelTests
             return y;
         }
         foreach (var (start, count) in new[] { (0, outF), (1, outF - 2), (3, 4) })
-            foreach (var rows in new[] { 2, 3, 4, 5, 7 })
+            foreach (var rows in new[] { 2, 3, 4, 5, 7, 8, 16 })
             {
                 var batch = Run(0, rows, start, count);
                 for (var r = 0; r < rows; r++)
@@ -155,6 +193,14 @@ public unsafe class MatVecKernelTests
             for (var k = b; k < end; k++) q[k] = amax == 0 ? 0 : MathF.Round(x[k] * (127f / amax)) * step;
         }
         return q;
+    }
+
+    /// <summary>x as bfloat16 holds it: libtorch's float → bfloat16 conversion (round to nearest even).</summary>
+    private static float[] RoundToBfloat16(float[] x)
+    {
+        using var t = tensor(x);
+        using var rounded = t.to(ScalarType.BFloat16).to(ScalarType.Float32);
+        return rounded.data<float>().ToArray();
     }
 
     private static void CheckAgainstReference(IMatVec kernel, float[] w, int outF, int inF, int rows, bool scalar, Func<int, float[], double> tolerance,

@@ -15,7 +15,7 @@ namespace LayerSkip.Engine.Model.Kernels;
 /// </summary>
 internal static unsafe class Prefetch
 {
-    private const int Distance = 1024;
+    public const int Distance = 1024;
 
     public static bool Enabled { get; } = Environment.GetEnvironmentVariable("LAYERSKIP_PREFETCH") != "0" && Sse.IsSupported;
 
