@@ -37,9 +37,9 @@ public unsafe class MatVecKernelTests
         using var w = Random(outF, inF, 1).to(ScalarType.BFloat16);
         var weights = Values(w.to(ScalarType.Float32));
         using var kernel = new DenseMatVec(w);
-        KernelIsa.WidenBf16 = true;
+        KernelIsa.ManagedOnly = true;
         try { CheckAgainstReference(kernel, weights, outF, inF, rows, scalar, (_, _) => 1e-5); }
-        finally { KernelIsa.WidenBf16 = false; }
+        finally { KernelIsa.ManagedOnly = false; }
     }
 
     /// <summary>
@@ -82,12 +82,27 @@ public unsafe class MatVecKernelTests
                     $"int8 round trip of W[{n},{k}] is off by more than half a step");
         }
         CheckAgainstReference(kernel, dequantized, outF, inF, rows, scalar, (_, _) => 1e-5, QuantizeActivation);
+        KernelIsa.ManagedOnly = true; // and the managed kernel where an assembled one exists
+        try { CheckAgainstReference(kernel, dequantized, outF, inF, rows, scalar, (_, _) => 1e-5, QuantizeActivation); }
+        finally { KernelIsa.ManagedOnly = false; }
+    }
+
+    /// <summary>More activation rows than one assembled int8 call takes, on a matrix tall enough for several blocks.</summary>
+    [Theory]
+    [InlineData(900, 1000, 9)] [InlineData(300, 2048, 15)] [InlineData(40, 64, 8)]
+    public void Int8GroupsOfActivationRowsMatchTheDequantizedProduct(int outF, int inF, int rows)
+    {
+        var dequantized = Values(Random(outF, inF, 7));
+        Int8MatVec kernel;
+        fixed (float* p = dequantized) kernel = Int8MatVec.Quantize(p, outF, inF);
+        using var _ = kernel;
+        CheckAgainstReference(kernel, dequantized, outF, inF, rows, false, (_, _) => 1e-5, QuantizeActivation);
     }
 
     [Theory, MemberData(nameof(Shapes))]
     public void Int4MatchesTheDequantizedProductWithItsInt8Activation(int outF, int inF, int rows, bool scalar)
     {
-        foreach (var group in new[] { 32, 64, 128 })
+        foreach (var group in new[] { 32, 64, 128, 256 })
         {
             var original = Values(Random(outF, inF, 4));
             var dequantized = (float[])original.Clone();
@@ -111,7 +126,22 @@ public unsafe class MatVecKernelTests
                     Assert.True(error <= plain * 1.0001 + 1e-12, $"group {g} of row {n}: squared error {error} above min/max rounding's {plain}");
                 }
             CheckAgainstReference(kernel, dequantized, outF, inF, rows, scalar, (_, _) => 1e-5, QuantizeActivation);
+            KernelIsa.ManagedOnly = true; // and the managed kernel where an assembled one exists
+            try { CheckAgainstReference(kernel, dequantized, outF, inF, rows, scalar, (_, _) => 1e-5, QuantizeActivation); }
+            finally { KernelIsa.ManagedOnly = false; }
         }
+    }
+
+    /// <summary>More activation rows than one assembled int4 call takes, groups of one and of several chunk pairs.</summary>
+    [Theory]
+    [InlineData(900, 1000, 9, 128)] [InlineData(300, 2048, 15, 256)] [InlineData(40, 128, 8, 128)]
+    public void Int4GroupsOfActivationRowsMatchTheDequantizedProduct(int outF, int inF, int rows, int group)
+    {
+        var dequantized = Values(Random(outF, inF, 8));
+        Int4MatVec kernel;
+        fixed (float* p = dequantized) kernel = Int4MatVec.Quantize(p, outF, inF, group);
+        using var _ = kernel;
+        CheckAgainstReference(kernel, dequantized, outF, inF, rows, false, (_, _) => 1e-5, QuantizeActivation);
     }
 
     /// <summary>
@@ -120,12 +150,12 @@ public unsafe class MatVecKernelTests
     /// batch of any size, and for any range of output rows (the kernels pair or block rows differently in each case).
     /// </summary>
     [Theory]
-    [InlineData("bf16")] [InlineData("bf16-widened")] [InlineData("f32")] [InlineData("int8")] [InlineData("int4")] [InlineData("int4-g32")] [InlineData("int4-g128")]
+    [InlineData("bf16")] [InlineData("bf16-managed")] [InlineData("f32")] [InlineData("int8")] [InlineData("int8-managed")] [InlineData("int4")] [InlineData("int4-g32")] [InlineData("int4-g128")] [InlineData("int4-g128-managed")] [InlineData("int4-g256")]
     public void EachActivationRowGetsTheSameBitsAloneOrInABatch(string format)
     {
-        KernelIsa.WidenBf16 = format == "bf16-widened";
+        KernelIsa.ManagedOnly = format.EndsWith("-managed");
         try { CheckRowsAloneAndInBatches(format); }
-        finally { KernelIsa.WidenBf16 = false; }
+        finally { KernelIsa.ManagedOnly = false; }
     }
 
     private static void CheckRowsAloneAndInBatches(string format)
@@ -137,11 +167,12 @@ public unsafe class MatVecKernelTests
         fixed (float* p = values)
             kernel = format switch
             {
-                "bf16" or "bf16-widened" => new DenseMatVec(w.to(ScalarType.BFloat16)),
+                "bf16" or "bf16-managed" => new DenseMatVec(w.to(ScalarType.BFloat16)),
                 "f32" => new DenseMatVec(w),
-                "int8" => Int8MatVec.Quantize(p, outF, inF),
+                "int8" or "int8-managed" => Int8MatVec.Quantize(p, outF, inF),
                 "int4" => Int4MatVec.Quantize(p, outF, inF, 64),
                 "int4-g32" => Int4MatVec.Quantize(p, outF, inF, 32),
+                "int4-g256" => Int4MatVec.Quantize(p, outF, inF, 256),
                 _ => Int4MatVec.Quantize(p, outF, inF, 128),
             };
         using var _ = kernel;

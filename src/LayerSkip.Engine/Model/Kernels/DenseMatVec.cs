@@ -8,7 +8,7 @@ namespace LayerSkip.Engine.Model.Kernels;
 
 /// <summary>
 /// Products over a bfloat16 or float32 weight tensor read in place (row-major [out, in], no copy). bfloat16 goes
-/// through AVX-512 BF16's dot product where the CPU has it (<see cref="Bf16DotKernel"/>: activations rounded to bfloat16,
+/// through AVX-512 BF16's dot product where the CPU has it (<see cref="RowDotKernel.Bf16"/>: activations rounded to bfloat16,
 /// as a bfloat16 model computes them, products summed in float32); elsewhere it widens to float32 with one shift or mask
 /// per element pair (a 32-bit lane holds two neighbours, the even one in its low half) against float32 activations.
 /// </summary>
@@ -95,46 +95,19 @@ internal sealed unsafe class DenseMatVec : IMatVec
         }
     }
 
-    /// <summary>
-    /// The BF16 kernel takes up to seven activation rows per pass over a weight row. More rows go in near-equal groups,
-    /// each weight block read from memory once and from the cache for the groups after the first.
-    /// </summary>
+    /// <summary>The bfloat16 activation rows, rounded once per product, against the assembled kernel (in groups past seven rows).</summary>
     private void MultiplyBf16Dot(float* x, int rows, float* y, int rowStart, int rowCount, RowParallel threads)
     {
         var k = InFeatures;
         var stride = Bf16DotProgram.ActivationStride(k);
-        var needed = rows * stride + Bf16DotProgram.VectorBytes / 2;
-        if (_bf16Activations is null || _bf16Activations.Length < needed)
-            _bf16Activations = GC.AllocateUninitializedArray<ushort>(Math.Max(needed, 2 * (_bf16Activations?.Length ?? 0)), pinned: true);
-        // Rows start on cache lines: a vector load that straddles two lines costs two, and a verification's rows are
-        // each loaded once per weight vector.
-        var xb = (ushort*)(((nint)Unsafe.AsPointer(ref _bf16Activations[0]) + Bf16DotProgram.VectorBytes - 1) & -Bf16DotProgram.VectorBytes);
+        var xb = (ushort*)AlignedActivations.Rows(ref _bf16Activations, 2L * rows * stride);
         for (var r = 0; r < rows; r++) Dequantization.ToBfloat16(x + (long)r * k, xb + (long)r * stride, k);
-        var groups = (rows + Bf16DotKernel.MaxRows - 1) / Bf16DotKernel.MaxRows;
-        var perGroup = (rows + groups - 1) / groups;
-        var kernels = new Bf16DotKernel[groups];
-        for (var g = 0; g < groups; g++) kernels[g] = Bf16DotKernel.For(k, Math.Min(perGroup, rows - g * perGroup));
-        var block = groups == 1 ? rowCount : Math.Max(1, CachedBlockBytes / (2 * k));
-        threads.For(rowCount, 16, (s, e) =>
-        {
-            for (var b = s; b < e; b += block)
-            {
-                var n = Math.Min(block, e - b);
-                var w = (ushort*)_data + (long)(rowStart + b) * k;
-                for (var g = 0; g < groups; g++)
-                    kernels[g].Run(w, n, xb + (long)g * perGroup * stride, y + (long)g * perGroup * rowCount + b, rowCount);
-            }
-        });
+        var groups = new RowGroups(rows, 2L * k, 2L * stride, 0, n => RowDotKernel.Bf16(k, n));
+        threads.For(rowCount, 16, (s, e) => groups.Run((byte*)((ushort*)_data + (long)rowStart * k), s, e, (byte*)xb, y, rowCount));
     }
 
-    /// <summary>Weight rows a group pass covers before the next group reads them again: well inside a core's L2.</summary>
-    private const int CachedBlockBytes = 256 << 10;
-
-    /// <summary>
-    /// The bfloat16 activation rows of the product running on this thread (the workers only read them during the call);
-    /// pinned, so the aligned start found in it stays put.
-    /// </summary>
-    [ThreadStatic] private static ushort[]? _bf16Activations;
+    /// <summary>The bfloat16 activation rows of the product running on this thread (the workers only read them during the call).</summary>
+    [ThreadStatic] private static byte[]? _bf16Activations;
 
     private const int Block = 32;
 

@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using LayerSkip.Engine.Model.Kernels.Emitted;
 
 namespace LayerSkip.Engine.Model.Kernels;
 
@@ -104,6 +105,11 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
                     groupSums[r * _groups + 2 * b + 1] = act.HalfBlockSums[2 * (r * blocks + b) + 1];
                 }
                 else groupSums[r * _groups + (b >> shift)] += act.BlockSums[r * blocks + b];
+        if (KernelIsa.Int8Dot && Int4DotProgram.Supports(GroupSize))
+        {
+            MultiplyAssembled(act, rows, groupSums, y, rowStart, rowCount, threads);
+            return;
+        }
         fixed (sbyte* xq = act.Values)
         fixed (float* xs = act.Scales)
         fixed (float* gs = groupSums)
@@ -129,6 +135,40 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
             });
         }
     }
+
+    /// <summary>
+    /// The same product through AVX-512 VNNI (<see cref="Int4DotProgram"/>, groups of 128 and more), then each group's
+    /// min times the activation's group sum added to each output while it is still in the cache.
+    /// </summary>
+    private void MultiplyAssembled(QuantizedActivation act, int rows, float[] groupSums, float* y, int rowStart, int rowCount, RowParallel threads)
+    {
+        var blocks = _padded / Chunk;
+        var record = Int4DotProgram.Record(_padded);
+        var x = AlignedActivations.Rows(ref _activations, (long)rows * record);
+        fixed (sbyte* values = act.Values)
+        fixed (float* xScales = act.Scales)
+            for (var r = 0; r < rows; r++)
+                Int4DotProgram.Layout(values + (long)r * _padded, xScales + (long)r * blocks, _padded, x + (long)r * record);
+        var groups = new RowGroups(rows, _padded / 2, record, 4L * _groups, n => RowDotKernel.Int4(_padded, GroupSize, n));
+        fixed (float* gs = groupSums)
+        fixed (float* scales = _scales)
+        fixed (float* mins = _mins)
+        {
+            var gsp = gs; var sp = scales; var mp = mins;
+            threads.For(rowCount, 16, (s, e) =>
+            {
+                groups.Run(_q + (long)rowStart * _padded / 2, s, e, x, y, rowCount, (byte*)(sp + (long)rowStart * _groups));
+                for (var r = 0; r < rows; r++)
+                {
+                    var yr = y + (long)r * rowCount;
+                    for (var j = s; j < e; j++) yr[j] += Dot(mp + (long)(rowStart + j) * _groups, gsp + (long)r * _groups, _groups);
+                }
+            });
+        }
+    }
+
+    /// <summary>The int8 activation records of the product running on this thread (the workers only read them during the call).</summary>
+    [ThreadStatic] private static byte[]? _activations;
 
     /// <summary>Σ_b xScale_b · scale_{g(b)} · Σ_{k in b} q_w · q_x over 64-column blocks b.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

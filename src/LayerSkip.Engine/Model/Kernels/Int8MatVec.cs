@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using LayerSkip.Engine.Model.Kernels.Emitted;
 
 namespace LayerSkip.Engine.Model.Kernels;
 
@@ -64,6 +65,11 @@ internal sealed unsafe partial class Int8MatVec : IMatVec
             for (var b = 0; b < blocks; b++) s += act.BlockSums[r * blocks + b];
             offsets[r] = 128f * s;
         }
+        if (KernelIsa.Int8Dot)
+        {
+            MultiplyAssembled(act, rows, offsets, y, rowStart, rowCount, threads);
+            return;
+        }
         fixed (sbyte* xq = act.Values)
         fixed (float* xs = act.Scales)
         {
@@ -80,6 +86,35 @@ internal sealed unsafe partial class Int8MatVec : IMatVec
             });
         }
     }
+
+    /// <summary>
+    /// The same product through AVX-512 VNNI on whole 64-byte blocks (<see cref="Int8DotProgram"/>), then the weight
+    /// scale and the offset applied to each output while it is still in the cache.
+    /// </summary>
+    private void MultiplyAssembled(QuantizedActivation act, int rows, float[] offsets, float* y, int rowStart, int rowCount, RowParallel threads)
+    {
+        var blocks = _padded / QuantizedActivation.Block;
+        var record = Int8DotProgram.Record(_padded);
+        var x = AlignedActivations.Rows(ref _activations, (long)rows * record);
+        for (var r = 0; r < rows; r++)
+        {
+            new ReadOnlySpan<sbyte>(act.Values, r * _padded, _padded).CopyTo(new Span<sbyte>(x + (long)r * record, _padded));
+            new ReadOnlySpan<float>(act.Scales, r * blocks, blocks).CopyTo(new Span<float>((float*)(x + (long)r * record + _padded), blocks));
+        }
+        var groups = new RowGroups(rows, _padded, record, 0, n => RowDotKernel.Int8(_padded, n));
+        threads.For(rowCount, 16, (s, e) =>
+        {
+            groups.Run(_q + (long)rowStart * _padded, s, e, x, y, rowCount);
+            for (var r = 0; r < rows; r++)
+            {
+                var yr = y + (long)r * rowCount;
+                for (var j = s; j < e; j++) yr[j] = _scales[rowStart + j] * (yr[j] - offsets[r]);
+            }
+        });
+    }
+
+    /// <summary>The int8 activation rows of the product running on this thread (the workers only read them during the call).</summary>
+    [ThreadStatic] private static byte[]? _activations;
 
     /// <summary>Σ_b scale_b · Σ_{k in b} (q_w + 128) · q_x.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
