@@ -71,8 +71,7 @@ internal sealed unsafe partial class Int4MatVec
                 var rowCodes = q + (long)r * m._padded;
                 for (var k = 0; k < cols; k++)
                 {
-                    var g = r * m._groups + k / groupSize;
-                    row[k] = rowCodes[k] * m._scales[g] + m._mins[g];
+                    row[k] = rowCodes[k] * m._scales[r * m._groups + k / groupSize] + m.Min(r, k / groupSize);
                 }
                 m.Pack(r, rowCodes);
             }
@@ -98,7 +97,7 @@ internal sealed unsafe partial class Int4MatVec
                 var length = Math.Min(groupSize, cols - k);
                 GroupValues(row + k, values + j, f + (long)k * cols + k, cols, length, group);
                 (scale, min) = GroupFit.Fit(group, null, length, groupCodes);
-                (m._scales[g], m._mins[g]) = (scale, min);
+                (m._scales[g], m.Min(r, k / groupSize)) = (scale, min);
             }
             GroupFit.Assign(values + j, 1, scale, min, codes + k);
             var error = row[k] - (codes[k] * scale + min);

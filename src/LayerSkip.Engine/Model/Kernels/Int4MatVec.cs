@@ -19,7 +19,7 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
     private const int Chunk = QuantizedActivation.Block; // 64 columns, 32 bytes
     private readonly byte* _q;        // [out, padded / 2]
     private readonly float[] _scales; // [out, groups]
-    private readonly float[] _mins;   // [out, groups]
+    private readonly float[] _mins;   // [groups, out]: the products add them group by group over many outputs
     private readonly int _padded, _groups;
 
     public int OutFeatures { get; }
@@ -63,7 +63,7 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
                     if (k >= end) q[k] = 0; // padding: its activation is zero
                     else row[k] = q[k] * scale + min;
                 m._scales[n * m._groups + g] = scale;
-                m._mins[n * m._groups + g] = min;
+                m.Min(n, g) = min;
             }
             m.Pack(n, q);
         });
@@ -86,7 +86,21 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
         var chunk = k / Chunk * Chunk;
         var j = k - chunk;
         var packed = _q[(long)n * _padded / 2 + chunk / 2 + j % 32];
-        return (_scales[g], _mins[g], j < 32 ? packed & 0x0F : packed >> 4);
+        return (_scales[g], Min(n, k / GroupSize), j < 32 ? packed & 0x0F : packed >> 4);
+    }
+
+    /// <summary>Row <paramref name="n"/>'s min of group <paramref name="g"/>.</summary>
+    private ref float Min(int n, int g) => ref _mins[(long)g * OutFeatures + n];
+
+    /// <summary>
+    /// y[j] += Σ_g min[g, rowStart + j] · groupSums[g] for outputs j in [start, end): the mins times the activation's group
+    /// sums, one pass per group over a run of outputs (vectorised, in the cache) rather than a short dot product per output.
+    /// </summary>
+    private void AddMins(float* y, float* groupSums, int rowStart, int start, int end)
+    {
+        fixed (float* mins = _mins)
+            for (var g = 0; g < _groups; g++)
+                VectorMath.AddScaled(y + start, groupSums[g], new FloatMemory(mins + (long)g * OutFeatures + rowStart + start, false), end - start);
     }
 
     public void Multiply(float* x, int rows, float* y, int rowStart, int rowCount, RowParallel threads)
@@ -114,9 +128,8 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
         fixed (float* xs = act.Scales)
         fixed (float* gs = groupSums)
         fixed (float* scales = _scales)
-        fixed (float* mins = _mins)
         {
-            var xqp = xq; var xsp = xs; var gsp = gs; var sp = scales; var mp = mins;
+            var xqp = xq; var xsp = xs; var gsp = gs; var sp = scales;
             threads.For(rowCount, 16, (s, e) =>
             {
                 for (var j = s; j < e; j++)
@@ -124,21 +137,20 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
                     var n = rowStart + j;
                     var w = _q + (long)n * _padded / 2;
                     var ns = sp + (long)n * _groups;
-                    var nm = mp + (long)n * _groups;
                     for (var r = 0; r < rows; r++)
                     {
                         var xr = xqp + (long)r * _padded;
-                        var dot = halves ? DotHalves(w, xr, xsp + (long)r * blocks, ns, blocks) : Dot(w, xr, xsp + (long)r * blocks, ns, blocks, shift);
-                        y[(long)r * rowCount + j] = dot + Dot(nm, gsp + (long)r * _groups, _groups);
+                        y[(long)r * rowCount + j] = halves ? DotHalves(w, xr, xsp + (long)r * blocks, ns, blocks) : Dot(w, xr, xsp + (long)r * blocks, ns, blocks, shift);
                     }
                 }
+                for (var r = 0; r < rows; r++) AddMins(y + (long)r * rowCount, gsp + (long)r * _groups, rowStart, s, e);
             });
         }
     }
 
     /// <summary>
-    /// The same product through AVX-512 VNNI (<see cref="Int4DotProgram"/>, groups of 128 and more), then each group's
-    /// min times the activation's group sum added to each output while it is still in the cache.
+    /// The same product through AVX-512 VNNI (<see cref="Int4DotProgram"/>, groups of 128 and more), then the mins added
+    /// to the thread's outputs while they are still in the cache.
     /// </summary>
     private void MultiplyAssembled(QuantizedActivation act, int rows, float[] groupSums, float* y, int rowStart, int rowCount, RowParallel threads)
     {
@@ -152,17 +164,12 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
         var groups = new RowGroups(rows, _padded / 2, record, 4L * _groups, n => RowDotKernel.Int4(_padded, GroupSize, n));
         fixed (float* gs = groupSums)
         fixed (float* scales = _scales)
-        fixed (float* mins = _mins)
         {
-            var gsp = gs; var sp = scales; var mp = mins;
+            var gsp = gs; var sp = scales;
             threads.For(rowCount, 16, (s, e) =>
             {
                 groups.Run(_q + (long)rowStart * _padded / 2, s, e, x, y, rowCount, (byte*)(sp + (long)rowStart * _groups));
-                for (var r = 0; r < rows; r++)
-                {
-                    var yr = y + (long)r * rowCount;
-                    for (var j = s; j < e; j++) yr[j] += Dot(mp + (long)(rowStart + j) * _groups, gsp + (long)r * _groups, _groups);
-                }
+                for (var r = 0; r < rows; r++) AddMins(y + (long)r * rowCount, gsp + (long)r * _groups, rowStart, s, e);
             });
         }
     }
@@ -240,22 +247,6 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
             }
             sum += xScales[b] * scales[2 * b] * dl + xScales[b] * scales[2 * b + 1] * dh;
         }
-        return sum;
-    }
-
-    /// <summary>A short float dot product (mins times group sums).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float Dot(float* a, float* b, int n)
-    {
-        var i = 0;
-        var sum = 0f;
-        if (KernelIsa.Vector256)
-        {
-            var acc = Vector256<float>.Zero;
-            for (; i + 8 <= n; i += 8) acc = Vector256.FusedMultiplyAdd(Vector256.Load(a + i), Vector256.Load(b + i), acc);
-            sum = Vector256.Sum(acc);
-        }
-        for (; i < n; i++) sum += a[i] * b[i];
         return sum;
     }
 
