@@ -1,0 +1,46 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
+using LayerSkip.Engine.Model.Kernels.Emitted;
+
+namespace LayerSkip.Engine.Tests.Model;
+
+/// <summary>
+/// The machinery under the assembled kernels: code placed in executable pages runs, and on a CPU that has the
+/// instructions the kernels are really used (a silent fallback to the managed kernels would pass every product test).
+/// </summary>
+public unsafe class AssembledKernelTests
+{
+    private static bool LinuxX64 => OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64;
+
+    [Fact]
+    public void PlacedCodeRuns()
+    {
+        if (!LinuxX64)
+        {
+            Assert.Null(ExecutableMemory.TryPlace([0xC3]));
+            return;
+        }
+        byte[] code = [0xB8, 42, 0, 0, 0, 0xC3]; // mov eax, 42; ret
+        var placed = ExecutableMemory.TryPlace(code);
+        Assert.NotNull(placed);
+        Assert.Equal(42, ((delegate* unmanaged<int>)placed.Value)());
+    }
+
+    [Fact]
+    public void TheKernelsAreAvailableWhereTheCpuHasTheInstructions()
+    {
+        var avx512 = LinuxX64 && Avx512F.IsSupported && Avx512BW.IsSupported;
+        var bf16 = avx512 && (X86Base.CpuId(7, 1).Eax & (1 << 5)) != 0 && Environment.GetEnvironmentVariable("LAYERSKIP_BF16_DOT") != "0";
+        var vnni = avx512 && (X86Base.CpuId(7, 0).Ecx & (1 << 11)) != 0 && Environment.GetEnvironmentVariable("LAYERSKIP_INT8_DOT") != "0";
+        Assert.Equal(bf16, RowDotKernel.Bf16Available);
+        Assert.Equal(vnni, RowDotKernel.Int8Available);
+    }
+
+    [Theory]
+    [InlineData(0)] [InlineData(8)]
+    public void OneCallTakesOneToSevenActivationRows(int rows)
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Bf16DotProgram(64, rows, 0).Emit());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Int8DotProgram(64, rows).Emit());
+    }
+}
