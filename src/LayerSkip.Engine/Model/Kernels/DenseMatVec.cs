@@ -35,6 +35,9 @@ internal sealed unsafe class DenseMatVec : IMatVec
         _data = (void*)TensorMemory.Pointer(weight);
         OutFeatures = (int)weight.shape[0];
         InFeatures = (int)weight.shape[1];
+        // Assembled now, with the model's load: the first use of the assembler costs tens of milliseconds, which would
+        // otherwise fall into the first request's first token.
+        if (_bf16 && KernelIsa.Bf16Dot) RowDotKernel.Bf16(InFeatures, 1);
     }
 
     public static bool Supports(Tensor weight) =>

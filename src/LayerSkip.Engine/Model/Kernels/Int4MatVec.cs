@@ -40,6 +40,7 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
         _q = (byte*)HugePages.Allocate((long)outFeatures * _padded / 2);
         _scales = new float[outFeatures * _groups];
         _mins = new float[outFeatures * _groups];
+        if (KernelIsa.Int8Dot && Int4DotProgram.Supports(groupSize)) RowDotKernel.Int4(_padded, groupSize, 1); // assembled with the load
     }
 
     /// <summary>

@@ -29,6 +29,7 @@ internal sealed unsafe partial class Int8MatVec : IMatVec
         _padded = (inFeatures + QuantizedActivation.Block - 1) / QuantizedActivation.Block * QuantizedActivation.Block;
         _q = (byte*)HugePages.Allocate((long)outFeatures * _padded);
         _scales = new float[outFeatures];
+        if (KernelIsa.Int8Dot) RowDotKernel.Int8(_padded, 1); // assembled with the model's load, not in the first token
     }
 
     /// <summary>Quantizes a float32 row-major matrix [out, in] and returns its dequantized values in place.</summary>
