@@ -37,9 +37,7 @@ public unsafe class MatVecKernelTests
         using var w = Random(outF, inF, 1).to(ScalarType.BFloat16);
         var weights = Values(w.to(ScalarType.Float32));
         using var kernel = new DenseMatVec(w);
-        KernelIsa.ManagedOnly = true;
-        try { CheckAgainstReference(kernel, weights, outF, inF, rows, scalar, (_, _) => 1e-5); }
-        finally { KernelIsa.ManagedOnly = false; }
+        WithManagedKernels(() => CheckAgainstReference(kernel, weights, outF, inF, rows, scalar, (_, _) => 1e-5));
     }
 
     /// <summary>
@@ -82,9 +80,8 @@ public unsafe class MatVecKernelTests
                     $"int8 round trip of W[{n},{k}] is off by more than half a step");
         }
         CheckAgainstReference(kernel, dequantized, outF, inF, rows, scalar, (_, _) => 1e-5, QuantizeActivation);
-        KernelIsa.ManagedOnly = true; // and the managed kernel where an assembled one exists
-        try { CheckAgainstReference(kernel, dequantized, outF, inF, rows, scalar, (_, _) => 1e-5, QuantizeActivation); }
-        finally { KernelIsa.ManagedOnly = false; }
+        // and the managed kernel where an assembled one exists
+        WithManagedKernels(() => CheckAgainstReference(kernel, dequantized, outF, inF, rows, scalar, (_, _) => 1e-5, QuantizeActivation));
     }
 
     /// <summary>More activation rows than one assembled int8 call takes, on a matrix tall enough for several blocks.</summary>
@@ -126,9 +123,8 @@ public unsafe class MatVecKernelTests
                     Assert.True(error <= plain * 1.0001 + 1e-12, $"group {g} of row {n}: squared error {error} above min/max rounding's {plain}");
                 }
             CheckAgainstReference(kernel, dequantized, outF, inF, rows, scalar, (_, _) => 1e-5, QuantizeActivation);
-            KernelIsa.ManagedOnly = true; // and the managed kernel where an assembled one exists
-            try { CheckAgainstReference(kernel, dequantized, outF, inF, rows, scalar, (_, _) => 1e-5, QuantizeActivation); }
-            finally { KernelIsa.ManagedOnly = false; }
+            // and the managed kernel where an assembled one exists
+            WithManagedKernels(() => CheckAgainstReference(kernel, dequantized, outF, inF, rows, scalar, (_, _) => 1e-5, QuantizeActivation));
         }
     }
 
@@ -153,9 +149,7 @@ public unsafe class MatVecKernelTests
     [InlineData("bf16")] [InlineData("bf16-managed")] [InlineData("f32")] [InlineData("int8")] [InlineData("int8-managed")] [InlineData("int4")] [InlineData("int4-g32")] [InlineData("int4-g128")] [InlineData("int4-g128-managed")] [InlineData("int4-g256")]
     public void EachActivationRowGetsTheSameBitsAloneOrInABatch(string format)
     {
-        KernelIsa.ManagedOnly = format.EndsWith("-managed");
-        try { CheckRowsAloneAndInBatches(format); }
-        finally { KernelIsa.ManagedOnly = false; }
+        WithManagedKernels(() => CheckRowsAloneAndInBatches(format), managed: format.EndsWith("-managed"));
     }
 
     private static void CheckRowsAloneAndInBatches(string format)
@@ -224,6 +218,14 @@ public unsafe class MatVecKernelTests
             for (var k = b; k < end; k++) q[k] = amax == 0 ? 0 : MathF.Round(x[k] * (127f / amax)) * step;
         }
         return q;
+    }
+
+    /// <summary>Runs <paramref name="check"/> on the managed kernels (where <paramref name="managed"/>) even where assembled ones exist.</summary>
+    private static void WithManagedKernels(Action check, bool managed = true)
+    {
+        KernelIsa.ManagedOnly = managed;
+        try { check(); }
+        finally { KernelIsa.ManagedOnly = false; }
     }
 
     /// <summary>x as bfloat16 holds it: libtorch's float → bfloat16 conversion (round to nearest even).</summary>
