@@ -14,6 +14,9 @@ internal static unsafe partial class ExecutableMemory
     private const int MapPrivate = 0x02, MapAnonymous = 0x20;
     private const int PageSize = 4096;
 
+    /// <summary>Whether this process can place code at all (tried once, with a lone `ret`).</summary>
+    public static bool Available { get; } = TryPlace([0xC3]) is not null;
+
     /// <summary>The address of a read-execute copy of <paramref name="code"/>, or null where that is not possible.</summary>
     public static nint? TryPlace(ReadOnlySpan<byte> code)
     {

@@ -63,6 +63,6 @@ internal sealed unsafe class RowDotKernel
         if (Environment.GetEnvironmentVariable(switchVariable) == "0") return false;
         if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64) return false;
         if (!Avx512F.IsSupported || !Avx512BW.IsSupported || !cpuHasIt()) return false; // Avx512F also says the OS saves the registers
-        return ExecutableMemory.TryPlace([0xC3]) is not null; // a lone `ret`: can this process map code at all?
+        return ExecutableMemory.Available;
     }
 }
