@@ -56,6 +56,19 @@ public sealed class PeerBenchTests : IDisposable
         Assert.All(rounds.Where(r => r.engine == "llama.cpp" && r.metric == "decode"),
             r => Assert.Equal(new FileInfo(Path.Combine(_folder, $"tiny-{r.weights}.gguf")).Length, r.bytes_per_token));
         Assert.All(rounds.Where(r => r.metric == "decode"), r => Assert.Equal(r.bytes_per_token!.Value * r.tokens_per_s / 1e9, r.gb_per_s!.Value, 2));
+        // Each decode measurement is set against the probes taken beside it, and its summary spans the rounds' shares.
+        Assert.All(rounds.Where(r => r.metric == "decode"), r =>
+        {
+            Assert.True(r.probe_gb_per_s > 0);
+            Assert.Equal(r.gb_per_s!.Value / r.probe_gb_per_s!.Value, r.share!.Value, 2);
+        });
+        Assert.All(summaries.Where(s => s.metric == "decode"), s =>
+        {
+            var shares = rounds.Where(r => r.metric == "decode" && r.engine == s.engine && r.weights == s.weights && r.r == s.r).Select(r => r.share!.Value).ToList();
+            Assert.Equal(shares.Min(), s.share_min);
+            Assert.Equal(shares.Max(), s.share_max);
+            Assert.InRange(s.share!.Value, shares.Min(), shares.Max());
+        });
 
         // An interrupted run keeps only its round rows; the table is rebuilt from them with the same summaries.
         var interrupted = Path.Combine(_folder, "interrupted.jsonl");

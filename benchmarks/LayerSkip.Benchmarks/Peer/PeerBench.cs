@@ -14,17 +14,23 @@ namespace LayerSkip.Benchmarks.Peer;
 /// One measurement, or (Kind "summary") the median, min and max of one configuration's rounds. Decode rows carry the
 /// weight bytes one token reads and the resulting GB/s; "read_bandwidth" rows (engine "machine") carry this machine's
 /// measured read bandwidth in <see cref="gb_per_s"/> (and min/max in GB/s), the bound batch-1 decoding can reach.
+/// A decode row also carries <see cref="probe_gb_per_s"/>, the bound measured right before and after it (the mean of
+/// the two), and <see cref="share"/>, its GB/s over that bound; its summary gives the median share and
+/// <see cref="share_min"/>–<see cref="share_max"/> over the rounds.
 /// </summary>
 public sealed record PeerRow(
     string kind, string engine, string weights, double r, int kept_layers, string metric, int? round,
     double tokens_per_s, double? min, double? max, int threads, int tokens, string model,
-    long? bytes_per_token = null, double? gb_per_s = null);
+    long? bytes_per_token = null, double? gb_per_s = null,
+    double? probe_gb_per_s = null, double? share = null, double? share_min = null, double? share_max = null);
 
 /// <summary>
 /// Our engine against llama.cpp on the same weights: the model folder is exported to GGUF by our writer and
 /// quantized by llama.cpp's quantizer; both engines then run batch-1 greedy decode and a long prefill with the same
 /// threads, prompt and token counts, in interleaved rounds (every configuration once per round, so drift and busy
 /// neighbours hit all alike). Each model is loaded for its turn and released after it, so one model's memory is held at a time.
+/// The machine's bandwidth drifts by 2× within minutes here, so every decode measurement is set against a probe taken
+/// right before and right after it rather than against a figure from another moment.
 /// </summary>
 public sealed class PeerBench(PeerBenchOptions options, TextWriter log)
 {
@@ -44,21 +50,34 @@ public sealed class PeerBench(PeerBenchOptions options, TextWriter log)
         var modelName = options.ModelFolder is null ? options.Shape : Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/'));
         using var jsonl = options.JsonLines is null ? null : new StreamWriter(options.JsonLines, append: false) { AutoFlush = true };
 
+        double Probe() => ReadBandwidth.Measure(options.Threads, options.BandwidthProbeBytes) / 1e9;
+
+        // A decode measurement between two probes; its share is of their mean.
+        PeerRow Decode(PeerRow row, Func<double> time, long? bytesPerToken)
+        {
+            var before = Probe();
+            var rate = time();
+            var probe = (before + Probe()) / 2;
+            row = row with { tokens_per_s = Math.Round(rate, 2), bytes_per_token = bytesPerToken, probe_gb_per_s = Math.Round(probe, 2) };
+            return bytesPerToken is { } bytes ? row with { share = Math.Round(bytes * rate / 1e9 / probe, 4) } : row;
+        }
+
         void Record(PeerRow row)
         {
             if (row.bytes_per_token is { } bytes) row = row with { gb_per_s = Math.Round(bytes * row.tokens_per_s / 1e9, 2) };
             _rows.Add(row);
             jsonl?.WriteLine(JsonSerializer.Serialize(row));
+            var share = row.share is null ? ""
+                : string.Create(CultureInfo.InvariantCulture, $", {row.gb_per_s:0.0} GB/s = {row.share:P0} of the probes beside it ({row.probe_gb_per_s:0.0} GB/s)");
             log.WriteLine(row.metric == "read_bandwidth"
                 ? string.Create(CultureInfo.InvariantCulture, $"round {row.round}: read bandwidth {row.gb_per_s:0.0} GB/s")
-                : string.Create(CultureInfo.InvariantCulture, $"round {row.round}: {row.engine} {row.weights} r={row.r:0.##} {row.metric} {row.tokens_per_s:0.00} tok/s"));
+                : string.Create(CultureInfo.InvariantCulture, $"round {row.round}: {row.engine} {row.weights} r={row.r:0.##} {row.metric} {row.tokens_per_s:0.00} tok/s{share}"));
         }
 
         var ours = options.Ours.GroupBy(o => o.Weights).ToList();
         for (var round = 1; round <= options.Rounds; round++)
         {
-            var bound = ReadBandwidth.Measure(options.Threads, options.BandwidthProbeBytes) / 1e9;
-            Record(new PeerRow("round", "machine", "-", 1, 0, "read_bandwidth", round, 0, null, null, options.Threads, 0, modelName, null, Math.Round(bound, 2)));
+            Record(new PeerRow("round", "machine", "-", 1, 0, "read_bandwidth", round, 0, null, null, options.Threads, 0, modelName, null, Math.Round(Probe(), 2)));
             foreach (var group in ours)
             {
                 using var model = LayerSkipModel.Load(folder, OurWeights.Parse(group.Key), maxLength);
@@ -67,8 +86,8 @@ public sealed class PeerBench(PeerBenchOptions options, TextWriter log)
                 foreach (var c in group)
                 {
                     var plan = model.Plan(c.Speedup);
-                    Record(Row("ours", c.Weights, c.Speedup, plan.KeptCount, "decode", round, model.TimeDecode(decodePrompt, options.DecodeTokens, plan), options.DecodeTokens, modelName)
-                        with { bytes_per_token = model.StreamedBytes(plan) });
+                    Record(Decode(Row("ours", c.Weights, c.Speedup, plan.KeptCount, "decode", round, 0, options.DecodeTokens, modelName),
+                        () => model.TimeDecode(decodePrompt, options.DecodeTokens, plan), model.StreamedBytes(plan)));
                 }
             }
             foreach (var (type, path) in ggufs)
@@ -78,8 +97,8 @@ public sealed class PeerBench(PeerBenchOptions options, TextWriter log)
                 Record(Row("llama.cpp", type, 1, config.NumLayers, "prefill", round, model.TimePrefill(prefillPrompt), options.PrefillTokens, modelName));
                 // Every tensor of a tied model is read per token (the embedding table is the output matrix), so the file
                 // size is the bytes a token streams, up to its small metadata.
-                Record(Row("llama.cpp", type, 1, config.NumLayers, "decode", round, model.TimeDecode(decodePrompt, options.DecodeTokens), options.DecodeTokens, modelName)
-                    with { bytes_per_token = config.TieWordEmbeddings ? new FileInfo(path).Length : null });
+                Record(Decode(Row("llama.cpp", type, 1, config.NumLayers, "decode", round, 0, options.DecodeTokens, modelName),
+                    () => model.TimeDecode(decodePrompt, options.DecodeTokens), config.TieWordEmbeddings ? new FileInfo(path).Length : null));
             }
         }
 
@@ -103,10 +122,13 @@ public sealed class PeerBench(PeerBenchOptions options, TextWriter log)
             }
             var spread = Spread.Of(g.Select(r => r.tokens_per_s));
             var median = Math.Round(spread.Median, 2);
+            var shares = g.Where(r => r.share is not null).Select(r => r.share!.Value).ToList();
+            var share = shares.Count > 0 ? Spread.Of(shares) : (Spread?)null;
             return first with
             {
                 tokens_per_s = median, min = spread.Min, max = spread.Max,
                 gb_per_s = first.bytes_per_token is { } bytes ? Math.Round(bytes * median / 1e9, 2) : null,
+                probe_gb_per_s = null, share = share?.Median, share_min = share?.Min, share_max = share?.Max,
             };
         }).ToList();
 
@@ -160,11 +182,16 @@ public sealed class PeerBench(PeerBenchOptions options, TextWriter log)
         var summaries = rows.Where(r => r.kind == "summary").ToList();
         string Cell(PeerRow? r) => r is null ? "—" : string.Create(CultureInfo.InvariantCulture, $"{r.tokens_per_s:0.00} ({r.min:0.00}–{r.max:0.00})");
         var bound = summaries.FirstOrDefault(r => r.metric == "read_bandwidth")?.gb_per_s;
+        // The share of the probes beside each measurement where the file has them (median and range over the rounds);
+        // an older file's share is of the rounds' median probe.
+        string Share(PeerRow d, double rate) => d.share is { } share
+            ? string.Create(CultureInfo.InvariantCulture, $" ({share:P0}, {d.share_min:P0}–{d.share_max:P0})")
+            : bound is > 0 ? string.Create(CultureInfo.InvariantCulture, $" ({rate / bound.Value:P0})") : "";
         string Streamed(PeerRow d) => d.gb_per_s is not { } rate ? "—"
-            : string.Create(CultureInfo.InvariantCulture, $"{d.bytes_per_token / 1e6:0} MB, {rate:0.0} GB/s{(bound is > 0 ? $" ({rate / bound.Value:P0})" : "")}");
+            : string.Create(CultureInfo.InvariantCulture, $"{d.bytes_per_token / 1e6:0} MB, {rate:0.0} GB/s{Share(d, rate)}");
         var lines = new List<string>
         {
-            "| engine | weights | r | kept layers | decode tok/s, median (min–max) | read per token, GB/s (share of bound) | prefill tok/s, median (min–max) |",
+            "| engine | weights | r | kept layers | decode tok/s, median (min–max) | read per token, GB/s (share of bound, min–max) | prefill tok/s, median (min–max) |",
             "|---|---|---:|---:|---:|---:|---:|",
         };
         foreach (var d in summaries.Where(r => r.metric == "decode"))

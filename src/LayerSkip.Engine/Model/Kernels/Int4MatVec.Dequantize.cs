@@ -13,12 +13,11 @@ internal sealed unsafe partial class Int4MatVec : IDequantize
     public void DequantizeRow(int row, float* destination)
     {
         var packed = _q + (long)row * _padded / 2;
-        var scales = _scales.AsSpan(row * _groups, _groups);
         var simd = KernelIsa.Vector256 && Avx2.IsSupported;
         for (var c = 0; c < InFeatures; c += Chunk)
         {
-            float lowScale = scales[c / GroupSize], lowMin = Min(row, c / GroupSize);
-            float highScale = scales[(c + 32) / GroupSize], highMin = Min(row, (c + 32) / GroupSize);
+            float lowScale = Scale(row, c / GroupSize), lowMin = Min(row, c / GroupSize);
+            float highScale = Scale(row, (c + 32) / GroupSize), highMin = Min(row, (c + 32) / GroupSize);
             var bytes = packed + c / 2;
             var dst = destination + c;
             if (simd && c + Chunk <= InFeatures)

@@ -71,7 +71,7 @@ internal sealed unsafe partial class Int4MatVec
                 var rowCodes = q + (long)r * m._padded;
                 for (var k = 0; k < cols; k++)
                 {
-                    row[k] = rowCodes[k] * m._scales[r * m._groups + k / groupSize] + m.Min(r, k / groupSize);
+                    row[k] = rowCodes[k] * m.Scale(r, k / groupSize) + m.Min(r, k / groupSize);
                 }
                 m.Pack(r, rowCodes);
             }
@@ -91,13 +91,12 @@ internal sealed unsafe partial class Int4MatVec
         for (var j = 0; j < width; j++)
         {
             var k = start + j;
-            var g = r * m._groups + k / groupSize;
             if (k % groupSize == 0)
             {
                 var length = Math.Min(groupSize, cols - k);
                 GroupValues(row + k, values + j, f + (long)k * cols + k, cols, length, group);
                 (scale, min) = GroupFit.Fit(group, null, length, groupCodes);
-                (m._scales[g], m.Min(r, k / groupSize)) = (scale, min);
+                (m.Scale(r, k / groupSize), m.Min(r, k / groupSize)) = (scale, min);
             }
             GroupFit.Assign(values + j, 1, scale, min, codes + k);
             var error = row[k] - (codes[k] * scale + min);

@@ -18,14 +18,13 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
 {
     private const int Chunk = QuantizedActivation.Block; // 64 columns, 32 bytes
     private readonly byte* _q;        // [out, padded / 2]
-    private readonly float[] _scales; // [out, groups]
-    private readonly float[] _mins;   // [groups, out]: the products add them group by group over many outputs
+    private readonly float[] _rowData; // [out, 2 · groups]: a row's group scales, then its group mins, read with the row
     private readonly int _padded, _groups;
 
     public int OutFeatures { get; }
     public int InFeatures { get; }
     public int GroupSize { get; }
-    public long Bytes => (long)OutFeatures * _padded / 2 + (_scales.Length + _mins.Length) * 4L;
+    public long Bytes => (long)OutFeatures * _padded / 2 + _rowData.Length * 4L;
 
     private Int4MatVec(int outFeatures, int inFeatures, int groupSize)
     {
@@ -38,8 +37,7 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
         _padded = (inFeatures + span - 1) / span * span;
         _groups = _padded / groupSize;
         _q = (byte*)HugePages.Allocate((long)outFeatures * _padded / 2);
-        _scales = new float[outFeatures * _groups];
-        _mins = new float[outFeatures * _groups];
+        _rowData = new float[2L * outFeatures * _groups];
         if (KernelIsa.Int8Dot && Int4DotProgram.Supports(groupSize)) RowDotKernel.Int4(_padded, groupSize, 1); // assembled with the load
     }
 
@@ -63,7 +61,7 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
                 for (var k = start; k < start + groupSize; k++)
                     if (k >= end) q[k] = 0; // padding: its activation is zero
                     else row[k] = q[k] * scale + min;
-                m._scales[n * m._groups + g] = scale;
+                m.Scale(n, g) = scale;
                 m.Min(n, g) = min;
             }
             m.Pack(n, q);
@@ -83,26 +81,17 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
     /// <summary>Row <paramref name="n"/>, column <paramref name="k"/> as stored: its group's scale and min and its 4-bit code.</summary>
     internal (float Scale, float Min, int Code) Entry(int n, int k)
     {
-        var g = n * _groups + k / GroupSize;
         var chunk = k / Chunk * Chunk;
         var j = k - chunk;
         var packed = _q[(long)n * _padded / 2 + chunk / 2 + j % 32];
-        return (_scales[g], Min(n, k / GroupSize), j < 32 ? packed & 0x0F : packed >> 4);
+        return (Scale(n, k / GroupSize), Min(n, k / GroupSize), j < 32 ? packed & 0x0F : packed >> 4);
     }
+
+    /// <summary>Row <paramref name="n"/>'s scale of group <paramref name="g"/>.</summary>
+    private ref float Scale(int n, int g) => ref _rowData[2L * n * _groups + g];
 
     /// <summary>Row <paramref name="n"/>'s min of group <paramref name="g"/>.</summary>
-    private ref float Min(int n, int g) => ref _mins[(long)g * OutFeatures + n];
-
-    /// <summary>
-    /// y[j] += Σ_g min[g, rowStart + j] · groupSums[g] for outputs j in [start, end): the mins times the activation's group
-    /// sums, one pass per group over a run of outputs (vectorised, in the cache) rather than a short dot product per output.
-    /// </summary>
-    private void AddMins(float* y, float* groupSums, int rowStart, int start, int end)
-    {
-        fixed (float* mins = _mins)
-            for (var g = 0; g < _groups; g++)
-                VectorMath.AddScaled(y + start, groupSums[g], new FloatMemory(mins + (long)g * OutFeatures + rowStart + start, false), end - start);
-    }
+    private ref float Min(int n, int g) => ref _rowData[2L * n * _groups + _groups + g];
 
     public void Multiply(float* x, int rows, float* y, int rowStart, int rowCount, RowParallel threads)
     {
@@ -128,50 +117,44 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
         fixed (sbyte* xq = act.Values)
         fixed (float* xs = act.Scales)
         fixed (float* gs = groupSums)
-        fixed (float* scales = _scales)
+        fixed (float* rowData = _rowData)
         {
-            var xqp = xq; var xsp = xs; var gsp = gs; var sp = scales;
+            var xqp = xq; var xsp = xs; var gsp = gs; var rd = rowData;
             threads.For(rowCount, 16, (s, e) =>
             {
                 for (var j = s; j < e; j++)
                 {
                     var n = rowStart + j;
                     var w = _q + (long)n * _padded / 2;
-                    var ns = sp + (long)n * _groups;
+                    var scales = rd + 2L * n * _groups;
+                    var mins = new FloatMemory(scales + _groups, false);
                     for (var r = 0; r < rows; r++)
                     {
                         var xr = xqp + (long)r * _padded;
-                        y[(long)r * rowCount + j] = halves ? DotHalves(w, xr, xsp + (long)r * blocks, ns, blocks) : Dot(w, xr, xsp + (long)r * blocks, ns, blocks, shift);
+                        var dot = halves ? DotHalves(w, xr, xsp + (long)r * blocks, scales, blocks) : Dot(w, xr, xsp + (long)r * blocks, scales, blocks, shift);
+                        y[(long)r * rowCount + j] = dot + VectorMath.Dot(gsp + (long)r * _groups, mins, _groups);
                     }
                 }
-                for (var r = 0; r < rows; r++) AddMins(y + (long)r * rowCount, gsp + (long)r * _groups, rowStart, s, e);
             });
         }
     }
 
-    /// <summary>
-    /// The same product through AVX-512 VNNI (<see cref="Int4DotProgram"/>, groups of 128 and more), then the mins added
-    /// to the thread's outputs while they are still in the cache.
-    /// </summary>
+    /// <summary>The same product through AVX-512 VNNI (<see cref="Int4DotProgram"/>, groups of 128 and more).</summary>
     private void MultiplyAssembled(QuantizedActivation act, int rows, float[] groupSums, float* y, int rowStart, int rowCount, RowParallel threads)
     {
         var blocks = _padded / Chunk;
-        var record = Int4DotProgram.Record(_padded);
+        var record = Int4DotProgram.Record(_padded, _groups);
         var x = AlignedActivations.Rows(ref _activations, (long)rows * record);
         fixed (sbyte* values = act.Values)
         fixed (float* xScales = act.Scales)
-            for (var r = 0; r < rows; r++)
-                Int4DotProgram.Layout(values + (long)r * _padded, xScales + (long)r * blocks, _padded, x + (long)r * record);
-        var groups = new RowGroups(rows, _padded / 2, record, 4L * _groups, n => RowDotKernel.Int4(_padded, GroupSize, n));
         fixed (float* gs = groupSums)
-        fixed (float* scales = _scales)
+            for (var r = 0; r < rows; r++)
+                Int4DotProgram.Layout(values + (long)r * _padded, xScales + (long)r * blocks, gs + (long)r * _groups, _padded, _groups, x + (long)r * record);
+        var groups = new RowGroups(rows, _padded / 2, record, 8L * _groups, n => RowDotKernel.Int4(_padded, GroupSize, n));
+        fixed (float* rowData = _rowData)
         {
-            var gsp = gs; var sp = scales;
-            threads.For(rowCount, 16, (s, e) =>
-            {
-                groups.Run(_q + (long)rowStart * _padded / 2, s, e, x, y, rowCount, (byte*)(sp + (long)rowStart * _groups));
-                for (var r = 0; r < rows; r++) AddMins(y + (long)r * rowCount, gsp + (long)r * _groups, rowStart, s, e);
-            });
+            var rd = (byte*)(rowData + 2L * rowStart * _groups);
+            threads.For(rowCount, 16, (s, e) => groups.Run(_q + (long)rowStart * _padded / 2, s, e, x, y, rowCount, rd));
         }
     }
 

@@ -9,9 +9,10 @@ namespace LayerSkip.Engine.Model.Kernels.Emitted;
 /// more. One 64-byte load holds chunks b and b + 1: a mask gives their columns 0–31 side by side, a shift and a mask
 /// their columns 32–63, and the activation values are laid out to match (<see cref="Layout"/>). A pair's dot product
 /// then has chunk b in lanes 0–7 and b + 1 in lanes 8–15; times the activation chunk scales spread the same way and
-/// summed over the group's pairs, it is multiplied by the group's weight scale (the last argument points at the weight
-/// row's scales) and added into one of two accumulators, even groups into the first and odd into the second. The group
-/// mins are the caller's.
+/// summed over the group's pairs, it is multiplied by the group's weight scale and added into one of two accumulators,
+/// even groups into the first and odd into the second. The last argument points at the weight row's own data, its group
+/// scales then its group mins; after the row's groups, its mins times the activation's group sums (sixteen groups a
+/// vector) go into the second accumulator, so the mins stream with the row rather than in a pass of their own.
 /// </summary>
 internal sealed class Int4DotProgram(int padded, int groupSize, int rows) : RowDotProgram(rows, 2, padded / 2)
 {
@@ -19,14 +20,20 @@ internal sealed class Int4DotProgram(int padded, int groupSize, int rows) : RowD
 
     public static bool Supports(int groupSize) => groupSize >= 2 * Chunk;
 
-    /// <summary>Bytes from one activation record to the next: the values, then each chunk's scale eight times.</summary>
-    public static int Record(int padded) => ActivationRecords.Bytes(padded, padded / 2);
+    /// <summary>Bytes from one activation record to the next: the values, each chunk's scale eight times, the group sums.</summary>
+    public static int Record(int padded, int groups) => ActivationRecords.Bytes(padded, padded / 2 + SumsBytes(groups));
+
+    /// <summary>The group sums' bytes in a record: whole vectors, the lanes past the last group zero.</summary>
+    private static int SumsBytes(int groups) => (groups + Lanes - 1) / Lanes * VectorBytes;
+
+    private const int Lanes = VectorBytes / 4;
 
     /// <summary>
-    /// One activation record from a quantized row (<paramref name="padded"/> values, one scale per 64): per chunk pair,
-    /// columns 0–31 of b, of b + 1, then 32–63 of b, of b + 1; then per pair b's scale eight times and b + 1's eight times.
+    /// One activation record from a quantized row (<paramref name="padded"/> values, one scale per 64, the sums of its
+    /// dequantized values over each group): per chunk pair, columns 0–31 of b, of b + 1, then 32–63 of b, of b + 1;
+    /// then per pair b's scale eight times and b + 1's eight times; then the group sums.
     /// </summary>
-    public static unsafe void Layout(sbyte* row, float* scales, int padded, byte* record)
+    public static unsafe void Layout(sbyte* row, float* scales, float* groupSums, int padded, int groups, byte* record)
     {
         var values = (sbyte*)record;
         var chunkScales = (float*)(record + padded);
@@ -39,18 +46,21 @@ internal sealed class Int4DotProgram(int padded, int groupSize, int rows) : RowD
             new Span<float>(chunkScales + c / 8, 8).Fill(scales[c / Chunk]);
             new Span<float>(chunkScales + c / 8 + 8, 8).Fill(scales[c / Chunk + 1]);
         }
+        var sums = new Span<float>(record + padded + padded / 2, SumsBytes(groups) / 4);
+        new ReadOnlySpan<float>(groupSums, groups).CopyTo(sums);
+        sums[groups..].Clear(); // the buffer is reused: the mins' zero lanes must meet zeros, not an earlier product
     }
 
-    protected override void EmitNextRow(Assembler a) => a.add(r9, 4 * (padded / groupSize));
+    protected override void EmitNextRow(Assembler a) => a.add(r9, 2 * 4 * (padded / groupSize));
 
     protected override void EmitRow(Assembler a)
     {
         if (!Supports(groupSize) || padded % groupSize != 0)
             throw new ArgumentException($"No int4 kernel for groups of {groupSize} in rows of {padded}.", nameof(groupSize));
-        var record = Record(padded);
+        var groups = padded / groupSize;
+        var record = Record(padded, groups);
         if ((long)Rows * record > int.MaxValue) throw new ArgumentOutOfRangeException(nameof(padded), padded, "Rows too long for the kernel's 32-bit offsets.");
         var pairs = groupSize / (2 * Chunk);
-        var groups = padded / groupSize;
         AssemblerRegisterZMM weight = Scratch(0), low = Scratch(1), high = Scratch(2), mask = Scratch(3);
         AssemblerRegisterZMM Dot(int r) => Scratch(4 + 2 * r);
         AssemblerRegisterZMM Group(int r) => Scratch(5 + 2 * r);
@@ -95,5 +105,21 @@ internal sealed class Int4DotProgram(int padded, int groupSize, int rows) : RowD
             a.jb(twoGroups);
         }
         if (groups % 2 == 1) OneGroup(0);
+
+        // Σ_g min_g · groupSum_g: the row's mins follow its scales; a partial last vector is loaded masked (lanes zero).
+        var sumsOffset = padded + padded / 2;
+        for (var v = 0; v * Lanes < groups; v++)
+        {
+            var lanes = Math.Min(Lanes, groups - v * Lanes);
+            var mins = __zmmword_ptr[r9 + 4 * groups + v * VectorBytes];
+            if (lanes < Lanes)
+            {
+                a.mov(r11d, (1 << lanes) - 1);
+                a.kmovw(k2, r11d);
+                a.vmovups(weight.k2.z, mins);
+            }
+            else a.vmovups(weight, mins);
+            for (var r = 0; r < Rows; r++) a.vfmadd231ps(Acc(r, 1), weight, __zmmword_ptr[rdx + r * record + sumsOffset + v * VectorBytes]);
+        }
     }
 }
