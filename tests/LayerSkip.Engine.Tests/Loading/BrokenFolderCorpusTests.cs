@@ -11,6 +11,7 @@ namespace LayerSkip.Engine.Tests.Loading;
 /// A corpus of broken copies of a real model folder (stories260K). Each unusable folder must fail with a
 /// <see cref="ModelLoadException"/> naming the file at fault, quickly; each usable variation must load.
 /// </summary>
+[Collection(AllocationMeasurements.Name)]
 public class BrokenFolderCorpusTests
 {
     private const string Weights = "model.safetensors";

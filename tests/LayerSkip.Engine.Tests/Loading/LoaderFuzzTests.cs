@@ -13,6 +13,7 @@ namespace LayerSkip.Engine.Tests.Loading;
 /// Seeded mutations of a small model's safetensors header and config.json, loaded in-process: every load either
 /// succeeds or fails with a <see cref="ModelLoadException"/>; none throws anything else, hangs, or allocates much.
 /// </summary>
+[Collection(AllocationMeasurements.Name)]
 public class LoaderFuzzTests(ITestOutputHelper output)
 {
     private const int Iterations = 400;
