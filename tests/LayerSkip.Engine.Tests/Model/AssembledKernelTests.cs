@@ -40,7 +40,43 @@ public unsafe class AssembledKernelTests
     [InlineData(0)] [InlineData(8)]
     public void OneCallTakesOneToSevenActivationRows(int rows)
     {
-        Assert.Throws<ArgumentOutOfRangeException>(() => new Bf16DotProgram(64, rows, 0).Emit());
-        Assert.Throws<ArgumentOutOfRangeException>(() => new Int8DotProgram(64, rows).Emit());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Bf16DotProgram(64, rows, 0, 0).Emit());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Int8DotProgram(64, rows, 0).Emit());
+    }
+
+    [Theory]
+    [InlineData(1000, 3)] [InlineData(2752, 5)] [InlineData(64, 7)]
+    public void PrefetchingAheadLeavesEveryProductAsItWas(int k, int rows)
+    {
+        if (!RowDotKernel.Bf16Available) return;
+        const int weightRows = 40;
+        var stride = Bf16DotProgram.ActivationStride(k);
+        var random = new Random(k + rows);
+        ushort Bf16() => (ushort)(BitConverter.SingleToInt32Bits((float)(random.NextDouble() * 2 - 1)) >> 16);
+        var w = Enumerable.Range(0, weightRows * k).Select(_ => Bf16()).ToArray();
+        var x = Enumerable.Range(0, rows * stride).Select(i => i % stride < k ? Bf16() : (ushort)0).ToArray();
+
+        float[] Run(int frontier)
+        {
+            var code = ExecutableMemory.TryPlace(new Bf16DotProgram(k, rows, 0, frontier).Emit());
+            Assert.NotNull(code);
+            var y = new float[rows * weightRows];
+            fixed (ushort* wp = w, xp = x)
+            fixed (float* yp = y)
+                ((delegate* unmanaged<void*, long, void*, float*, long, void*, void>)code.Value)(wp, weightRows, xp, yp, weightRows, null);
+            return y;
+        }
+
+        var plain = Run(0);
+        var ahead = Run(4096);
+        Assert.Equal(plain.Select(BitConverter.SingleToInt32Bits), ahead.Select(BitConverter.SingleToInt32Bits));
+        static double F(ushort v) => BitConverter.Int32BitsToSingle(v << 16);
+        for (var r = 0; r < rows; r++)
+            for (var j = 0; j < weightRows; j++)
+            {
+                var reference = 0.0;
+                for (var i = 0; i < k; i++) reference += F(w[j * k + i]) * F(x[r * stride + i]);
+                Assert.Equal(reference, ahead[r * weightRows + j], 1e-3);
+            }
     }
 }

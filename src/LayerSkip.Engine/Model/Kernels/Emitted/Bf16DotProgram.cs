@@ -9,7 +9,7 @@ namespace LayerSkip.Engine.Model.Kernels.Emitted;
 /// steps through its weight row 256 bytes at a time (one 64-byte vector into each accumulator), then 64 bytes at a time
 /// into the first, then a masked last vector of fewer than 32 elements into the second.
 /// </summary>
-internal sealed class Bf16DotProgram(int k, int rows, int prefetchDistance) : RowDotProgram(rows, 4, 2L * k)
+internal sealed class Bf16DotProgram(int k, int rows, int prefetchDistance, int frontierDistance) : RowDotProgram(rows, 4, 2L * k, frontierDistance)
 {
     /// <summary>Elements from one activation row to the next: k rounded up to whole 64-byte lines.</summary>
     public static int ActivationStride(int k) => (k + VectorBytes / 2 - 1) / (VectorBytes / 2) * (VectorBytes / 2);

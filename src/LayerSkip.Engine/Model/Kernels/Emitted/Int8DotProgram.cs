@@ -11,7 +11,7 @@ namespace LayerSkip.Engine.Model.Kernels.Emitted;
 /// first and odd into the second. The kernel returns Σ_b xScale_b · Σ_{k in b} w_k · q_k; the weight scale and the
 /// unsigned offset are the caller's.
 /// </summary>
-internal sealed class Int8DotProgram(int padded, int rows) : RowDotProgram(rows, 2, padded)
+internal sealed class Int8DotProgram(int padded, int rows, int prefetchDistance) : RowDotProgram(rows, 2, padded, prefetchDistance)
 {
     /// <summary>Bytes from one activation record to the next.</summary>
     public static int Record(int padded) => ActivationRecords.Bytes(padded, 4 * (padded / VectorBytes));

@@ -34,14 +34,14 @@ internal sealed unsafe class RowDotKernel
     /// <see cref="Bf16DotProgram.ActivationStride"/> elements apart.
     /// </summary>
     public static RowDotKernel Bf16(int k, int rows) =>
-        Get(Bf16Available, ('b', k, 0, rows), () => new Bf16DotProgram(k, rows, Prefetch.Enabled ? Prefetch.Distance : 0).Emit());
+        Get(Bf16Available, ('b', k, 0, rows), () => new Bf16DotProgram(k, rows, rows == 1 && Prefetch.Enabled ? Prefetch.Distance : 0, Frontier(rows)).Emit());
 
     /// <summary>Unsigned int8 rows of <paramref name="padded"/> bytes against <paramref name="rows"/> int8 activation records.</summary>
-    public static RowDotKernel Int8(int padded, int rows) => Get(Int8Available, ('i', padded, 0, rows), () => new Int8DotProgram(padded, rows).Emit());
+    public static RowDotKernel Int8(int padded, int rows) => Get(Int8Available, ('i', padded, 0, rows), () => new Int8DotProgram(padded, rows, Frontier(rows)).Emit());
 
     /// <summary>Packed int4 rows of <paramref name="padded"/> columns in groups of <paramref name="groupSize"/> against int8 activation records.</summary>
     public static RowDotKernel Int4(int padded, int groupSize, int rows) =>
-        Get(Int8Available, ('4', padded, groupSize, rows), () => new Int4DotProgram(padded, groupSize, rows).Emit());
+        Get(Int8Available, ('4', padded, groupSize, rows), () => new Int4DotProgram(padded, groupSize, rows, Frontier(rows)).Emit());
 
     /// <summary>
     /// y[r * yStride + j] = the product of weight row j (of <paramref name="weightRows"/> from <paramref name="w"/>) and
@@ -50,6 +50,9 @@ internal sealed unsafe class RowDotKernel
     /// </summary>
     public void Run(void* w, long weightRows, void* x, float* y, long yStride, void* weightRowData = null) =>
         _code(w, weightRows, x, y, yStride, weightRowData);
+
+    /// <summary>The prefetch frontier of a kernel over <paramref name="rows"/> activation rows (see <see cref="Prefetch.FrontierDistance"/>).</summary>
+    private static int Frontier(int rows) => rows > 1 && Prefetch.Enabled ? Prefetch.FrontierDistance : 0;
 
     private static RowDotKernel Get(bool available, (char, int, int, int) key, Func<byte[]> emit)
     {

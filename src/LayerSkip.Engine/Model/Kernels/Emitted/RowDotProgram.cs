@@ -10,7 +10,7 @@ namespace LayerSkip.Engine.Model.Kernels.Emitted;
 /// weight row's products into them, sums each activation row's accumulators (a0 + a1, or (a0 + a1) + (a2 + a3), then
 /// the sixteen lanes halved down to one) and stores the sum at <c>y[r * yStride + j]</c>. The order of every addition depends on
 /// the row length alone, never on how many activation rows share the call, so a row gets the same bits alone or in a
-/// batch.
+/// batch. With a prefetch distance, each weight row first asks for the lines ahead of it (<see cref="EmitPrefetch"/>).
 /// </summary>
 internal abstract class RowDotProgram
 {
@@ -19,19 +19,22 @@ internal abstract class RowDotProgram
 
     public const int VectorBytes = 64;
 
-    protected RowDotProgram(int rows, int chains, long weightRowBytes)
+    protected RowDotProgram(int rows, int chains, long weightRowBytes, int prefetchDistance)
     {
+        if (prefetchDistance is < 0 or > 1 << 20) throw new ArgumentOutOfRangeException(nameof(prefetchDistance), prefetchDistance, "0 (none) to 1 MiB ahead.");
         if (rows is < 1 or > MaxRows) throw new ArgumentOutOfRangeException(nameof(rows), rows, $"One call takes 1 to {MaxRows} activation rows.");
         if (chains is not (2 or 4)) throw new ArgumentOutOfRangeException(nameof(chains), chains, "Two or four accumulators a row.");
         if (weightRowBytes <= 0 || weightRowBytes > int.MaxValue / 2) throw new ArgumentOutOfRangeException(nameof(weightRowBytes));
         Rows = rows;
         Chains = chains;
         WeightRowBytes = weightRowBytes;
+        PrefetchDistance = prefetchDistance;
     }
 
     protected int Rows { get; }
     protected int Chains { get; }
     protected long WeightRowBytes { get; }
+    protected int PrefetchDistance { get; }
 
     /// <summary>Activation row r's accumulator c (float32 lanes).</summary>
     protected AssemblerRegisterZMM Acc(int row, int chain) => Zmm[Chains * row + chain];
@@ -55,10 +58,13 @@ internal abstract class RowDotProgram
         var a = new Assembler(64) { PreferVex = false }; // registers 16–31 need EVEX
         Label next = a.CreateLabel(), done = a.CreateLabel();
         a.push(rbx);
+        a.push(r12);
         a.shl(r8, 2); // y stride in bytes
+        a.mov(r12, rdi); // the prefetch frontier: weight bytes before it have been asked for
         a.Label(ref next);
         a.test(rsi, rsi);
         a.jz(done);
+        if (PrefetchDistance > 0) EmitPrefetch(a);
         for (var r = 0; r < Rows; r++)
             for (var c = 0; c < Chains; c++) a.vpxord(Acc(r, c), Acc(r, c), Acc(r, c));
         EmitRow(a);
@@ -90,6 +96,7 @@ internal abstract class RowDotProgram
         a.dec(rsi);
         a.jmp(next);
         a.Label(ref done);
+        a.pop(r12);
         a.pop(rbx);
         a.vzeroupper();
         a.ret();
@@ -97,6 +104,27 @@ internal abstract class RowDotProgram
         var code = new MemoryStream();
         a.Assemble(new StreamCodeWriter(code), 0); // position-independent: jumps are relative, no data is addressed
         return code.ToArray();
+    }
+
+    /// <summary>
+    /// Before each weight row, asks for every line up to <see cref="PrefetchDistance"/> bytes past the row's end that
+    /// has not been asked for yet, in one burst. A kernel that does several instructions of work per weight line (one
+    /// over a verification's several activation rows) otherwise stops reading memory while it computes: its loads wait
+    /// behind the arithmetic, and the times of the two add up instead of overlapping. Prefetches issued ahead of the
+    /// arithmetic keep the reads going. A prefetch never faults, so running past the matrix is harmless.
+    /// </summary>
+    private void EmitPrefetch(Assembler a)
+    {
+        Label ask = a.CreateLabel(), asked = a.CreateLabel();
+        a.lea(r11, __[rdi + (int)(WeightRowBytes + PrefetchDistance)]);
+        a.cmp(r12, r11);
+        a.jae(asked);
+        a.Label(ref ask);
+        a.prefetcht0(__[r12]);
+        a.add(r12, 64);
+        a.cmp(r12, r11);
+        a.jb(ask);
+        a.Label(ref asked);
     }
 
     private static readonly AssemblerRegisterZMM[] Zmm =
