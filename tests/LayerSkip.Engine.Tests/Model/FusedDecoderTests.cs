@@ -146,12 +146,15 @@ public class FusedDecoderTests
     }
 
     [Theory]
-    [InlineData(false, 37)]
-    [InlineData(true, 37)]
-    [InlineData(false, 3000)] // long enough to split the heads over the worker threads
-    public unsafe void CachedAttentionMatchesANaiveSoftmax(bool bf16, int length)
+    [InlineData(false, 37, 24)]
+    [InlineData(true, 37, 24)]
+    [InlineData(false, 3000, 24)] // long enough to split the heads over the worker threads
+    [InlineData(true, 38, 64)] // head sizes whose sums stay in registers, with lengths past whole blocks of four
+    [InlineData(false, 3001, 128)]
+    [InlineData(true, 5, 8)]
+    public unsafe void CachedAttentionMatchesANaiveSoftmax(bool bf16, int length, int headDim)
     {
-        const int kvHeads = 2, groups = 3, headDim = 24, capacity = 3100;
+        const int kvHeads = 2, groups = 3, capacity = 3100;
         int[] lengths = [length, length / 2 + 1, length / 2 + 2]; // the last two: a chunk of two tokens of one row
         int[] cacheRows = [0, 1, 1];
         var rows = lengths.Length;
@@ -190,6 +193,50 @@ public class FusedDecoderTests
                     Assert.Equal(expected, output[(r * kvHeads * groups + h) * headDim + d], 1e-4);
                 }
             }
+    }
+
+    [Theory]
+    [InlineData(true, 64, 150)]
+    [InlineData(false, 24, 41)]
+    [InlineData(true, 128, 2000)]
+    public unsafe void AChunksTokensAttendAsTheyWouldAlone(bool bf16, int headDim, int start)
+    {
+        // A verification attends a chunk of tokens of one row in one call; each token's output must have the bits its
+        // own decode step would give it, or speculative decoding would not reproduce plain decoding.
+        const int kvHeads = 2, groups = 2, chunk = 5, capacity = 2100;
+        var heads = kvHeads * groups;
+        var random = new Random(headDim + start);
+        var q = Enumerable.Range(0, chunk * heads * headDim).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
+        var k = Enumerable.Range(0, kvHeads * capacity * headDim).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
+        var v = Enumerable.Range(0, k.Length).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
+        var kb = k.Select(Dequantization.ToBfloat16).ToArray();
+        var vb = v.Select(Dequantization.ToBfloat16).ToArray();
+        var lengths = Enumerable.Range(start + 1, chunk).ToArray();
+        using var pool = new RowParallel(2);
+
+        float[] Attend(int first, int count, RowParallel threads)
+        {
+            var output = new float[count * heads * headDim];
+            var scores = new float[count * heads * (start + chunk)];
+            fixed (float* qp = q, kp = k, vp = v, op = output, sp = scores)
+            fixed (ushort* kbp = kb, vbp = vb)
+            {
+                var keys = bf16 ? new FloatMemory(kbp, true) : new FloatMemory(kp, false);
+                var values = bf16 ? new FloatMemory(vbp, true) : new FloatMemory(vp, false);
+                CachedAttention.Attend(qp + first * heads * headDim, keys, values, new int[count], lengths[first..(first + count)], kvHeads, groups,
+                    capacity, headDim, 0.125f, sp, op, threads);
+            }
+            return output;
+        }
+
+        var together = Attend(0, chunk, pool);
+        using var one = new RowParallel(1);
+        for (var i = 0; i < chunk; i++)
+        {
+            var alone = Attend(i, 1, i % 2 == 0 ? pool : one);
+            var mine = together[(i * heads * headDim)..((i + 1) * heads * headDim)];
+            Assert.Equal(alone.Select(BitConverter.SingleToInt32Bits), mine.Select(BitConverter.SingleToInt32Bits));
+        }
     }
 
     private static float Bf16(float f) => VectorMath.ToFloat(Dequantization.ToBfloat16(f));

@@ -173,7 +173,15 @@ internal static unsafe class VectorMath
     public static void Softmax(float* x, int n)
     {
         var max = float.NegativeInfinity;
-        for (var i = 0; i < n; i++) max = Math.Max(max, x[i]);
+        var i = 0;
+        if (KernelIsa.Vector512 && n >= 16)
+        {
+            var highest = Vector512.Load(x + n - 16); // the last sixteen cover the tail the loop leaves
+            for (; i + 16 <= n; i += 16) highest = Vector512.Max(highest, Vector512.Load(x + i));
+            for (var lane = 0; lane < 16; lane++) max = Math.Max(max, highest.GetElement(lane));
+            i = n;
+        }
+        for (; i < n; i++) max = Math.Max(max, x[i]);
         var sum = 0f;
         var k = 0;
         if (KernelIsa.Vector512)
@@ -190,6 +198,9 @@ internal static unsafe class VectorMath
         }
         for (; k < n; k++) sum += x[k] = MathF.Exp(x[k] - max);
         var inv = 1f / sum;
-        for (var i = 0; i < n; i++) x[i] *= inv;
+        var j = 0;
+        if (KernelIsa.Vector512)
+            for (var scale = Vector512.Create(inv); j + 16 <= n; j += 16) (Vector512.Load(x + j) * scale).Store(x + j);
+        for (; j < n; j++) x[j] *= inv;
     }
 }
