@@ -104,9 +104,7 @@ internal sealed unsafe class FusedDecoder : IDisposable
         var x = _scratch.Floats(0, n * h);
         foreach (var id in ids)
             if (id < 0 || id >= _c.VocabSize) throw new ArgumentOutOfRangeException(nameof(tokens), $"Token id {id} is outside the vocabulary.");
-        using (var embedded = _embed(tokens.reshape(-1)))
-        using (var floats = embedded.to(ScalarType.Float32).contiguous())
-            new ReadOnlySpan<float>((void*)TensorMemory.Pointer(floats), n * h).CopyTo(new Span<float>(x, n * h));
+        Embed(tokens, ids, x);
         Rotation(positions, out var cos, out var sin);
         for (var l = 0; l < _c.NumLayers; l++)
             if (plan is null || plan.Runs(l)) Layer(l, x, n, cos, sin, cacheRows, positions, lengths, cache, threads, draft?[l]);
@@ -120,6 +118,24 @@ internal sealed unsafe class FusedDecoder : IDisposable
         var logits = empty([rows, outputs.Length / rows, _c.VocabSize], ScalarType.Float32);
         (draft?.LmHead ?? _lmHead.Kernel!).Multiply(normed, outputs.Length, (float*)TensorMemory.Pointer(logits), 0, _c.VocabSize, threads);
         return logits;
+    }
+
+    /// <summary>
+    /// The embedding rows of <paramref name="ids"/> into x as float32: read in place from a float embedding matrix, or
+    /// through the model's lookup where the rows exist only quantized (a quantized model with tied embeddings).
+    /// </summary>
+    private void Embed(Tensor tokens, long[] ids, float* x)
+    {
+        var h = _c.HiddenSize;
+        if ((!_w.TiedEmbeddings || _w.HoldsLmHead) && Readable(_w.Embedding))
+        {
+            var rows = Memory(_w.Embedding);
+            for (var i = 0; i < ids.Length; i++) VectorMath.Load(rows.Offset(ids[i] * h), x + (long)i * h, h);
+            return;
+        }
+        using var embedded = _embed(tokens.reshape(-1));
+        using var floats = embedded.to(ScalarType.Float32).contiguous();
+        new ReadOnlySpan<float>((void*)TensorMemory.Pointer(floats), ids.Length * h).CopyTo(new Span<float>(x, ids.Length * h));
     }
 
     private void Layer(int l, float* x, int n, float* cos, float* sin, int[] cacheRows, int[] positions, int[] lengths, KvCache cache,
