@@ -146,6 +146,11 @@ internal sealed partial class BatchScheduler
                 var seq = rows[r];
                 cache.Truncate(r, starts[r] + accepted[r] + 1);
                 seq.Drafting!.Observe(ks[r], accepted[r], seq.CostsFrom(meter));
+                if (seq.DraftsByTiming && ks[r] > 0)
+                {
+                    if (_acceptance.Count >= 256 && !_acceptance.ContainsKey(group.Key)) _acceptance.Clear(); // plans made on the fly could add up
+                    _acceptance[group.Key] = seq.Drafting.AcceptanceRate;
+                }
                 seq.DraftedTokens += ks[r];
                 seq.AcceptedDraftTokens += accepted[r];
                 seq.FullDepthPasses++;

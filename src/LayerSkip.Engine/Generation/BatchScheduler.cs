@@ -122,6 +122,9 @@ internal sealed partial class BatchScheduler : IDisposable
             Choose([seq], logits.reshape(1, -1), [cache.Lengths[0]]);
             if (seq.Finished) { cache.Dispose(); return; }
             if (group is null) _groups[GroupKey.For(seq)] = group = NewGroup(GroupKey.For(seq));
+            // A sequence whose drafts may depend on timing starts from the acceptance earlier ones of its kind saw,
+            // rather than probing its way up from nothing (a seeded sampled one must not depend on other requests).
+            if (seq.DraftsByTiming && _acceptance.TryGetValue(group.Key, out var acceptance)) seq.Drafting?.StartFrom(acceptance);
             group.Join(seq, cache);
         }
         catch
@@ -144,6 +147,12 @@ internal sealed partial class BatchScheduler : IDisposable
         var plan = key.Plan.IsFullDepth ? null : key.Plan;
         return new DecodeGroup(key, _model.DraftStreamedBytes(plan, spec.DraftPrecision) / full);
     }
+
+    /// <summary>
+    /// The latest acceptance rate of a sequence that drafted by timing, per kind of group: kept when its group ends,
+    /// for the next request of that kind.
+    /// </summary>
+    private readonly Dictionary<GroupKey, double> _acceptance = new();
 
     private void DecodeOne(DecodeGroup group)
     {

@@ -55,7 +55,7 @@ internal readonly record struct DraftCosts(double Draft, double VerifyPerToken)
 /// probes keep failing; a probe never comes so soon that its extra cost exceeds 2 % of the plain steps before it.
 /// Drafts copied from the context do not back off: whether they agree changes abruptly (output that starts
 /// repeating its context agrees from then on), so they keep probing at that budget. Its choices depend only on its
-/// own history and the costs it is given.
+/// own history, the costs it is given and the acceptance it may be told to start from.
 /// </summary>
 internal sealed class DraftLength
 {
@@ -83,6 +83,18 @@ internal sealed class DraftLength
     /// the verifier actually judged (those after the first rejection never were), the quantity the gain formula uses.
     /// </summary>
     public double AcceptanceRate => _accepted / _tested;
+
+    /// <summary>
+    /// Starts from an acceptance rate measured on earlier sequences of the same model and draft, in place of the
+    /// uniform prior (with the prior's weight, so this sequence's own rounds soon outweigh it), and drafts from the
+    /// first round instead of probing.
+    /// </summary>
+    public void StartFrom(double acceptance)
+    {
+        _tested = 2;
+        _accepted = 2 * Math.Clamp(acceptance, 0, 1);
+        _probing = false;
+    }
 
     /// <summary>Tokens to draft in the next round; 0 means a plain full-depth step.</summary>
     public int Next(DraftCosts costs)

@@ -177,4 +177,19 @@ public class DraftLengthTests
         Assert.Equal(0.9, meter.Measured.Draft, 6);
         Assert.Equal(0, meter.Measured.Best(0.7, 6));
     }
+
+    [Fact]
+    public void ASequenceToldTheAcceptanceOfEarlierOnesDraftsFromItsFirstRound()
+    {
+        var costs = new DraftCosts(0.3, 0.05);
+        Assert.Equal(1, new DraftLength(4, adaptive: true).Next(costs)); // a sequence on its own probes with one draft first
+        var told = new DraftLength(4, adaptive: true);
+        told.StartFrom(0.95);
+        Assert.Equal(0.95, told.AcceptanceRate, 6);
+        Assert.Equal(4, told.Next(costs));
+        // Its own rounds soon outweigh what it was told.
+        for (var i = 0; i < 8; i++) told.Observe(4, 0, costs);
+        Assert.True(told.AcceptanceRate < 0.2, $"acceptance still {told.AcceptanceRate}");
+        Assert.Equal(0, told.Next(costs));
+    }
 }

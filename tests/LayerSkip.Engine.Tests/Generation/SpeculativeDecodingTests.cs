@@ -75,6 +75,26 @@ public class SpeculativeDecodingTests(TinyEngineFixture fx) : IClassFixture<Tiny
     }
 
     [Fact]
+    public async Task ASeededRequestDoesNotLearnFromTheRequestsBeforeIt()
+    {
+        // Options no other test uses: this test's requests are the first of their kind in the engine.
+        var options = new SpeculativeOptions { MaxDraftTokens = 5, Adaptive = true, DraftPrecision = LayerSkip.Engine.Model.WeightFormat.Int8 };
+        int[] prompt = [1, 17, 23, 9];
+        GenerationRequest Seeded() => new()
+        {
+            PromptTokens = prompt, MaxNewTokens = 24, StopTokenIds = [], Speculative = options,
+            Sampling = new SamplingOptions { Temperature = 1.0, Seed = 99 },
+        };
+        var first = await fx.Engine.GenerateAsync(Seeded());
+        // A greedy request of the same kind drafts by timing and leaves its acceptance for the next requests.
+        var greedy = await fx.Engine.GenerateAsync(new GenerationRequest { PromptTokens = prompt, MaxNewTokens = 24, StopTokenIds = [], Speculative = options });
+        Assert.Equal(fx.ReferenceGreedy(prompt, 24), greedy.Tokens);
+        var again = await fx.Engine.GenerateAsync(Seeded());
+        Assert.Equal(first.Tokens, again.Tokens);
+        Assert.Equal(first.Summary.DraftedTokens, again.Summary.DraftedTokens);
+    }
+
+    [Fact]
     public async Task CopiedDraftsTakeNoDraftPrecision()
     {
         var e = await Assert.ThrowsAsync<ArgumentException>(() => fx.Engine.GenerateAsync(new GenerationRequest
