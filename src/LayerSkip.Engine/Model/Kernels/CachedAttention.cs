@@ -89,6 +89,7 @@ internal static unsafe class CachedAttention
     {
         var rowBytes = headDim * TRows.ElementSize;
         var vectors = KernelIsa.Vector512 ? headDim / 16 * 16 : 0; // elements done sixteen at a time; the rest one by one
+        var prefetch = Prefetch.Enabled; // read before the loops (see Prefetch)
         var t = 0;
         if (vectors == headDim)
             for (; t + 4 <= length; t += 4)
@@ -96,7 +97,7 @@ internal static unsafe class CachedAttention
                 // Four positions at once: four independent chains of fused multiply-adds.
                 var k0 = keys + (long)t * rowBytes;
                 byte* k1 = k0 + rowBytes, k2 = k1 + rowBytes, k3 = k2 + rowBytes;
-                Ahead(k0, rowBytes, 4);
+                if (prefetch) Ahead(k0, rowBytes, 4);
                 Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
                 for (var i = 0; i < vectors; i += 16)
                 {
@@ -114,7 +115,7 @@ internal static unsafe class CachedAttention
         for (; t < length; t++)
         {
             var key = keys + (long)t * rowBytes;
-            Ahead(key, rowBytes);
+            if (prefetch) Ahead(key, rowBytes);
             var sum = 0f;
             if (vectors > 0)
             {
@@ -135,6 +136,7 @@ internal static unsafe class CachedAttention
     private static void Weighted<TRows>(float* p, byte* values, int length, int headDim, float* output) where TRows : struct, IRows
     {
         var rowBytes = headDim * TRows.ElementSize;
+        var prefetch = Prefetch.Enabled;
         if (KernelIsa.Vector512 && headDim % 64 == 0)
         {
             for (var c = 0; c < headDim; c += 64)
@@ -143,7 +145,7 @@ internal static unsafe class CachedAttention
                 var row = values + c * TRows.ElementSize;
                 for (var t = 0; t < length; t++, row += rowBytes)
                 {
-                    if (c == 0) Ahead(row, rowBytes);
+                    if (prefetch && c == 0) Ahead(row, rowBytes);
                     var pv = Vector512.Create(p[t]);
                     a0 = Vector512.FusedMultiplyAdd(pv, TRows.Load16(row, 0), a0);
                     a1 = Vector512.FusedMultiplyAdd(pv, TRows.Load16(row, 16), a1);
@@ -162,7 +164,7 @@ internal static unsafe class CachedAttention
         for (var t = 0; t < length; t++)
         {
             var row = values + (long)t * rowBytes;
-            Ahead(row, rowBytes);
+            if (prefetch) Ahead(row, rowBytes);
             var pv = Vector512.Create(p[t]);
             for (var i = 0; i < vectors; i += 16) Vector512.FusedMultiplyAdd(pv, TRows.Load16(row, i), Vector512.Load(output + i)).Store(output + i);
             for (var i = vectors; i < headDim; i++) output[i] += p[t] * TRows.Element(row, i);
@@ -186,7 +188,6 @@ internal static unsafe class CachedAttention
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Ahead(byte* row, int rowBytes, int count = 1)
     {
-        if (!Prefetch.Enabled) return;
         var next = row + PrefetchRows * rowBytes;
         for (var b = 0; b < count * rowBytes; b += 64) Sse.Prefetch0(next + b);
     }
