@@ -477,7 +477,7 @@ public sealed class DecoderModel : IDisposable
     private Tensor RmsNorm(Tensor x, Tensor weight)
     {
         var xf = x.dtype == ScalarType.Float32 ? x : x.to(ScalarType.Float32);
-        var normed = xf * rsqrt(xf.pow(2).mean([-1L], keepdim: true).add_(_epsScalar));
+        var normed = xf * rsqrt(xf.pow(2).mean([-1L], keepdim: true).add_(_epsScalar, LiveScalars.One));
         return (normed.dtype == x.dtype ? normed : normed.to(x.dtype)) * weight;
     }
 

@@ -1,3 +1,4 @@
+using LayerSkip.Engine.Model;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -28,11 +29,11 @@ public static class CounterRandom
     public static Tensor Uniform(Tensor keys, Tensor ids)
     {
         using var scope = NewDisposeScope();
-        var z = ids.mul(IdStrideScalar).add(keys.dim() == 1 ? keys.unsqueeze(1) : keys);
+        var z = ids.mul(IdStrideScalar).add(keys.dim() == 1 ? keys.unsqueeze(1) : keys, LiveScalars.One);
         z = z.bitwise_xor(ShiftRight(z, 30)).mul_(Mix1Scalar);
         z = z.bitwise_xor(ShiftRight(z, 27)).mul_(Mix2Scalar);
         z = z.bitwise_xor(ShiftRight(z, 31));
-        var u = ShiftRight(z, 11).to(ScalarType.Float64).add_(Half).mul_(UnitScalar);
+        var u = ShiftRight(z, 11).to(ScalarType.Float64).add_(Half, LiveScalars.One).mul_(UnitScalar); // alphas kept alive (LiveScalars)
         return u.MoveToOuterDisposeScope();
     }
 
