@@ -155,19 +155,6 @@ internal static unsafe class VectorMath
         return sum;
     }
 
-    /// <summary>y += p · b over <paramref name="n"/> elements, b in float32 or bfloat16.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void AddScaled(float* y, float p, FloatMemory b, int n)
-    {
-        var i = 0;
-        if (KernelIsa.Vector512)
-        {
-            var pv = Vector512.Create(p);
-            for (; i + 16 <= n; i += 16) Vector512.FusedMultiplyAdd(pv, b.Load16(i), Vector512.Load(y + i)).Store(y + i);
-        }
-        for (; i < n; i++) y[i] += p * b[i];
-    }
-
     /// <summary>Replaces x by softmax(x) over <paramref name="n"/> elements.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Softmax(float* x, int n)
