@@ -39,10 +39,10 @@ internal static unsafe class CachedAttention
         long bytes = 0;
         for (var i = 0; i < lengths.Length;)
         {
-            var end = i + 1;
-            while (end < lengths.Length && cacheRows[end] == cacheRows[i]) end++;
+            var (end, reach) = (i + 1, lengths[i]);
+            for (; end < lengths.Length && cacheRows[end] == cacheRows[i]; end++) reach = Math.Max(reach, lengths[end]);
             runs.Add((i, end - i));
-            bytes += 2L * lengths[i..end].Max() * kvHeads * headDim * (keys.BFloat16 ? 2 : 4);
+            bytes += 2L * reach * kvHeads * headDim * (keys.BFloat16 ? 2 : 4);
             i = end;
         }
 
@@ -53,16 +53,14 @@ internal static unsafe class CachedAttention
                 var (first, count) = runs[item / kvHeads];
                 var g = item % kvHeads;
                 var cacheRow = ((long)cacheRows[first] * kvHeads + g) * capacity * headDim;
+                void* keyRows = keys.Offset(cacheRow).Data, valueRows = values.Offset(cacheRow).Data;
                 for (var i = first; i < first + count; i++)
                     for (var j = 0; j < groups; j++)
                     {
                         var h = (long)i * heads + g * groups + j;
-                        if (keys.BFloat16)
-                            Head<Bf16Rows>(queries + h * headDim, keys.Offset(cacheRow).Data, values.Offset(cacheRow).Data, lengths[i], headDim, scale,
-                                scores + h * longest, output + h * headDim);
-                        else
-                            Head<F32Rows>(queries + h * headDim, keys.Offset(cacheRow).Data, values.Offset(cacheRow).Data, lengths[i], headDim, scale,
-                                scores + h * longest, output + h * headDim);
+                        float* q = queries + h * headDim, s = scores + h * longest, o = output + h * headDim;
+                        if (keys.BFloat16) Head<Bf16Rows>(q, keyRows, valueRows, lengths[i], headDim, scale, s, o);
+                        else Head<F32Rows>(q, keyRows, valueRows, lengths[i], headDim, scale, s, o);
                     }
             }
         }
