@@ -65,7 +65,8 @@ internal sealed class DraftLength
     private readonly int _max;
     private readonly bool _adaptive;
     private readonly bool _backOff;
-    private double _accepted = 1, _tested = 2; // prior: a = 0.5
+    private const double PriorWeight = 2; // in judged drafts
+    private double _accepted = PriorWeight / 2, _tested = PriorWeight; // prior: a = 0.5
     private int _plainSteps;
     private int _probeInterval = FirstProbeInterval;
     private bool _probing = true; // the first round probes: nothing is known yet
@@ -91,8 +92,8 @@ internal sealed class DraftLength
     /// </summary>
     public void StartFrom(double acceptance)
     {
-        _tested = 2;
-        _accepted = 2 * Math.Clamp(acceptance, 0, 1);
+        _tested = PriorWeight;
+        _accepted = PriorWeight * Math.Clamp(acceptance, 0, 1);
         _probing = false;
     }
 
