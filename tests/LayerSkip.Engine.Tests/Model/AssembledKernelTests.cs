@@ -40,7 +40,7 @@ public unsafe class AssembledKernelTests
     [InlineData(0)] [InlineData(8)]
     public void OneCallTakesOneToSevenActivationRows(int rows)
     {
-        Assert.Throws<ArgumentOutOfRangeException>(() => new Bf16DotProgram(64, rows, 0, 0).Emit());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Bf16DotProgram(64, rows, 0).Emit());
         Assert.Throws<ArgumentOutOfRangeException>(() => new Int8DotProgram(64, rows, 0).Emit());
     }
 
@@ -58,7 +58,7 @@ public unsafe class AssembledKernelTests
 
         float[] Run(int frontier)
         {
-            var code = ExecutableMemory.TryPlace(new Bf16DotProgram(k, rows, 0, frontier).Emit());
+            var code = ExecutableMemory.TryPlace(new Bf16DotProgram(k, rows, frontier).Emit());
             Assert.NotNull(code);
             var y = new float[rows * weightRows];
             fixed (ushort* wp = w, xp = x)

@@ -29,13 +29,21 @@ public class HugePagesTests
         Assert.True(fused.equal(cat(parts, 0)).all().item<bool>());
         Assert.Contains("hg", VmFlags(AlignUp((long)TensorMemory.Pointer(fused))));
 
-        var native = (byte*)HugePages.Allocate(16L << 20);
+        // A kernel's own block is a fresh mapping, advised over all its whole huge pages before anything touched it.
+        var bytes = (16L << 20) + 4096 + 100;
+        var native = (byte*)HugePages.Allocate(bytes);
         try
         {
             Assert.Equal(0, (long)native % (2L << 20));
             Assert.Contains("hg", VmFlags((long)native));
+            Assert.Contains("hg", VmFlags((long)native + (16L << 20) - 1));
+            new Span<byte>(native + bytes - 100, 100).Fill(7);
+            Assert.Equal(7, native[bytes - 1]);
         }
-        finally { System.Runtime.InteropServices.NativeMemory.AlignedFree(native); }
+        finally { HugePages.Free(native, bytes); }
+        var small = (byte*)HugePages.Allocate(1000); // below one huge page: the C heap
+        small[999] = 1;
+        HugePages.Free(small, 1000);
     }
 
     private static long AlignUp(long address) => (address + (2L << 20) - 1) & ~((2L << 20) - 1);

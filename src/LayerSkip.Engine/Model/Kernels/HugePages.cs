@@ -15,16 +15,43 @@ internal static unsafe partial class HugePages
     public static bool Enabled { get; } = Environment.GetEnvironmentVariable("LAYERSKIP_HUGE_PAGES") != "0";
 
     private const long PageSize = 2L << 20;
+    private const long SmallPage = 4096;
     private const int MadviseHugePage = 14; // MADV_HUGEPAGE
+    private const int ProtRead = 1, ProtWrite = 2, MapPrivate = 0x02, MapAnonymous = 0x20;
 
-    /// <summary>Native memory for <paramref name="bytes"/>, 2 MiB-aligned and advised when large; free with NativeMemory.AlignedFree.</summary>
+    /// <summary>
+    /// Native memory for <paramref name="bytes"/>, 64-byte aligned; free it with <see cref="Free"/>. A large block is a
+    /// fresh mapping of its own, 2 MiB-aligned and advised before anything touches it: a block from the C heap may
+    /// reuse pages an earlier, freed tensor already faulted in as 4 KiB pages, which the advice does not change (many
+    /// of a quantized model's layer matrices stayed on 4 KiB pages that way).
+    /// </summary>
     public static void* Allocate(long bytes)
     {
-        var large = bytes >= PageSize;
-        var p = NativeMemory.AlignedAlloc((nuint)bytes, large ? (nuint)PageSize : 64);
-        if (large) Advise(p, bytes);
-        return p;
+        if (!Mapped(bytes)) return NativeMemory.AlignedAlloc((nuint)Math.Max(bytes, 1), 64);
+        // Map 2 MiB more than needed, then unmap the slack either side of the 2 MiB boundary the block starts at.
+        var length = MappedLength(bytes);
+        var mapping = mmap(0, (nuint)(length + PageSize), ProtRead | ProtWrite, MapPrivate | MapAnonymous, -1, 0);
+        if (mapping == -1) throw new OutOfMemoryException($"Could not map {bytes} bytes for a weight matrix (errno {Marshal.GetLastPInvokeError()}).");
+        var start = ((long)mapping + PageSize - 1) & ~(PageSize - 1);
+        if (start > mapping) munmap(mapping, (nuint)(start - mapping));
+        var slack = mapping + PageSize - start;
+        if (slack > 0) munmap((nint)(start + length), (nuint)slack);
+        Advise((void*)start, length);
+        return (void*)start;
     }
+
+    /// <summary>Frees a block from <see cref="Allocate"/> of the same <paramref name="bytes"/>.</summary>
+    public static void Free(void* p, long bytes)
+    {
+        if (p == null) return;
+        if (Mapped(bytes)) munmap((nint)p, (nuint)MappedLength(bytes));
+        else NativeMemory.AlignedFree(p);
+    }
+
+    /// <summary>Whether a block of this size gets a mapping of its own (Linux, advice on, at least one huge page).</summary>
+    private static bool Mapped(long bytes) => Enabled && OperatingSystem.IsLinux() && bytes >= PageSize;
+
+    private static long MappedLength(long bytes) => (bytes + SmallPage - 1) / SmallPage * SmallPage;
 
     /// <summary>
     /// The tensor moved into fresh memory advised for huge pages (the old one is disposed), or itself when small, not on
@@ -74,4 +101,10 @@ internal static unsafe partial class HugePages
 
     [LibraryImport("libc")]
     private static partial int madvise(IntPtr address, nuint length, int advice);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint mmap(nint address, nuint length, int protection, int flags, int fd, nint offset);
+
+    [LibraryImport("libc")]
+    private static partial int munmap(nint address, nuint length);
 }

@@ -238,6 +238,6 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
 
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0) NativeMemory.AlignedFree(_q);
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) HugePages.Free(_q, (long)OutFeatures * _padded / 2);
     }
 }

@@ -153,6 +153,6 @@ internal sealed unsafe partial class Int8MatVec : IMatVec
 
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0) NativeMemory.AlignedFree(_q);
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) HugePages.Free(_q, (long)OutFeatures * _padded);
     }
 }

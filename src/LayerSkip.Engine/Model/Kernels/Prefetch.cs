@@ -4,11 +4,12 @@ using System.Runtime.Intrinsics.X86;
 namespace LayerSkip.Engine.Model.Kernels;
 
 /// <summary>
-/// Software prefetch of a float weight stream 1 KiB ahead of the kernel. The bfloat16 product does several
-/// instructions of work per cache line, and asking for the line ahead keeps more reads in flight than the hardware
-/// prefetcher alone does: full-depth bfloat16 decode on the Llama-3.2-1B shape ran 8–17 % faster (docs/benchmarks.md;
-/// the integer kernels measured no difference and do without). A prefetch never faults, so running past a matrix's
-/// end is harmless. LAYERSKIP_PREFETCH=0 turns it off (to compare).
+/// Software prefetch of weight streams. The managed bfloat16 kernels (CPUs without AVX-512 BF16) do several
+/// instructions of work per cache line and ask for the line 1 KiB ahead: full-depth bfloat16 decode on the
+/// Llama-3.2-1B shape ran 8–17 % faster with it (docs/benchmarks.md). The assembled one-row kernels, a few
+/// instructions per line, do without: the bfloat16 one decoded that shape faster once its in-loop prefetch was
+/// removed, and the integer ones measured no faster with one. LAYERSKIP_PREFETCH=0 turns every software prefetch off
+/// (to compare).
 /// Kernels read <see cref="Enabled"/> into a local before their loop: reading it inside can leave a class-initialisation
 /// call in the loop (when the kernel compiles before this class is initialised), and around a call the compiler keeps
 /// every vector accumulator on the stack, storing and reloading each one every iteration.
@@ -20,8 +21,8 @@ internal static unsafe class Prefetch
     /// <summary>
     /// How far ahead of the weight row it is reading an assembled kernel over several activation rows keeps its
     /// prefetches (<see cref="Emitted.RowDotProgram"/>): speculative decoding with int4 drafts on a bfloat16 model went
-    /// from 1.11–1.25× to 1.45–1.70× plain decoding with it (docs/benchmarks.md). One-row kernels do without: the
-    /// bfloat16 one has its in-loop prefetch, and the int8 and int4 ones measured no faster with it.
+    /// from 1.11–1.25× to 1.45–1.70× plain decoding with it (docs/benchmarks.md). One-row kernels do without: none of
+    /// them measured faster with it.
     /// </summary>
     public const int FrontierDistance = 4096;
 

@@ -7,11 +7,10 @@ namespace LayerSkip.Engine.Model.Kernels.Emitted;
 /// bfloat16 weight rows of k elements against bfloat16 activation rows <see cref="ActivationStride"/> elements apart,
 /// with AVX-512 BF16's VDPBF16PS (two bfloat16 products added into each float32 lane). Four accumulators a row: a row
 /// steps through its weight row 256 bytes at a time (one 64-byte vector into each accumulator), then 64 bytes at a time
-/// into the first, then a masked last vector of fewer than 32 elements into the second. <paramref name="prefetchDistance"/>
-/// asks for the weight lines that far ahead inside the loop (one-row kernels); <paramref name="frontierDistance"/> is
-/// the frame's row-start prefetch (kernels over several rows, see <see cref="RowDotProgram"/>).
+/// into the first, then a masked last vector of fewer than 32 elements into the second. <paramref name="frontierDistance"/>
+/// is the frame's row-start prefetch (kernels over several rows, see <see cref="RowDotProgram"/>).
 /// </summary>
-internal sealed class Bf16DotProgram(int k, int rows, int prefetchDistance, int frontierDistance) : RowDotProgram(rows, 4, 2L * k, frontierDistance)
+internal sealed class Bf16DotProgram(int k, int rows, int frontierDistance) : RowDotProgram(rows, 4, 2L * k, frontierDistance)
 {
     /// <summary>Elements from one activation row to the next: k rounded up to whole 64-byte lines.</summary>
     public static int ActivationStride(int k) => (k + VectorBytes / 2 - 1) / (VectorBytes / 2) * (VectorBytes / 2);
@@ -23,7 +22,7 @@ internal sealed class Bf16DotProgram(int k, int rows, int prefetchDistance, int 
         var mainBytes = rowBytes / stepBytes * stepBytes;
         var vectorBytes = rowBytes / VectorBytes * VectorBytes;
         var tail = (int)(k % 32);
-        if (Rows * xRowBytes + prefetchDistance + stepBytes > int.MaxValue)
+        if (Rows * xRowBytes + stepBytes > int.MaxValue)
             throw new ArgumentOutOfRangeException(nameof(k), k, "Rows too long for the kernel's 32-bit offsets.");
         var weight = new[] { Scratch(0), Scratch(1), Scratch(2), Scratch(3) };
 
@@ -32,8 +31,6 @@ internal sealed class Bf16DotProgram(int k, int rows, int prefetchDistance, int 
         {
             var step = a.CreateLabel();
             a.Label(ref step);
-            if (prefetchDistance > 0)
-                for (var c = 0; c < Chains; c++) a.prefetcht0(__[rdi + rax + prefetchDistance + c * VectorBytes]);
             for (var c = 0; c < Chains; c++) a.vmovups(weight[c], __zmmword_ptr[rdi + rax + c * VectorBytes]);
             for (var r = 0; r < Rows; r++)
                 for (var c = 0; c < Chains; c++)

@@ -34,7 +34,7 @@ internal sealed unsafe class RowDotKernel
     /// <see cref="Bf16DotProgram.ActivationStride"/> elements apart.
     /// </summary>
     public static RowDotKernel Bf16(int k, int rows) =>
-        Get(Bf16Available, ('b', k, 0, rows), () => new Bf16DotProgram(k, rows, rows == 1 && Prefetch.Enabled ? Prefetch.Distance : 0, Frontier(rows)).Emit());
+        Get(Bf16Available, ('b', k, 0, rows), () => new Bf16DotProgram(k, rows, Frontier(rows)).Emit());
 
     /// <summary>Unsigned int8 rows of <paramref name="padded"/> bytes against <paramref name="rows"/> int8 activation records.</summary>
     public static RowDotKernel Int8(int padded, int rows) => Get(Int8Available, ('i', padded, 0, rows), () => new Int8DotProgram(padded, rows, Frontier(rows)).Emit());
