@@ -29,7 +29,7 @@ public class HugePagesTests
         Assert.True(fused.equal(cat(parts, 0)).all().item<bool>());
         Assert.Contains("hg", VmFlags(AlignUp((long)TensorMemory.Pointer(fused))));
 
-        // A kernel's own block is a fresh mapping, advised over all its whole huge pages before anything touched it.
+        // A kernel's own block: 2 MiB-aligned, advised over all its whole huge pages, writable to its last byte, freed by size.
         var bytes = (16L << 20) + 4096 + 100;
         var native = (byte*)HugePages.Allocate(bytes);
         try
