@@ -7,10 +7,10 @@ namespace LayerSkip.Engine.Model.Kernels.Emitted;
 /// bfloat16 weight rows of k elements against bfloat16 activation rows <see cref="ActivationStride"/> elements apart,
 /// with AVX-512 BF16's VDPBF16PS (two bfloat16 products added into each float32 lane). Four accumulators a row: a row
 /// steps through its weight row 256 bytes at a time (one 64-byte vector into each accumulator), then 64 bytes at a time
-/// into the first, then a masked last vector of fewer than 32 elements into the second. <paramref name="frontierDistance"/>
+/// into the first, then a masked last vector of fewer than 32 elements into the second. <paramref name="prefetchDistance"/>
 /// is the frame's row-start prefetch (kernels over several rows, see <see cref="RowDotProgram"/>).
 /// </summary>
-internal sealed class Bf16DotProgram(int k, int rows, int frontierDistance) : RowDotProgram(rows, 4, 2L * k, frontierDistance)
+internal sealed class Bf16DotProgram(int k, int rows, int prefetchDistance) : RowDotProgram(rows, 4, 2L * k, prefetchDistance)
 {
     /// <summary>Elements from one activation row to the next: k rounded up to whole 64-byte lines.</summary>
     public static int ActivationStride(int k) => (k + VectorBytes / 2 - 1) / (VectorBytes / 2) * (VectorBytes / 2);
