@@ -1,4 +1,5 @@
 using LayerSkip.Engine.Model.Kernels;
+using LayerSkip.Engine.Model.Kernels.Emitted;
 using static TorchSharp.torch;
 
 namespace LayerSkip.Engine.Tests.Model;
@@ -141,12 +142,47 @@ public unsafe class MatVecKernelTests
     }
 
     /// <summary>
+    /// Rows of whole 1024-column superblocks, where the assembled kernels run, are packed in superblocks; the product,
+    /// the stored codes and the dequantized rows agree with the chunked packing of the same weights, with one activation
+    /// row and with several, on the assembled and on the managed kernel.
+    /// </summary>
+    [Theory]
+    [InlineData(70, 2048, 1, 128)] [InlineData(33, 3072, 3, 256)] [InlineData(20, 1024, 7, 512)] [InlineData(16, 1024, 9, 1024)]
+    public void Int4SuperblocksMatchTheChunkedPacking(int outF, int inF, int rows, int group)
+    {
+        var original = Values(Random(outF, inF, 11));
+        var dequantized = (float[])original.Clone();
+        var chunkedValues = (float[])original.Clone();
+        Int4MatVec kernel, chunked;
+        fixed (float* p = dequantized) kernel = Int4MatVec.Quantize(p, outF, inF, group);
+        KernelIsa.ChunkedInt4 = true;
+        try { fixed (float* p = chunkedValues) chunked = Int4MatVec.Quantize(p, outF, inF, group); }
+        finally { KernelIsa.ChunkedInt4 = false; }
+        using var _ = kernel;
+        using var __ = chunked;
+        Assert.Equal(RowDotKernel.Int8Available, kernel.InSuperblocks);
+        Assert.False(chunked.InSuperblocks);
+        Assert.Equal(chunkedValues, dequantized);
+        for (var n = 0; n < outF; n += 7)
+            for (var k = 0; k < inF; k += 13) Assert.Equal(chunked.Entry(n, k), kernel.Entry(n, k));
+        var row = new float[inF];
+        for (var n = 0; n < outF; n++)
+        {
+            fixed (float* r = row) kernel.DequantizeRow(n, r);
+            Assert.Equal(dequantized[(n * inF)..((n + 1) * inF)], row);
+        }
+        CheckAgainstReference(kernel, dequantized, outF, inF, rows, false, (_, _) => 1e-5, QuantizeActivation);
+        WithManagedKernels(() => CheckAgainstReference(kernel, dequantized, outF, inF, rows, false, (_, _) => 1e-5, QuantizeActivation));
+    }
+
+    /// <summary>
     /// A speculative verification must compute each position exactly as a one-token decode step does, and a row's
     /// numbers must not depend on its batch-mates: every kernel gives an activation row the same bits alone, in a
     /// batch of any size, and for any range of output rows (the kernels pair or block rows differently in each case).
     /// </summary>
     [Theory]
     [InlineData("bf16")] [InlineData("bf16-managed")] [InlineData("f32")] [InlineData("int8")] [InlineData("int8-managed")] [InlineData("int4")] [InlineData("int4-g32")] [InlineData("int4-g128")] [InlineData("int4-g128-managed")] [InlineData("int4-g256")]
+    [InlineData("int4-superblocks")]
     public void EachActivationRowGetsTheSameBitsAloneOrInABatch(string format)
     {
         WithManagedKernels(() => CheckRowsAloneAndInBatches(format), managed: format.EndsWith("-managed"));
@@ -154,7 +190,8 @@ public unsafe class MatVecKernelTests
 
     private static void CheckRowsAloneAndInBatches(string format)
     {
-        const int outF = 37, inF = 1000; // inF: fifteen 64-blocks, one 32-block and a scalar tail
+        const int outF = 37;
+        var inF = format == "int4-superblocks" ? 2048 : 1000; // 1000: fifteen 64-blocks, one 32-block and a scalar tail
         using var w = Random(outF, inF, 5);
         var values = Values(w);
         IMatVec kernel;

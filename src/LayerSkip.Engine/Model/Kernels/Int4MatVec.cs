@@ -12,7 +12,9 @@ namespace LayerSkip.Engine.Model.Kernels;
 /// 64-column chunk, byte j holds column j in its low nibble and column j + 32 in its high nibble, so one 32-byte load
 /// unpacks with a mask and a shift into two 32-byte vectors in column order. The unsigned nibbles are the u8 side of
 /// AVX-VNNI's dot product with the int8-quantized activation; the mins multiply the activation's group sums. Groups
-/// are a power of two wide: a chunk lies in one group, or (groups of 32) each of its two halves is one group.
+/// are a power of two wide: a chunk lies in one group, or (groups of 32) each of its two halves is one group. Where the
+/// assembled kernels run and rows are whole superblocks of 1024 columns, the rows are packed in superblocks instead
+/// (<see cref="Int4SuperblockProgram"/>), which that kernel streams faster.
 /// </summary>
 internal sealed unsafe partial class Int4MatVec : IMatVec
 {
@@ -20,11 +22,15 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
     private readonly byte* _q;        // [out, padded / 2]
     private readonly float[] _rowData; // [out, 2 · groups]: a row's group scales, then its group mins, read with the row
     private readonly int _padded, _groups;
+    private readonly bool _superblocks; // rows packed as Int4SuperblockProgram reads them, not in 64-column chunks
 
     public int OutFeatures { get; }
     public int InFeatures { get; }
     public int GroupSize { get; }
     public long Bytes => (long)OutFeatures * _padded / 2 + _rowData.Length * 4L;
+
+    /// <summary>Whether the rows are packed in superblocks (<see cref="Int4SuperblockProgram"/>).</summary>
+    internal bool InSuperblocks => _superblocks;
 
     private Int4MatVec(int outFeatures, int inFeatures, int groupSize)
     {
@@ -38,7 +44,9 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
         _groups = _padded / groupSize;
         _q = (byte*)HugePages.Allocate((long)outFeatures * _padded / 2);
         _rowData = new float[2L * outFeatures * _groups];
-        if (KernelIsa.Int8Dot && Int4DotProgram.Supports(groupSize)) RowDotKernel.Int4(_padded, groupSize, 1); // assembled with the load
+        _superblocks = KernelIsa.Int8Dot && !KernelIsa.ChunkedInt4 && Int4SuperblockProgram.Fits(_padded, groupSize);
+        if (_superblocks) RowDotKernel.Int4Superblocks(_padded, groupSize, 1); // assembled with the load
+        else if (KernelIsa.Int8Dot && Int4DotProgram.Supports(groupSize)) RowDotKernel.Int4(_padded, groupSize, 1);
     }
 
     /// <summary>
@@ -73,6 +81,12 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
     private void Pack(int n, byte* q)
     {
         var packed = _q + (long)n * _padded / 2;
+        if (_superblocks)
+        {
+            for (var k = 0; k < _padded; k++)
+                if (k % Chunk < 32) packed[Int4SuperblockProgram.Place(k).Byte] = (byte)(q[k] | (q[k + 32] << 4));
+            return;
+        }
         for (var c = 0; c < _padded; c += Chunk)
             for (var j = 0; j < 32; j++)
                 packed[c / 2 + j] = (byte)(q[c + j] | (q[c + 32 + j] << 4));
@@ -81,6 +95,12 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
     /// <summary>Row <paramref name="n"/>, column <paramref name="k"/> as stored: its group's scale and min and its 4-bit code.</summary>
     internal (float Scale, float Min, int Code) Entry(int n, int k)
     {
+        if (_superblocks)
+        {
+            var (at, high) = Int4SuperblockProgram.Place(k);
+            var code = _q[(long)n * _padded / 2 + at];
+            return (Scale(n, k / GroupSize), Min(n, k / GroupSize), high ? code >> 4 : code & 0x0F);
+        }
         var chunk = k / Chunk * Chunk;
         var j = k - chunk;
         var packed = _q[(long)n * _padded / 2 + chunk / 2 + j % 32];
@@ -131,7 +151,8 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
                     for (var r = 0; r < rows; r++)
                     {
                         var xr = xqp + (long)r * _padded;
-                        var dot = halves ? DotHalves(w, xr, xsp + (long)r * blocks, scales, blocks) : Dot(w, xr, xsp + (long)r * blocks, scales, blocks, shift);
+                        var dot = _superblocks ? DotSuperblocks(n, xr, xsp + (long)r * blocks)
+                            : halves ? DotHalves(w, xr, xsp + (long)r * blocks, scales, blocks) : Dot(w, xr, xsp + (long)r * blocks, scales, blocks, shift);
                         y[(long)r * rowCount + j] = dot + VectorMath.Dot(gsp + (long)r * _groups, mins, _groups);
                     }
                 }
@@ -143,14 +164,16 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
     private void MultiplyAssembled(QuantizedActivation act, int rows, float[] groupSums, float* y, int rowStart, int rowCount, RowParallel threads)
     {
         var blocks = _padded / Chunk;
-        var record = Int4DotProgram.Record(_padded, _groups);
+        var record = _superblocks ? Int4SuperblockProgram.Record(_padded, _groups) : Int4DotProgram.Record(_padded, _groups);
         var x = AlignedActivations.Rows(ref _activations, (long)rows * record);
         fixed (sbyte* values = act.Values)
         fixed (float* xScales = act.Scales)
         fixed (float* gs = groupSums)
             for (var r = 0; r < rows; r++)
-                Int4DotProgram.Layout(values + (long)r * _padded, xScales + (long)r * blocks, gs + (long)r * _groups, _padded, _groups, x + (long)r * record);
-        var groups = new RowGroups(rows, _padded / 2, record, 8L * _groups, n => RowDotKernel.Int4(_padded, GroupSize, n));
+                if (_superblocks) Int4SuperblockProgram.Layout(values + (long)r * _padded, xScales + (long)r * blocks, gs + (long)r * _groups, _padded, _groups, x + (long)r * record);
+                else Int4DotProgram.Layout(values + (long)r * _padded, xScales + (long)r * blocks, gs + (long)r * _groups, _padded, _groups, x + (long)r * record);
+        var groups = new RowGroups(rows, _padded / 2, record, 8L * _groups,
+            n => _superblocks ? RowDotKernel.Int4Superblocks(_padded, GroupSize, n) : RowDotKernel.Int4(_padded, GroupSize, n));
         fixed (float* rowData = _rowData)
         {
             var rd = (byte*)(rowData + 2L * rowStart * _groups);
@@ -193,6 +216,22 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
                 d += (packed & 0x0F) * x[b * Chunk + j] + (packed >> 4) * x[b * Chunk + 32 + j];
             }
             sum += xScales[b] * scales[b >> shift] * d;
+        }
+        return sum;
+    }
+
+    /// <summary>
+    /// <see cref="Dot(byte*, sbyte*, float*, float*, int, int)"/> for rows packed in superblocks, where the assembled
+    /// kernel is not to be used (the managed and scalar paths tests ask for): column by column.
+    /// </summary>
+    private float DotSuperblocks(int n, sbyte* x, float* xScales)
+    {
+        var sum = 0f;
+        for (var b = 0; b < _padded / Chunk; b++)
+        {
+            var d = 0;
+            for (var k = b * Chunk; k < (b + 1) * Chunk; k++) d += Entry(n, k).Code * x[k];
+            sum += xScales[b] * Scale(n, b * Chunk / GroupSize) * d;
         }
         return sum;
     }

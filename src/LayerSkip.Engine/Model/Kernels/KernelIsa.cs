@@ -12,6 +12,9 @@ internal static class KernelIsa
     /// <summary>When set, products use the managed SIMD kernels even where an assembled kernel is available.</summary>
     internal static bool ManagedOnly { get; set; }
 
+    /// <summary>When set, int4 matrices made from now on keep 64-column chunks where they would take superblocks.</summary>
+    internal static bool ChunkedInt4 { get; set; }
+
     public static bool Vector512 => !ScalarOnly && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated;
     public static bool Vector256 => !ScalarOnly && System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated;
     /// <summary>AVX-512 BF16's bfloat16 dot product, through a kernel assembled at run time.</summary>

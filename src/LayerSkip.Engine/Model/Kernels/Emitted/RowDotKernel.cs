@@ -43,6 +43,10 @@ internal sealed unsafe class RowDotKernel
     public static RowDotKernel Int4(int padded, int groupSize, int rows) =>
         Get(Int8Available, ('4', padded, groupSize, rows), () => new Int4DotProgram(padded, groupSize, rows, Frontier(rows)).Emit());
 
+    /// <summary>Packed int4 rows in superblocks (<see cref="Int4SuperblockProgram"/>) against int8 activation records.</summary>
+    public static RowDotKernel Int4Superblocks(int padded, int groupSize, int rows) =>
+        Get(Int8Available, ('s', padded, groupSize, rows), () => new Int4SuperblockProgram(padded, groupSize, rows, Frontier(rows)).Emit());
+
     /// <summary>
     /// y[r * yStride + j] = the product of weight row j (of <paramref name="weightRows"/> from <paramref name="w"/>) and
     /// activation row r, for this kernel's number of rows; <paramref name="weightRowData"/> is the first weight row's

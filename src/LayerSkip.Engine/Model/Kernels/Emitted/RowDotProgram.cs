@@ -43,6 +43,9 @@ internal abstract class RowDotProgram
     protected AssemblerRegisterZMM Scratch(int i) =>
         i >= 0 && Rows * Chains + i < 32 ? Zmm[31 - i] : throw new ArgumentOutOfRangeException(nameof(i), i, "Out of vector registers.");
 
+    /// <summary>The low 128 bits of a vector register.</summary>
+    protected static AssemblerRegisterXMM Low128(AssemblerRegisterZMM register) => Xmm[register.Value - Register.ZMM0];
+
     /// <summary>
     /// Adds one weight row's products into <see cref="Acc(int, int)"/>. On entry rdi points at the weight row, rdx at
     /// the activation rows, r9 at the weight row's own data (the sixth argument, stepped by <see cref="EmitNextRow"/>);
@@ -53,6 +56,12 @@ internal abstract class RowDotProgram
     /// <summary>After each weight row, besides stepping rdi to the next one (a format with per-row data steps r9).</summary>
     protected virtual void EmitNextRow(Assembler a) { }
 
+    /// <summary>
+    /// Once before the first weight row: constants the rows share, in registers <see cref="EmitRow"/> leaves alone
+    /// (rax, r10 and r11 are free here too).
+    /// </summary>
+    protected virtual void EmitSetup(Assembler a) { }
+
     public byte[] Emit()
     {
         var a = new Assembler(64) { PreferVex = false }; // registers 16–31 need EVEX
@@ -61,6 +70,7 @@ internal abstract class RowDotProgram
         a.push(r12);
         a.shl(r8, 2); // y stride in bytes
         a.mov(r12, rdi); // the prefetch frontier: weight bytes before it have been asked for
+        EmitSetup(a);
         a.Label(ref next);
         a.test(rsi, rsi);
         a.jz(done);
