@@ -21,12 +21,8 @@ internal sealed class Int4DotProgram(int padded, int groupSize, int rows, int pr
     public static bool Supports(int groupSize) => groupSize >= 2 * Chunk;
 
     /// <summary>Bytes from one activation record to the next: the values, each chunk's scale eight times, the group sums.</summary>
-    public static int Record(int padded, int groups) => ActivationRecords.Bytes(padded, padded / 2 + SumsBytes(groups));
+    public static int Record(int padded, int groups) => ActivationRecords.Bytes(padded, padded / 2 + GroupMins.SumsBytes(groups));
 
-    /// <summary>The group sums' bytes in a record: whole vectors, the lanes past the last group zero.</summary>
-    private static int SumsBytes(int groups) => (groups + Lanes - 1) / Lanes * VectorBytes;
-
-    private const int Lanes = VectorBytes / 4;
 
     /// <summary>
     /// One activation record from a quantized row (<paramref name="padded"/> values, one scale per 64, the sums of its
@@ -46,9 +42,7 @@ internal sealed class Int4DotProgram(int padded, int groupSize, int rows, int pr
             new Span<float>(chunkScales + c / 8, 8).Fill(scales[c / Chunk]);
             new Span<float>(chunkScales + c / 8 + 8, 8).Fill(scales[c / Chunk + 1]);
         }
-        var sums = new Span<float>(record + padded + padded / 2, SumsBytes(groups) / 4);
-        new ReadOnlySpan<float>(groupSums, groups).CopyTo(sums);
-        sums[groups..].Clear(); // the buffer is reused: the mins' zero lanes must meet zeros, not an earlier product
+        GroupMins.WriteSums(groupSums, groups, record + padded + padded / 2);
     }
 
     protected override void EmitNextRow(Assembler a) => a.add(r9, 2 * 4 * (padded / groupSize));
@@ -106,20 +100,6 @@ internal sealed class Int4DotProgram(int padded, int groupSize, int rows, int pr
         }
         if (groups % 2 == 1) OneGroup(0);
 
-        // Σ_g min_g · groupSum_g: the row's mins follow its scales; a partial last vector is loaded masked (lanes zero).
-        var sumsOffset = padded + padded / 2;
-        for (var v = 0; v * Lanes < groups; v++)
-        {
-            var lanes = Math.Min(Lanes, groups - v * Lanes);
-            var mins = __zmmword_ptr[r9 + 4 * groups + v * VectorBytes];
-            if (lanes < Lanes)
-            {
-                a.mov(r11d, (1 << lanes) - 1);
-                a.kmovw(k2, r11d);
-                a.vmovups(weight.k2.z, mins);
-            }
-            else a.vmovups(weight, mins);
-            for (var r = 0; r < Rows; r++) a.vfmadd231ps(Acc(r, 1), weight, __zmmword_ptr[rdx + r * record + sumsOffset + v * VectorBytes]);
-        }
+        GroupMins.Emit(a, groups, Rows, record, padded + padded / 2, weight, r => Acc(r, 1));
     }
 }

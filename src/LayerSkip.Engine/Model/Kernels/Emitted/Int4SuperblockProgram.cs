@@ -21,16 +21,13 @@ internal sealed class Int4SuperblockProgram(int padded, int groupSize, int rows,
     private const int Chunk = QuantizedActivation.Block;
     private const int Chunks = Columns / Chunk;
     private const int Bytes = Columns / 2;
-    private const int Lanes = VectorBytes / 4;
 
     /// <summary>Rows of whole superblocks, groups from 128 columns to one superblock.</summary>
     public static bool Fits(int padded, int groupSize) =>
         padded > 0 && padded % Columns == 0 && groupSize is >= 2 * Chunk and <= Columns && Columns % groupSize == 0;
 
     /// <summary>Bytes from one activation record to the next: the values, one scale per chunk, the group sums.</summary>
-    public static int Record(int padded, int groups) => ActivationRecords.Bytes(padded, padded / Chunk * 4 + SumsBytes(groups));
-
-    private static int SumsBytes(int groups) => (groups + Lanes - 1) / Lanes * VectorBytes;
+    public static int Record(int padded, int groups) => ActivationRecords.Bytes(padded, padded / Chunk * 4 + GroupMins.SumsBytes(groups));
 
     /// <summary>Where column <paramref name="k"/>'s code sits in a packed row: its byte, and whether it is the high nibble.</summary>
     public static (int Byte, bool High) Place(int k)
@@ -59,9 +56,7 @@ internal sealed class Int4SuperblockProgram(int padded, int groupSize, int rows,
                     values[(block * Columns + v * 2 * VectorBytes + VectorBytes) / 4 + i] = source[word + 8];
                 }
         new ReadOnlySpan<float>(scales, padded / Chunk).CopyTo(new Span<float>(record + padded, padded / Chunk));
-        var sums = new Span<float>(record + padded + padded / Chunk * 4, SumsBytes(groups) / 4);
-        new ReadOnlySpan<float>(groupSums, groups).CopyTo(sums);
-        sums[groups..].Clear(); // the buffer is reused: the mins' zero lanes must meet zeros, not an earlier product
+        GroupMins.WriteSums(groupSums, groups, record + padded + padded / Chunk * 4);
     }
 
     protected override void EmitNextRow(Assembler a) => a.add(r9, 2 * 4 * (padded / groupSize));
@@ -152,20 +147,6 @@ internal sealed class Int4SuperblockProgram(int padded, int groupSize, int rows,
         a.cmp(rax, padded / 2);
         a.jb(block);
 
-        // Σ_g min_g · groupSum_g: the row's mins follow its scales; a partial last vector is loaded masked (lanes zero).
-        var sumsOffset = padded + padded / Chunk * 4;
-        for (var v = 0; v * Lanes < groups; v++)
-        {
-            var lanes = Math.Min(Lanes, groups - v * Lanes);
-            var mins = __zmmword_ptr[r9 + 4 * groups + v * VectorBytes];
-            if (lanes < Lanes)
-            {
-                a.mov(r11d, (1 << lanes) - 1);
-                a.kmovw(k2, r11d);
-                a.vmovups(weight.k2.z, mins);
-            }
-            else a.vmovups(weight, mins);
-            for (var r = 0; r < Rows; r++) a.vfmadd231ps(Acc(r, 1), weight, __zmmword_ptr[rdx + r * record + sumsOffset + v * VectorBytes]);
-        }
+        GroupMins.Emit(a, groups, Rows, record, padded + padded / Chunk * 4, weight, r => Acc(r, 1));
     }
 }
