@@ -23,7 +23,6 @@ internal sealed class Int4DotProgram(int padded, int groupSize, int rows, int pr
     /// <summary>Bytes from one activation record to the next: the values, each chunk's scale eight times, the group sums.</summary>
     public static int Record(int padded, int groups) => ActivationRecords.Bytes(padded, padded / 2 + GroupMins.SumsBytes(groups));
 
-
     /// <summary>
     /// One activation record from a quantized row (<paramref name="padded"/> values, one scale per 64, the sums of its
     /// dequantized values over each group): per chunk pair, columns 0–31 of b, of b + 1, then 32–63 of b, of b + 1;
