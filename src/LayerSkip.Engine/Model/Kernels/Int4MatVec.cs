@@ -166,12 +166,12 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
         var blocks = _padded / Chunk;
         var record = _superblocks ? Int4SuperblockProgram.Record(_padded, _groups) : Int4DotProgram.Record(_padded, _groups);
         var x = AlignedActivations.Rows(ref _activations, (long)rows * record);
+        delegate*<sbyte*, float*, float*, int, int, byte*, void> layout = _superblocks ? &Int4SuperblockProgram.Layout : &Int4DotProgram.Layout;
         fixed (sbyte* values = act.Values)
         fixed (float* xScales = act.Scales)
         fixed (float* gs = groupSums)
             for (var r = 0; r < rows; r++)
-                if (_superblocks) Int4SuperblockProgram.Layout(values + (long)r * _padded, xScales + (long)r * blocks, gs + (long)r * _groups, _padded, _groups, x + (long)r * record);
-                else Int4DotProgram.Layout(values + (long)r * _padded, xScales + (long)r * blocks, gs + (long)r * _groups, _padded, _groups, x + (long)r * record);
+                layout(values + (long)r * _padded, xScales + (long)r * blocks, gs + (long)r * _groups, _padded, _groups, x + (long)r * record);
         var groups = new RowGroups(rows, _padded / 2, record, 8L * _groups,
             n => _superblocks ? RowDotKernel.Int4Superblocks(_padded, GroupSize, n) : RowDotKernel.Int4(_padded, GroupSize, n));
         fixed (float* rowData = _rowData)
