@@ -6,10 +6,10 @@ namespace LayerSkip.Engine.Model.Kernels;
 /// <summary>
 /// Software prefetch of weight streams. The managed bfloat16 kernels (CPUs without AVX-512 BF16) do several
 /// instructions of work per cache line and ask for the line 1 KiB ahead: full-depth bfloat16 decode on the
-/// Llama-3.2-1B shape ran 8–17 % faster with it (docs/benchmarks.md). The assembled one-row kernels, a few
+/// Llama-3.2-1B shape ran 8–17 % faster with it (docs/benchmarks.md). Most assembled one-row kernels, a few
 /// instructions per line, do without: the bfloat16 one decoded that shape faster once its in-loop prefetch was
-/// removed, and the integer ones measured no faster with one. LAYERSKIP_PREFETCH=0 turns every software prefetch off
-/// (to compare).
+/// removed, and the int8 one measured no faster with one. The int4 superblock kernel is the exception
+/// (<see cref="Int4RowDistance"/>). LAYERSKIP_PREFETCH=0 turns every software prefetch off (to compare).
 /// Kernels read <see cref="Enabled"/> into a local before their loop: reading it inside can leave a class-initialisation
 /// call in the loop (when the kernel compiles before this class is initialised), and around a call the compiler keeps
 /// every vector accumulator on the stack, storing and reloading each one every iteration.
@@ -21,10 +21,17 @@ internal static unsafe class Prefetch
     /// <summary>
     /// How far ahead of the weight row it is reading an assembled kernel over several activation rows keeps its
     /// prefetches (<see cref="Emitted.RowDotProgram"/>): speculative decoding with int4 drafts on a bfloat16 model went
-    /// from 1.11–1.25× to 1.45–1.70× plain decoding with it (docs/benchmarks.md). One-row kernels do without: none of
-    /// them measured faster with it.
+    /// from 1.11–1.25× to 1.45–1.70× plain decoding with it (docs/benchmarks.md).
     /// </summary>
     public const int FrontierDistance = 4096;
+
+    /// <summary>
+    /// How far ahead the one-row int4 superblock kernel asks for its weights. When the memory had bandwidth to spare, a
+    /// core running that kernel ran out of loads in flight before the memory ran out of bandwidth; with the lines asked
+    /// for 2 KiB ahead, the Llama-3.2-1B shape's products streamed about 11 % faster on two threads and 12 % faster on
+    /// one. When the memory was the limit they lost about 1 % (docs/benchmarks.md).
+    /// </summary>
+    public const int Int4RowDistance = 2048;
 
     public static bool Enabled { get; } = Environment.GetEnvironmentVariable("LAYERSKIP_PREFETCH") != "0" && Sse.IsSupported;
 

@@ -15,7 +15,7 @@ namespace LayerSkip.Engine.Model.Kernels.Emitted;
 /// row's superblocks its mins times the activation's group sums go into the second accumulator, as in
 /// <see cref="Int4DotProgram"/>.
 /// </summary>
-internal sealed class Int4SuperblockProgram(int padded, int groupSize, int rows, int prefetchDistance) : RowDotProgram(rows, 2, padded / 2, prefetchDistance)
+internal sealed class Int4SuperblockProgram(int padded, int groupSize, int rows, int prefetchDistance) : RowDotProgram(rows, 2, padded / 2, prefetchDistance, 2 * 4 * (padded / groupSize))
 {
     public const int Columns = 1024;
     private const int Chunk = QuantizedActivation.Block;
@@ -58,8 +58,6 @@ internal sealed class Int4SuperblockProgram(int padded, int groupSize, int rows,
         new ReadOnlySpan<float>(scales, padded / Chunk).CopyTo(new Span<float>(record + padded, padded / Chunk));
         GroupMins.WriteSums(groupSums, groups, record + padded + padded / Chunk * 4);
     }
-
-    protected override void EmitNextRow(Assembler a) => a.add(r9, 2 * 4 * (padded / groupSize));
 
     /// <summary>Integer accumulators per activation row: low and high nibbles apart, or one for the most rows a call takes.</summary>
     private static int IntegerChains(int rows) => rows < MaxRows ? 2 : 1;

@@ -45,7 +45,7 @@ internal sealed unsafe class RowDotKernel
 
     /// <summary>Packed int4 rows in superblocks (<see cref="Int4SuperblockProgram"/>) against int8 activation records.</summary>
     public static RowDotKernel Int4Superblocks(int padded, int groupSize, int rows) =>
-        Get(Int8Available, ('s', padded, groupSize, rows), () => new Int4SuperblockProgram(padded, groupSize, rows, Frontier(rows)).Emit());
+        Get(Int8Available, ('s', padded, groupSize, rows), () => new Int4SuperblockProgram(padded, groupSize, rows, Frontier(rows, Prefetch.Int4RowDistance)).Emit());
 
     /// <summary>
     /// y[r * yStride + j] = the product of weight row j (of <paramref name="weightRows"/> from <paramref name="w"/>) and
@@ -55,8 +55,11 @@ internal sealed unsafe class RowDotKernel
     public void Run(void* w, long weightRows, void* x, float* y, long yStride, void* weightRowData = null) =>
         _code(w, weightRows, x, y, yStride, weightRowData);
 
-    /// <summary>The prefetch frontier of a kernel over <paramref name="rows"/> activation rows (see <see cref="Prefetch.FrontierDistance"/>).</summary>
-    private static int Frontier(int rows) => rows > 1 && Prefetch.Enabled ? Prefetch.FrontierDistance : 0;
+    /// <summary>
+    /// The prefetch frontier of a kernel over <paramref name="rows"/> activation rows (see <see cref="Prefetch.FrontierDistance"/>),
+    /// or <paramref name="oneRow"/> for one.
+    /// </summary>
+    private static int Frontier(int rows, int oneRow = 0) => !Prefetch.Enabled ? 0 : rows > 1 ? Prefetch.FrontierDistance : oneRow;
 
     private static RowDotKernel Get(bool available, (char, int, int, int) key, Func<byte[]> emit)
     {

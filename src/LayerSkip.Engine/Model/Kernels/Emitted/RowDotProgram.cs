@@ -11,6 +11,8 @@ namespace LayerSkip.Engine.Model.Kernels.Emitted;
 /// the sixteen lanes halved down to one) and stores the sum at <c>y[r * yStride + j]</c>. The order of every addition depends on
 /// the row length alone, never on how many activation rows share the call, so a row gets the same bits alone or in a
 /// batch. With a prefetch distance, each weight row first asks for the lines ahead of it (<see cref="EmitPrefetch"/>).
+/// A format with data of its own per weight row (int4's group scales and mins) gets it at r9, stepped row by row, and
+/// asked for a few rows ahead (<see cref="EmitRowDataPrefetch"/>).
 /// </summary>
 internal abstract class RowDotProgram
 {
@@ -19,22 +21,29 @@ internal abstract class RowDotProgram
 
     public const int VectorBytes = 64;
 
-    protected RowDotProgram(int rows, int chains, long weightRowBytes, int prefetchDistance)
+    /// <summary>How many weight rows ahead the frame asks for a row's own data.</summary>
+    public const int RowDataAhead = 8;
+
+    protected RowDotProgram(int rows, int chains, long weightRowBytes, int prefetchDistance, int rowDataBytes = 0)
     {
         if (prefetchDistance is < 0 or > 1 << 20) throw new ArgumentOutOfRangeException(nameof(prefetchDistance), prefetchDistance, "0 (none) to 1 MiB ahead.");
         if (rows is < 1 or > MaxRows) throw new ArgumentOutOfRangeException(nameof(rows), rows, $"One call takes 1 to {MaxRows} activation rows.");
         if (chains is not (2 or 4)) throw new ArgumentOutOfRangeException(nameof(chains), chains, "Two or four accumulators a row.");
         if (weightRowBytes <= 0 || weightRowBytes > int.MaxValue / 2) throw new ArgumentOutOfRangeException(nameof(weightRowBytes));
+        if (rowDataBytes < 0 || (long)rowDataBytes * (RowDataAhead + 1) > int.MaxValue) throw new ArgumentOutOfRangeException(nameof(rowDataBytes));
         Rows = rows;
         Chains = chains;
         WeightRowBytes = weightRowBytes;
         PrefetchDistance = prefetchDistance;
+        RowDataBytes = rowDataBytes;
     }
 
     protected int Rows { get; }
     protected int Chains { get; }
     protected long WeightRowBytes { get; }
     protected int PrefetchDistance { get; }
+    /// <summary>The bytes of each weight row's own data at r9 (0: the format has none).</summary>
+    protected int RowDataBytes { get; }
 
     /// <summary>Activation row r's accumulator c (float32 lanes).</summary>
     protected AssemblerRegisterZMM Acc(int row, int chain) => Zmm[Chains * row + chain];
@@ -48,13 +57,10 @@ internal abstract class RowDotProgram
 
     /// <summary>
     /// Adds one weight row's products into <see cref="Acc(int, int)"/>. On entry rdi points at the weight row, rdx at
-    /// the activation rows, r9 at the weight row's own data (the sixth argument, stepped by <see cref="EmitNextRow"/>);
+    /// the activation rows, r9 at the weight row's own data (the sixth argument, <see cref="RowDataBytes"/> a row);
     /// rax, r10 and r11 are free.
     /// </summary>
     protected abstract void EmitRow(Assembler a);
-
-    /// <summary>After each weight row, besides stepping rdi to the next one (a format with per-row data steps r9).</summary>
-    protected virtual void EmitNextRow(Assembler a) { }
 
     /// <summary>
     /// Once before the first weight row: constants the rows share, in registers <see cref="EmitRow"/> leaves alone
@@ -75,6 +81,7 @@ internal abstract class RowDotProgram
         a.test(rsi, rsi);
         a.jz(done);
         if (PrefetchDistance > 0) EmitPrefetch(a);
+        EmitRowDataPrefetch(a);
         for (var r = 0; r < Rows; r++)
             for (var c = 0; c < Chains; c++) a.vpxord(Acc(r, c), Acc(r, c), Acc(r, c));
         EmitRow(a);
@@ -101,7 +108,7 @@ internal abstract class RowDotProgram
             a.add(rbx, r8);
         }
         a.add(rdi, (int)WeightRowBytes);
-        EmitNextRow(a);
+        if (RowDataBytes > 0) a.add(r9, RowDataBytes);
         a.add(rcx, 4);
         a.dec(rsi);
         a.jmp(next);
@@ -135,6 +142,16 @@ internal abstract class RowDotProgram
         a.cmp(r12, r11);
         a.jb(ask);
         a.Label(ref asked);
+    }
+
+    /// <summary>
+    /// Asks for every line of the row data <see cref="RowDataAhead"/> rows ahead. That data is a second stream beside
+    /// the weights, a few lines a row read once each, which the hardware prefetchers left to miss: int4 decoding waited
+    /// on it for about a tenth of its time (docs/benchmarks.md). Anywhere from 2 to 32 rows ahead measured the same.
+    /// </summary>
+    private void EmitRowDataPrefetch(Assembler a)
+    {
+        for (var line = 0; line < RowDataBytes; line += 64) a.prefetcht0(__[r9 + RowDataAhead * RowDataBytes + line]);
     }
 
     private static readonly AssemblerRegisterZMM[] Zmm =
