@@ -26,10 +26,10 @@ internal static unsafe class Prefetch
     public const int FrontierDistance = 4096;
 
     /// <summary>
-    /// How far ahead the one-row int4 superblock kernel asks for its weights. When the memory had bandwidth to spare, a
-    /// core running that kernel ran out of loads in flight before the memory ran out of bandwidth; with the lines asked
-    /// for 2 KiB ahead, the Llama-3.2-1B shape's products streamed about 11 % faster on two threads and 12 % faster on
-    /// one. When the memory was the limit they lost about 1 % (docs/benchmarks.md).
+    /// How far ahead the one-row int4 superblock kernel asks for its weights. When the memory has bandwidth to spare, a
+    /// core running that kernel runs out of loads in flight before the memory runs out of bandwidth, and the prefetches
+    /// keep more lines coming: faster on one thread always, and on two in the machine's fast state; about the same when
+    /// the memory is the limit (docs/benchmarks.md).
     /// </summary>
     public const int Int4RowDistance = 2048;
 

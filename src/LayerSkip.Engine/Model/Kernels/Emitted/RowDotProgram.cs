@@ -145,12 +145,14 @@ internal abstract class RowDotProgram
     }
 
     /// <summary>
-    /// Asks for every line of the row data <see cref="RowDataAhead"/> rows ahead. That data is a second stream beside
-    /// the weights, a few lines a row read once each, which the hardware prefetchers left to miss: int4 decoding waited
-    /// on it for about a tenth of its time (docs/benchmarks.md). Anywhere from 2 to 32 rows ahead measured the same.
+    /// Asks for every line of the row data <see cref="RowDataAhead"/> rows ahead (unless <see cref="Prefetch.Enabled"/>
+    /// is off). That data is a second, thin stream beside the weights, a few lines a row, which the hardware prefetchers
+    /// left to miss: in a profile of int4 decoding, the loads of the group scales and mins were the kernel's costliest
+    /// stalls after the weights' own (docs/benchmarks.md). Anywhere from 2 to 32 rows ahead measured the same.
     /// </summary>
     private void EmitRowDataPrefetch(Assembler a)
     {
+        if (!Prefetch.Enabled) return;
         for (var line = 0; line < RowDataBytes; line += 64) a.prefetcht0(__[r9 + RowDataAhead * RowDataBytes + line]);
     }
 
