@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
+using LayerSkip.Engine.Model.Kernels;
 using LayerSkip.Engine.Model.Kernels.Emitted;
 
 namespace LayerSkip.Engine.Tests.Model;
@@ -78,5 +79,74 @@ public unsafe class AssembledKernelTests
                 for (var i = 0; i < k; i++) reference += F(w[j * k + i]) * F(x[r * stride + i]);
                 Assert.Equal(reference, ahead[r * weightRows + j], 1e-3);
             }
+    }
+
+    /// <summary>
+    /// The int4 superblock kernel with its one-row weight prefetch and without gives the same bits, and both the
+    /// products of packed codes, group scales and mins that each weight row carries in its own data (which the frame
+    /// steps row by row and asks for ahead).
+    /// </summary>
+    [Theory]
+    [InlineData(2048, 128, 1)] [InlineData(3072, 256, 1)] [InlineData(1024, 1024, 3)]
+    public void Int4SuperblockPrefetchLeavesEveryProductAsItWas(int padded, int group, int rows)
+    {
+        if (!RowDotKernel.Int8Available) return;
+        const int weightRows = 40, chunk = 64;
+        int groups = padded / group, record = Int4SuperblockProgram.Record(padded, groups);
+        var random = new Random(padded + rows);
+        var codes = Enumerable.Range(0, weightRows * padded).Select(_ => random.Next(16)).ToArray();
+        var rowData = Enumerable.Range(0, weightRows * 2 * groups).Select(_ => (float)(random.NextDouble() * 0.2 - 0.1)).ToArray();
+        var xq = Enumerable.Range(0, rows * padded).Select(_ => (sbyte)random.Next(-127, 128)).ToArray();
+        var xScales = Enumerable.Range(0, rows * padded / chunk).Select(_ => (float)(random.NextDouble() * 0.01 + 0.001)).ToArray();
+        var groupSums = new float[rows * groups];
+        for (var r = 0; r < rows; r++)
+            for (var k = 0; k < padded; k++) groupSums[r * groups + k / group] += xScales[r * padded / chunk + k / chunk] * xq[r * padded + k];
+
+        var packed = (byte*)NativeMemory.AlignedAlloc((nuint)(weightRows * padded / 2), 64);
+        var x = (byte*)NativeMemory.AlignedAlloc((nuint)(rows * record), 64);
+        try
+        {
+            for (var n = 0; n < weightRows; n++)
+                for (var k = 0; k < padded; k++)
+                {
+                    var (at, high) = Int4SuperblockProgram.Place(k);
+                    ref var b = ref packed[n * padded / 2 + at];
+                    b = (byte)(high ? (b & 0x0F) | (codes[n * padded + k] << 4) : (b & 0xF0) | codes[n * padded + k]);
+                }
+            fixed (sbyte* q = xq)
+            fixed (float* s = xScales, g = groupSums)
+                for (var r = 0; r < rows; r++)
+                    Int4SuperblockProgram.Layout(q + r * padded, s + r * padded / chunk, g + r * groups, padded, groups, x + r * record);
+
+            float[] Run(int frontier)
+            {
+                var code = ExecutableMemory.TryPlace(new Int4SuperblockProgram(padded, group, rows, frontier).Emit());
+                Assert.NotNull(code);
+                var y = new float[rows * weightRows];
+                fixed (float* yp = y, data = rowData)
+                    ((delegate* unmanaged<void*, long, void*, float*, long, void*, void>)code.Value)(packed, weightRows, x, yp, weightRows, data);
+                return y;
+            }
+
+            var plain = Run(0);
+            var ahead = Run(Prefetch.Int4RowDistance);
+            Assert.Equal(plain.Select(BitConverter.SingleToInt32Bits), ahead.Select(BitConverter.SingleToInt32Bits));
+            for (var r = 0; r < rows; r++)
+                for (var n = 0; n < weightRows; n++)
+                {
+                    var reference = 0.0;
+                    for (var k = 0; k < padded; k++)
+                    {
+                        var weight = rowData[n * 2 * groups + k / group] * codes[n * padded + k] + rowData[n * 2 * groups + groups + k / group];
+                        reference += weight * xScales[r * padded / chunk + k / chunk] * xq[r * padded + k];
+                    }
+                    Assert.Equal(reference, ahead[r * weightRows + n], 1e-3);
+                }
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(packed);
+            NativeMemory.AlignedFree(x);
+        }
     }
 }
