@@ -172,7 +172,7 @@ internal sealed unsafe partial class Int4MatVec : IMatVec
         fixed (float* gs = groupSums)
             for (var r = 0; r < rows; r++)
                 layout(values + (long)r * _padded, xScales + (long)r * blocks, gs + (long)r * _groups, _padded, _groups, x + (long)r * record);
-        var groups = new RowGroups(rows, _padded / 2, record, 8L * _groups,
+        var groups = new RowGroups(rows, _padded / 2, record, GroupMins.RowDataBytes(_groups),
             n => _superblocks ? RowDotKernel.Int4Superblocks(_padded, GroupSize, n) : RowDotKernel.Int4(_padded, GroupSize, n));
         fixed (float* rowData = _rowData)
         {

@@ -12,6 +12,9 @@ internal static class GroupMins
 {
     private const int Lanes = RowDotProgram.VectorBytes / 4;
 
+    /// <summary>The bytes of a weight row's own data: its group scales, then its group mins, a float each.</summary>
+    public static int RowDataBytes(int groups) => 2 * 4 * groups;
+
     /// <summary>The group sums' bytes in a record: whole vectors, the lanes past the last group zero.</summary>
     public static int SumsBytes(int groups) => (groups + Lanes - 1) / Lanes * RowDotProgram.VectorBytes;
 

@@ -14,7 +14,7 @@ namespace LayerSkip.Engine.Model.Kernels.Emitted;
 /// scales then its group mins; after the row's groups, its mins times the activation's group sums (sixteen groups a
 /// vector) go into the second accumulator, so the mins stream with the row rather than in a pass of their own.
 /// </summary>
-internal sealed class Int4DotProgram(int padded, int groupSize, int rows, int prefetchDistance) : RowDotProgram(rows, 2, padded / 2, prefetchDistance, 2 * 4 * (padded / groupSize))
+internal sealed class Int4DotProgram(int padded, int groupSize, int rows, int prefetchDistance) : RowDotProgram(rows, 2, padded / 2, prefetchDistance, GroupMins.RowDataBytes(padded / groupSize))
 {
     private const int Chunk = QuantizedActivation.Block;
 

@@ -15,7 +15,7 @@ namespace LayerSkip.Engine.Model.Kernels.Emitted;
 /// row's superblocks its mins times the activation's group sums go into the second accumulator, as in
 /// <see cref="Int4DotProgram"/>.
 /// </summary>
-internal sealed class Int4SuperblockProgram(int padded, int groupSize, int rows, int prefetchDistance) : RowDotProgram(rows, 2, padded / 2, prefetchDistance, 2 * 4 * (padded / groupSize))
+internal sealed class Int4SuperblockProgram(int padded, int groupSize, int rows, int prefetchDistance) : RowDotProgram(rows, 2, padded / 2, prefetchDistance, GroupMins.RowDataBytes(padded / groupSize))
 {
     public const int Columns = 1024;
     private const int Chunk = QuantizedActivation.Block;
